@@ -1,0 +1,1 @@
+"""Console entry points: ``aframe-init`` (and later ``aframe-tune``)."""

@@ -1,0 +1,164 @@
+"""Configuration read from an experiment's ``tune.cfg`` and the ``AFRAME_*`` environment.
+
+law copies every ``[luigi_NAME]`` section of ``tune.cfg`` into luigi's section ``NAME``, so
+``[luigi_ray_worker]`` configures :class:`ray_worker` below and ``[luigi_TuneTask]`` the tune
+task's parameters. The class names are lower case because luigi names a config section after
+its class.
+
+Secrets (S3 keys, the W&B key) are deliberately not parameters here: luigi prints parameter
+values in task names and logs. They are read from the environment where they are used.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import luigi
+
+from aframe_tune.errors import ConfigError
+
+# Kubernetes resource quantities: a decimal number with an optional binary or decimal suffix.
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+
+
+class EnvironmentParameter(luigi.Parameter):
+    """A string parameter whose default is an environment variable, read when the value is needed.
+
+    luigi's own idiom, ``default=os.getenv(...)``, freezes the variable when the module is
+    imported; reading it at resolution time lets one process run tasks for several
+    environments (as the test suite and the dispatcher do).
+
+    Args:
+        variable: the environment variable that supplies the default.
+    """
+
+    def __init__(self, variable: str, **kwargs: Any) -> None:
+        self.variable = variable
+        kwargs.setdefault("default", "")
+        super().__init__(**kwargs)
+
+    def _value_iterator(self, task_name: str, param_name: str) -> Iterator[tuple[Any, Any]]:
+        # luigi yields command line, then config, then default; only the default is replaced.
+        *explicit, _default = list(super()._value_iterator(task_name, param_name))
+        yield from explicit
+        yield (os.environ.get(self.variable, self._default), None)
+
+
+def check_quantity(value: str, section: str, option: str) -> str:
+    """Reject memory strings Kubernetes would not accept, such as ``32GB`` or ``lots``."""
+    if not _QUANTITY.match(str(value)):
+        raise ConfigError(
+            f"tune.cfg [luigi_{section}] {option} = {value!r} is not a Kubernetes quantity: "
+            "write a number with an optional suffix, such as 32G or 32Gi"
+        )
+    return str(value)
+
+
+def check_positive(value: float, section: str, option: str, allow_zero: bool = False) -> float:
+    """Reject resource counts below one (or below zero where zero means "none")."""
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = "zero or more" if allow_zero else "greater than zero"
+        raise ConfigError(f"tune.cfg [luigi_{section}] {option} = {value} must be {bound}")
+    return value
+
+
+class paths(luigi.Config):  # noqa: N801 (luigi names the section after the class)
+    """Locations shared by every aframe task, read from ``AFRAME_*`` environment variables."""
+
+    train_run_dir = EnvironmentParameter(
+        "AFRAME_TRAIN_RUN_DIR",
+        description="where the experiment's results, checkpoints and best.pt go: a local path "
+        "tunes locally, an s3:// URL tunes on Kubernetes; default: $AFRAME_TRAIN_RUN_DIR",
+    )
+
+
+class data(luigi.Config):  # noqa: N801
+    """Data options shared with the other aframe tasks, passed to the model as ``--data.*``."""
+
+    ifos = luigi.OptionalListParameter(
+        default=None,
+        description="interferometers, passed as --data.ifos; default: not passed",
+    )
+    sample_rate = luigi.OptionalFloatParameter(
+        default=None,
+        description="sample rate in Hz, passed as --data.sample_rate; default: not passed",
+    )
+
+    def lightning_args(self) -> list[str]:
+        """The ``--data.*`` arguments for the LightningCLI, for options that are set."""
+        args = []
+        if self.ifos is not None:
+            args.append(f"--data.ifos=[{','.join(self.ifos)}]")
+        if self.sample_rate is not None:
+            args.append(f"--data.sample_rate={self.sample_rate}")
+        return args
+
+
+class ray_head(luigi.Config):  # noqa: N801
+    """Resources of the Ray head pod of a remote search."""
+
+    cpus = luigi.IntParameter(default=8, description="CPUs of the head pod; default: 8")
+    memory = luigi.Parameter(
+        default="32G", description="memory of the head pod, as a Kubernetes quantity; default: 32G"
+    )
+
+    def validate(self) -> None:
+        check_positive(self.cpus, "ray_head", "cpus")
+        check_quantity(self.memory, "ray_head", "memory")
+
+
+class ray_worker(luigi.Config):  # noqa: N801
+    """Resources of the Ray worker pods of a remote search."""
+
+    replicas = luigi.IntParameter(default=1, description="number of worker pods; default: 1")
+    gpus_per_replica = luigi.IntParameter(
+        default=1, description="GPUs of each worker pod; default: 1"
+    )
+    cpus_per_gpu = luigi.IntParameter(
+        default=8, description="CPUs of a worker pod per GPU it has; default: 8"
+    )
+    memory_per_gpu = luigi.FloatParameter(
+        default=16.0, description="memory of a worker pod per GPU it has, in GiB; default: 16"
+    )
+    min_gpu_memory = luigi.IntParameter(
+        default=15000,
+        description="only schedule workers on nodes whose GPUs have at least this much memory, "
+        "in MB; default: 15000",
+    )
+
+    def validate(self) -> None:
+        check_positive(self.replicas, "ray_worker", "replicas")
+        check_positive(self.gpus_per_replica, "ray_worker", "gpus_per_replica", allow_zero=True)
+        check_positive(self.cpus_per_gpu, "ray_worker", "cpus_per_gpu")
+        check_positive(self.memory_per_gpu, "ray_worker", "memory_per_gpu")
+        check_positive(self.min_gpu_memory, "ray_worker", "min_gpu_memory", allow_zero=True)
+
+
+class ssh(luigi.Config):  # noqa: N801
+    """The SSH key the git-sync init container clones remote code with."""
+
+    ssh_file = luigi.Parameter(
+        default="~/.ssh/id_rsa",
+        description="private key with read access to git_url; default: ~/.ssh/id_rsa",
+    )
+
+
+class s3(luigi.Config):  # noqa: N801
+    """S3 storage of remote runs; credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY."""
+
+    endpoint_url = EnvironmentParameter(
+        "AWS_ENDPOINT_URL",
+        description="S3 endpoint, e.g. https://s3-west.nrp-nautilus.io; default: $AWS_ENDPOINT_URL",
+    )
+
+
+class wandb(luigi.Config):  # noqa: N801
+    """Weights & Biases logging; the key comes from WANDB_API_KEY and is never a parameter."""
+
+    project = luigi.Parameter(default="aframe", description="W&B project; default: aframe")
+    entity = luigi.OptionalParameter(
+        default=None, description="W&B entity (user or team); default: your default entity"
+    )

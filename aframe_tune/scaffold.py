@@ -1,0 +1,95 @@
+"""Writing a new tuning experiment directory from the templates in ``configs/``."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from aframe_tune.errors import ScaffoldError
+
+TEMPLATE_FILES = ("tune.cfg", "tune.yaml", "train.yaml", "run.sh")
+# DNS-compatible S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def template_directory(mode: str) -> Path:
+    """Where the templates of ``mode`` live: inside the wheel, or in the source checkout."""
+    package = Path(__file__).resolve().parent
+    for root in (package / "configs", package.parent / "configs"):
+        if (root / mode).is_dir():
+            return root / mode
+    raise ScaffoldError(f"aframe-tune's templates for mode {mode!r} are missing from {package}")
+
+
+def check_s3_url(url: str) -> str:
+    """Return ``url`` without a trailing slash if it is ``s3://bucket[/prefix]``."""
+    if not url.startswith("s3://"):
+        raise ScaffoldError(f"--s3-bucket {url!r} must start with s3://, e.g. s3://my-bucket/my-tune")
+    bucket = url.removeprefix("s3://").split("/", 1)[0]
+    if not _BUCKET.match(bucket):
+        raise ScaffoldError(
+            f"--s3-bucket {url!r} has no valid bucket name after s3:// (3-63 lowercase letters, "
+            "digits, dots or hyphens), e.g. s3://my-bucket/my-tune"
+        )
+    return url.rstrip("/")
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A tuning experiment directory to write.
+
+    Args:
+        directory: where the four files go.
+        run_dir: what run.sh exports as AFRAME_TRAIN_RUN_DIR.
+        mode: the template set (only ``tune`` so far).
+    """
+
+    directory: Path
+    run_dir: str
+    mode: str = "tune"
+
+    def check_writable(self, force: bool) -> None:
+        """Refuse before writing anything if the directory cannot be written or holds our files."""
+        if self.directory.exists() and not self.directory.is_dir():
+            raise ScaffoldError(f"--directory {self.directory} exists and is not a directory")
+        existing = _nearest_existing(self.directory)
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise ScaffoldError(f"--directory {self.directory}: cannot write to {existing}")
+        clobbered = [name for name in TEMPLATE_FILES if (self.directory / name).exists()]
+        if clobbered and not force:
+            raise ScaffoldError(
+                f"{self.directory} already holds {', '.join(clobbered)}; aframe-init will not "
+                "overwrite them. Pick another --directory, or add --force to replace them"
+            )
+
+    def render(self, name: str, template: str) -> str:
+        if name != "run.sh":
+            return template
+        return template.replace("@RUN_DIR@", shlex.quote(self.run_dir)).replace(
+            "@PYTHON@", shlex.quote(sys.executable)
+        )
+
+    def write(self) -> list[Path]:
+        """Write the files; the caller has checked :meth:`check_writable`."""
+        templates = template_directory(self.mode)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            written = []
+            for name in TEMPLATE_FILES:
+                target = self.directory / name
+                target.write_text(self.render(name, (templates / name).read_text()))
+                written.append(target)
+            (self.directory / "run.sh").chmod(0o755)
+        except OSError as error:
+            raise ScaffoldError(f"cannot write {self.directory}: {error.strerror}") from None
+        return written

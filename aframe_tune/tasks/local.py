@@ -1,0 +1,80 @@
+"""Tuning on this machine: a local Ray instance, storage in a local run directory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import law
+import luigi
+
+from aframe_tune.config import data
+from aframe_tune.errors import ConfigError, TuningError
+from aframe_tune.tasks.base import TuneParameters, is_remote
+from aframe_tune.tune.arguments import LightrayArguments
+from aframe_tune.tune.spec import load_tune_spec
+
+logger = logging.getLogger(__name__)
+
+
+class TuneLocal(TuneParameters):
+    """Run the search on a Ray instance on this machine and export the best trial to ``best.pt``."""
+
+    cpus = luigi.OptionalIntParameter(
+        default=None,
+        significant=False,
+        description="CPUs the local Ray instance may use; default: all of the machine's",
+    )
+
+    def output(self) -> law.LocalFileTarget:
+        return law.LocalFileTarget(str(Path(self.resolved_run_dir).expanduser() / "best.pt"))
+
+    def run(self) -> None:
+        run_dir_text = self.resolved_run_dir
+        if is_remote(run_dir_text):
+            raise ConfigError(
+                f"TuneLocal needs a local run directory, not {run_dir_text}; use TuneTask, "
+                "which picks TuneRemote for s3:// run directories"
+            )
+        # Validate everything before starting Ray or writing anything.
+        tune_path = self.config_file("tune_config")
+        train_path = self.config_file("train_config")
+        spec = load_tune_spec(tune_path)
+        spec.import_cli_class()
+        run_dir = Path(run_dir_text).expanduser().resolve()
+        train_overrides = tuple(data().lightning_args())
+        arguments = LightrayArguments(
+            tune_config=tune_path,
+            train_config=train_path,
+            storage_path=str(run_dir),
+            train_overrides=train_overrides,
+        )
+
+        from aframe_tune.tune.export import export_best_trial
+        from aframe_tune.tune.handoff import run_lightray
+        from aframe_tune.tune.local_ray import start_or_join_ray
+
+        run_dir.mkdir(parents=True, exist_ok=True)
+        start_or_join_ray(self.cpus)
+        results = run_lightray(arguments)
+        check_search_finished(results, spec.num_samples)
+        export_best_trial(results, spec, train_path, train_overrides, run_dir)
+
+
+def check_search_finished(results, num_samples: int) -> None:
+    """Fail if the search stopped early (Ctrl-C), so that law does not take it for finished.
+
+    Trials that errored out count as finished: their retries are spent, and the best of the
+    others is still worth exporting. Re-running resumes an unfinished search.
+    """
+    finished = results.num_terminated + results.num_errors
+    if results.num_errors:
+        logger.warning(
+            "%d of %d trials failed; their errors are in the trial directories",
+            results.num_errors, len(results),
+        )
+    if len(results) < num_samples or finished < len(results):
+        raise TuningError(
+            f"The search stopped before it finished ({finished} of {num_samples} trials done); "
+            "run run.sh again to resume it where it stopped"
+        )

@@ -1,0 +1,1 @@
+"""The hand-off to lightray/Ray Tune and the export of the best trial."""

@@ -1,0 +1,38 @@
+"""The command line aframe-tune hands to lightray."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class LightrayArguments:
+    """Arguments of one lightray search: ``--config tune.yaml [...] -- --config train.yaml [...]``.
+
+    Args:
+        tune_config: the lightray/Ray Tune configuration.
+        train_config: the LightningCLI configuration of the model.
+        storage_path: where Ray Tune keeps the experiment (a local directory or ``s3://``).
+        ray_address: the Ray cluster to use; ``None`` for the instance the driver already runs.
+        tune_overrides: extra lightray arguments, after the config so that they win.
+        train_overrides: extra LightningCLI arguments (such as ``--data.ifos``), likewise.
+    """
+
+    tune_config: Path
+    train_config: Path
+    storage_path: str
+    ray_address: str | None = None
+    tune_overrides: tuple[str, ...] = field(default_factory=tuple)
+    train_overrides: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_argv(self) -> list[str]:
+        argv = ["--config", str(self.tune_config), f"--run_config.storage_path={self.storage_path}"]
+        if self.ray_address is None:
+            # The driver has already started or joined Ray; lightray's own ray.init must not fail.
+            argv.append("--ray_init.ignore_reinit_error=true")
+        else:
+            argv.append(f"--ray_init.address={self.ray_address}")
+        argv += self.tune_overrides
+        argv += ["--", "--config", str(self.train_config), *self.train_overrides]
+        return argv

@@ -1,0 +1,90 @@
+"""What aframe-tune itself needs to know from a ``tune.yaml``, read once and checked."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aframe_tune.errors import ConfigError
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Parse a YAML file whose top level must be a mapping, with errors that name the file."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found; check the path in tune.cfg or run aframe-init")
+    try:
+        content = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise ConfigError(f"{path}{line}: not valid YAML: {getattr(error, 'problem', error)}")
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+    return content
+
+
+@dataclass(frozen=True)
+class TuneSpec:
+    """The parts of a lightray ``tune.yaml`` that aframe-tune acts on.
+
+    Args:
+        path: the file it was read from.
+        metric: the metric trials are ranked by (``tune_config.metric``).
+        mode: ``"min"`` or ``"max"`` (``tune_config.mode``).
+        experiment_name: the experiment's folder in the run directory (``run_config.name``).
+        num_samples: number of trials (``tune_config.num_samples``).
+        lightning_cli_cls: import path of the LightningCLI class trials run.
+    """
+
+    path: Path
+    metric: str
+    mode: str
+    experiment_name: str
+    num_samples: int
+    lightning_cli_cls: str
+
+    def import_cli_class(self) -> type:
+        """Import ``lightning_cli_cls``, with an error that says which key and file to fix."""
+        module_name, _, class_name = self.lightning_cli_cls.rpartition(".")
+        try:
+            return getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError, ValueError) as error:
+            raise ConfigError(
+                f"{self.path}: lightning_cli_cls {self.lightning_cli_cls!r} cannot be imported "
+                f"({error}); give the full dotted path of a LightningCLI subclass that is "
+                "installed in this environment"
+            ) from None
+
+
+def load_tune_spec(path: Path) -> TuneSpec:
+    """Read and check the keys of ``tune.yaml`` that aframe-tune relies on."""
+    content = read_yaml_mapping(path)
+    tune_config = content.get("tune_config") or {}
+    run_config = content.get("run_config") or {}
+
+    def required(section: dict[str, Any], key: str, dotted: str) -> Any:
+        if section.get(key) in (None, ""):
+            raise ConfigError(f"{path}: {dotted} is not set; add it (see the scaffolded tune.yaml)")
+        return section[key]
+
+    metric = required(tune_config, "metric", "tune_config.metric")
+    mode = required(tune_config, "mode", "tune_config.mode")
+    if mode not in ("min", "max"):
+        raise ConfigError(f"{path}: tune_config.mode is {mode!r}; it must be min or max")
+    num_samples = tune_config.get("num_samples", 1)
+    if not isinstance(num_samples, int) or num_samples < 1:
+        raise ConfigError(f"{path}: tune_config.num_samples must be a whole number of at least 1")
+    return TuneSpec(
+        path=path,
+        metric=str(metric),
+        mode=mode,
+        experiment_name=str(required(run_config, "name", "run_config.name")),
+        num_samples=num_samples,
+        lightning_cli_cls=str(required(content, "lightning_cli_cls", "lightning_cli_cls")),
+    )
