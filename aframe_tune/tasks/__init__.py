@@ -1,6 +1,6 @@
 """law tasks: ``TuneTask`` picks ``TuneLocal`` or ``TuneRemote`` by the run directory."""
 
-from aframe_tune.tasks.failures import install_error_filter
+from aframe_tune.tasks.logs import install_error_filter
 from aframe_tune.tasks.local import TuneLocal
 from aframe_tune.tasks.remote import TuneRemote
 from aframe_tune.tasks.tune import TuneTask

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import law
@@ -11,10 +12,17 @@ import luigi
 from aframe_tune.config import data
 from aframe_tune.errors import ConfigError, TuningError
 from aframe_tune.tasks.base import TuneParameters, is_remote
+from aframe_tune.tasks.logs import route_logs_through_root
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.spec import load_tune_spec
 
 logger = logging.getLogger(__name__)
+
+# Ray Tune saves the experiment state (which trials finished) every 10 s or more by default,
+# so a driver killed with SIGKILL could forget a trial that had just finished, and the resumed
+# search would train it again. In a local directory the save takes milliseconds: save every
+# second. A user's own TUNE_GLOBAL_CHECKPOINT_S wins.
+LOCAL_STATE_SAVE_PERIOD_S = "1"
 
 
 class TuneLocal(TuneParameters):
@@ -30,6 +38,7 @@ class TuneLocal(TuneParameters):
         return law.LocalFileTarget(str(Path(self.resolved_run_dir).expanduser() / "best.pt"))
 
     def run(self) -> None:
+        route_logs_through_root()
         run_dir_text = self.resolved_run_dir
         if is_remote(run_dir_text):
             raise ConfigError(
@@ -55,6 +64,7 @@ class TuneLocal(TuneParameters):
         from aframe_tune.tune.local_ray import start_or_join_ray
 
         run_dir.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", LOCAL_STATE_SAVE_PERIOD_S)
         start_or_join_ray(self.cpus)
         results = run_lightray(arguments)
         check_search_finished(results, spec.num_samples)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import torch
 
@@ -83,7 +85,9 @@ def build_model(cli_class: type, train_config: Path, overrides: Sequence[str]) -
     """Instantiate the LightningModule exactly as a trial's LightningCLI would, without fitting."""
     from jsonargparse import capture_parser
 
-    parser = capture_parser(lambda: cli_class(args=[]))
+    # The CLI reads sys.argv (here law's) when given no args, and warns when given both.
+    with patch.object(sys, "argv", sys.argv[:1]):
+        parser = capture_parser(cli_class)
     if parser._subcommands_action:  # same lookup lightray does: the "fit" subcommand's parser
         parser = parser._subcommands_action._name_parser_map["fit"]
     config = parser.parse_args(["--config", str(train_config), *overrides])

@@ -1,4 +1,4 @@
-"""Making a task's expected failures read as one clear line in luigi's logs."""
+"""Logging of the tune tasks: one handler for everything, expected failures as one clear line."""
 
 from __future__ import annotations
 
@@ -32,3 +32,22 @@ def install_error_filter() -> None:
     luigi_logger = logging.getLogger(LUIGI_LOGGER)
     if not any(isinstance(f, AframeTuneErrorFilter) for f in luigi_logger.filters):
         luigi_logger.addFilter(AframeTuneErrorFilter())
+
+
+def route_logs_through_root() -> None:
+    """Give the root logger a handler, at the level luigi was given, and stop luigi's duplicates.
+
+    lightray calls ``logging.basicConfig``, which adds a root handler unless one exists, and
+    luigi's records propagate to the root as well as going to luigi's own handler: every line
+    would be printed twice. With a root handler in place basicConfig does nothing, and luigi's
+    logger keeps its own handler without propagating.
+    """
+    root = logging.getLogger()
+    luigi_logger = logging.getLogger(LUIGI_LOGGER)
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(luigi_logger.getEffectiveLevel())
+    if luigi_logger.handlers:
+        luigi_logger.propagate = False
