@@ -12,6 +12,7 @@ import luigi
 from aframe_tune.config import data
 from aframe_tune.errors import ConfigError, TuningError
 from aframe_tune.tasks.base import TuneParameters, is_remote
+from aframe_tune.tasks.lock import run_directory_lock
 from aframe_tune.tasks.logs import route_logs_through_root
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.spec import load_tune_spec
@@ -63,12 +64,12 @@ class TuneLocal(TuneParameters):
         from aframe_tune.tune.handoff import run_lightray
         from aframe_tune.tune.local_ray import start_or_join_ray
 
-        run_dir.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", LOCAL_STATE_SAVE_PERIOD_S)
-        start_or_join_ray(self.cpus)
-        results = run_lightray(arguments)
-        check_search_finished(results, spec.num_samples)
-        export_best_trial(results, spec, train_path, train_overrides, run_dir)
+        with run_directory_lock(run_dir):
+            start_or_join_ray(self.cpus)
+            results = run_lightray(arguments)
+            check_search_finished(results, spec.num_samples)
+            export_best_trial(results, spec, train_path, train_overrides, run_dir)
 
 
 def check_search_finished(results, num_samples: int) -> None:

@@ -1,0 +1,102 @@
+"""Fixtures shared by the whole suite: scaffolded experiments and running them for real."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+BIN = Path(sys.executable).parent
+
+
+def set_dotted(mapping: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``a.b.c`` in nested dicts, creating levels as needed."""
+    *parents, last = dotted.split(".")
+    for key in parents:
+        mapping = mapping.setdefault(key, {})
+    mapping[last] = value
+
+
+def edit_yaml(path: Path, changes: dict[str, Any]) -> None:
+    """Apply dotted-key changes to a YAML file (comments are lost, which tests don't mind)."""
+    content = yaml.safe_load(path.read_text())
+    for dotted, value in changes.items():
+        set_dotted(content, dotted, value)
+    path.write_text(yaml.safe_dump(content, sort_keys=False))
+
+
+def clean_environment(**overrides: str) -> dict[str, str]:
+    """The environment for a child process: no inherited Ray cluster or AFRAME paths."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("RAY_", "AFRAME_", "TUNE_", "LAW_"))
+    }
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(overrides)
+    return env
+
+
+def aframe_init(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real ``aframe-init`` console script."""
+    return subprocess.run(
+        [str(BIN / "aframe-init"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=clean_environment(),
+        timeout=120,
+    )
+
+
+# A search small enough for the test suite: few trials, short epochs, little data.
+TINY_TUNE = {
+    "tune_config.num_samples": 2,
+    "tune_config.scheduler.init_args.max_t": 2,
+    "tune_config.scheduler.init_args.grace_period": 2,
+    "param_space": {"model.learning_rate": "tune.choice([1e-3, 3e-3])"},
+}
+TINY_TRAIN = {"trainer.max_epochs": 2, "data.num_train": 1024, "data.num_valid": 512}
+
+
+@pytest.fixture
+def experiment(tmp_path: Path) -> Callable[..., Path]:
+    """Scaffold an experiment with aframe-init and shrink it; returns its directory."""
+
+    def make(
+        tune: dict[str, Any] | None = None,
+        train: dict[str, Any] | None = None,
+        name: str = "experiment",
+    ) -> Path:
+        directory = tmp_path / name
+        result = aframe_init("offline", "--mode", "tune", "--directory", str(directory))
+        assert result.returncode == 0, result.stderr
+        edit_yaml(directory / "tune.yaml", {**TINY_TUNE, **(tune or {})})
+        edit_yaml(directory / "train.yaml", {**TINY_TRAIN, **(train or {})})
+        return directory
+
+    return make
+
+
+def run_sh_command(directory: Path, *args: str) -> list[str]:
+    return ["bash", str(directory / "run.sh"), *args]
+
+
+def run_experiment(
+    directory: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run an experiment's run.sh to completion from an unrelated working directory."""
+    return subprocess.run(
+        run_sh_command(directory, *args),
+        capture_output=True,
+        text=True,
+        cwd=directory.parent,
+        env=env or clean_environment(),
+        timeout=timeout,
+    )

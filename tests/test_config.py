@@ -1,0 +1,101 @@
+"""tune.cfg is read through law into typed luigi.Config objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import law
+import luigi
+import pytest
+
+from aframe_tune.cli.init import main
+from aframe_tune.config import check_quantity, data, paths, ray_head, ray_worker, ssh
+from aframe_tune.errors import ConfigError
+from aframe_tune.tasks import TuneTask
+
+
+@pytest.fixture
+def load_cfg(monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """Load a tune.cfg as `law run` does, and restore luigi's global config afterwards."""
+
+    def load(path: Path) -> None:
+        parser = luigi.configuration.LuigiConfigParser
+        monkeypatch.setattr(parser, "_instance", None)
+        monkeypatch.setattr(parser, "_config_paths", [])
+        monkeypatch.setattr(law.config.Config, "_instance", None)
+        law.config.Config.instance(config_file=str(path))
+
+    yield load
+    luigi.configuration.LuigiConfigParser._instance = None
+    law.config.Config._instance = None
+
+
+@pytest.fixture
+def scaffolded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    assert main(["offline", "--mode", "tune", "--directory", str(tmp_path)]) == 0
+    monkeypatch.setenv("AFRAME_TUNE_EXPERIMENT_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_scaffolded_cfg_reads_into_typed_configs(scaffolded: Path, load_cfg) -> None:
+    load_cfg(scaffolded / "tune.cfg")
+    assert ray_worker().replicas == 1 and isinstance(ray_worker().replicas, int)
+    assert ray_worker().memory_per_gpu == 16.0
+    assert ray_head().memory == "32G" and ray_head().cpus == 8
+    assert ssh().ssh_file == str(Path("~/.ssh/id_rsa").expanduser())  # law expands ~
+    assert data().lightning_args() == ["--data.ifos=[H1,L1]", "--data.sample_rate=512.0"]
+    ray_worker().validate()
+    ray_head().validate()
+
+
+def test_tune_task_paths_expand_the_experiment_dir(scaffolded: Path, load_cfg) -> None:
+    load_cfg(scaffolded / "tune.cfg")
+    task = TuneTask()
+    assert task.config_file("train_config") == scaffolded / "train.yaml"
+    assert task.config_file("tune_config") == scaffolded / "tune.yaml"
+
+
+def test_edited_cfg_values_win(scaffolded: Path, load_cfg) -> None:
+    cfg = scaffolded / "tune.cfg"
+    cfg.write_text(cfg.read_text().replace("replicas = 1", "replicas = 4"))
+    load_cfg(cfg)
+    assert ray_worker().replicas == 4
+
+
+def test_run_dir_is_read_from_the_environment_when_needed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFRAME_TRAIN_RUN_DIR", "/first")
+    assert paths().train_run_dir == "/first"
+    monkeypatch.setenv("AFRAME_TRAIN_RUN_DIR", "s3://bucket/second")
+    assert paths().train_run_dir == "s3://bucket/second"
+    assert TuneTask(train_config="a", tune_config="b").resolved_run_dir == "s3://bucket/second"
+    assert TuneTask(train_config="a", tune_config="b", run_dir="/x").resolved_run_dir == "/x"
+
+
+def test_missing_run_dir_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AFRAME_TRAIN_RUN_DIR", raising=False)
+    with pytest.raises(ConfigError, match="set AFRAME_TRAIN_RUN_DIR"):
+        TuneTask(train_config="a", tune_config="b").resolved_run_dir
+
+
+def test_missing_config_file_names_the_option(tmp_path: Path) -> None:
+    task = TuneTask(train_config=str(tmp_path / "nope.yaml"), tune_config="b")
+    with pytest.raises(ConfigError, match=r"\[luigi_TuneTask\] train_config = .*nope.yaml: file not found"):
+        task.config_file("train_config")
+
+
+@pytest.mark.parametrize("good", ["32G", "32Gi", "512Mi", "1.5G", "100"])
+def test_kubernetes_quantities_accepted(good: str) -> None:
+    assert check_quantity(good, "ray_head", "memory") == good
+
+
+@pytest.mark.parametrize("bad", ["32GB", "lots", "-1G", "1.5.2G", ""])
+def test_bad_quantities_rejected_with_section_and_fix(bad: str) -> None:
+    with pytest.raises(ConfigError, match=r"\[luigi_ray_head\] memory .* such as 32G"):
+        check_quantity(bad, "ray_head", "memory")
+
+
+def test_zero_replicas_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"\[luigi_ray_worker\] replicas = 0 must be greater than zero"):
+        ray_worker(replicas=0).validate()
+    ray_worker(gpus_per_replica=0).validate()  # CPU-only workers are fine

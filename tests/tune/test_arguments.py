@@ -1,0 +1,37 @@
+"""The lightray command line aframe-tune builds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aframe_tune.tune.arguments import LightrayArguments
+
+
+def test_local_arguments_reuse_the_running_ray_instance() -> None:
+    argv = LightrayArguments(
+        tune_config=Path("/e/tune.yaml"),
+        train_config=Path("/e/train.yaml"),
+        storage_path="/e/training",
+        train_overrides=("--data.ifos=[H1,L1]",),
+    ).to_argv()
+    assert argv == [
+        "--config", "/e/tune.yaml",
+        "--run_config.storage_path=/e/training",
+        "--ray_init.ignore_reinit_error=true",
+        "--", "--config", "/e/train.yaml", "--data.ifos=[H1,L1]",
+    ]
+
+
+def test_remote_address_and_overrides_follow_the_config() -> None:
+    argv = LightrayArguments(
+        tune_config=Path("tune.yaml"),
+        train_config=Path("train.yaml"),
+        storage_path="s3://bucket/run",
+        ray_address="ray://10.0.0.1:10001",
+        tune_overrides=("--tune_config.num_samples=2",),
+    ).to_argv()
+    separator = argv.index("--")
+    assert "--ray_init.address=ray://10.0.0.1:10001" in argv[:separator]
+    # later arguments win in jsonargparse, so overrides must come after --config
+    assert argv.index("--tune_config.num_samples=2") > argv.index("--config")
+    assert argv[separator + 1:] == ["--config", "train.yaml"]
