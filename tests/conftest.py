@@ -62,7 +62,7 @@ TINY_TUNE = {
     "tune_config.scheduler.init_args.grace_period": 2,
     "param_space": {"model.learning_rate": "tune.choice([1e-3, 3e-3])"},
 }
-TINY_TRAIN = {"trainer.max_epochs": 2, "data.num_train": 1024, "data.num_valid": 512}
+TINY_TRAIN = {"trainer.max_epochs": 2, "data.num_train": 2048, "data.num_valid": 512}
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ class SimulatedStrainDataModule(pl.LightningDataModule):
         ifos: list[str] = ["H1", "L1"],  # noqa: B006 (jsonargparse needs a literal default)
         sample_rate: float = 512.0,
         kernel_length: float = 1.0,
-        snr_range: tuple[float, float] = (4.0, 16.0),
+        snr_range: tuple[float, float] = (6.0, 24.0),
         chirp_mass_range: tuple[float, float] = (8.0, 40.0),
         injection_fraction: float = 0.5,
         batch_size: int = 128,

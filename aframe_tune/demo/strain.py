@@ -43,7 +43,7 @@ class InjectionParameters:
     """
 
     chirp_mass_range: tuple[float, float] = (8.0, 40.0)
-    snr_range: tuple[float, float] = (8.0, 30.0)
+    snr_range: tuple[float, float] = (6.0, 24.0)
     coalescence_range: tuple[float, float] = (0.5, 0.95)
 
 

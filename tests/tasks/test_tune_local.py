@@ -1,0 +1,77 @@
+"""The local pipeline end to end: aframe-init, run.sh, law, lightray, a real Ray on loopback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import clean_environment, run_experiment
+
+pytestmark = pytest.mark.e2e
+
+
+def output_of(result) -> str:
+    return result.stdout + result.stderr
+
+
+def trial_results(run_dir: Path) -> dict[str, list[dict]]:
+    """Every trial's reported results, from Ray Tune's result.json files."""
+    return {
+        path.parent.name: [json.loads(line) for line in path.read_text().splitlines() if line]
+        for path in (run_dir / "tune").glob("*/result.json")
+    }
+
+
+def test_run_sh_tunes_locally_exports_best_and_reruns_as_a_no_op(experiment) -> None:
+    directory = experiment()
+    result = run_experiment(directory)
+    assert result.returncode == 0, output_of(result)[-5000:]
+
+    run_dir = directory / "training"
+    best = json.loads((run_dir / "best.json").read_text())
+    assert best["metric"] == "valid_auroc" and best["mode"] == "max"
+    assert best["value"] > 0.85, best
+    assert set(best["hyperparameters"]) == {"model.learning_rate"}
+
+    model = torch.jit.load(str(run_dir / "best.pt"))
+    logits = model(torch.randn(6, 2, 512))  # kernel_length 1 s at 512 Hz, H1 and L1
+    assert logits.shape == (6, 1)
+
+    trials = trial_results(run_dir)
+    assert len(trials) == 2
+    reports = [report for reports in trials.values() for report in reports]
+    assert {report["node_ip"] for report in reports} == {"127.0.0.1"}
+    assert best["value"] == max(report["valid_auroc"] for report in reports)
+
+    modified = (run_dir / "best.pt").stat().st_mtime_ns
+    again = run_experiment(directory)
+    assert again.returncode == 0, output_of(again)[-3000:]
+    assert "complete ones were encountered" in output_of(again)
+    assert "Ray instance" not in output_of(again)
+    assert (run_dir / "best.pt").stat().st_mtime_ns == modified
+
+
+def test_remote_run_dir_fails_clearly_until_remote_tuning_exists(experiment) -> None:
+    directory = experiment()
+    env = clean_environment()
+    run_sh = directory / "run.sh"
+    run_sh.write_text(run_sh.read_text().replace(
+        f"export AFRAME_TRAIN_RUN_DIR={directory / 'training'}", "export AFRAME_TRAIN_RUN_DIR=s3://bucket/run"))
+    result = run_experiment(directory, env=env, timeout=120)
+    assert result.returncode == 30, output_of(result)[-3000:]
+    assert "aframe-tune: Remote tuning (run directory s3://bucket/run) is not available yet" in output_of(result)
+    assert "Traceback" not in output_of(result)
+
+
+def test_missing_train_yaml_fails_before_ray_starts(experiment) -> None:
+    directory = experiment()
+    (directory / "train.yaml").unlink()
+    result = run_experiment(directory, timeout=120)
+    assert result.returncode == 30
+    assert f"train_config = {directory / 'train.yaml'}: file not found" in output_of(result)
+    assert "Traceback" not in output_of(result)
+    assert "Ray instance" not in output_of(result)
+    assert not (directory / "training").exists()
