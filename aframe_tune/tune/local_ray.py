@@ -5,12 +5,19 @@ from __future__ import annotations
 import logging
 import os
 
+from aframe_tune.errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 # Ray replaces 127.0.0.1 with the machine's routable address unless "cluster mode" is off, and
 # a local search has no business listening on the network. The variable is read when Ray is
 # imported, so it is set before the first import below.
 LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.removeprefix("ray://").rsplit(":", 1)[0]
+    return host in ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def start_or_join_ray(num_cpus: int | None = None) -> str:
@@ -26,7 +33,9 @@ def start_or_join_ray(num_cpus: int | None = None) -> str:
         The address of the cluster's GCS, for the logs.
     """
     address = os.environ.get("RAY_ADDRESS") or None
-    if address is None:
+    # A driver joining a cluster on loopback must see itself on loopback too, or Ray finds
+    # no raylet at the address it resolves for this machine.
+    if address is None or _is_loopback(address):
         os.environ.update(LOOPBACK_ONLY)
     import ray
 
@@ -36,6 +45,30 @@ def start_or_join_ray(num_cpus: int | None = None) -> str:
         context = ray.init(num_cpus=num_cpus, include_dashboard=False)
         logger.info("Started a local Ray instance at %s", context.address_info["gcs_address"])
     else:
-        context = ray.init(address=address)
+        context = _join(ray, address)
         logger.info("Joined the Ray cluster at %s", address)
     return context.address_info["gcs_address"]
+
+
+def _join(ray, address: str):
+    try:
+        return ray.init(address=address)
+    except (ConnectionError, RuntimeError) as error:
+        if _caused_by_authentication(error):
+            raise ConfigError(
+                f"RAY_ADDRESS={address}: the Ray cluster there requires token authentication; "
+                "set RAY_AUTH_MODE=token, and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) if its "
+                "token is not in ~/.ray/auth_token"
+            ) from None
+        raise ConfigError(
+            f"RAY_ADDRESS={address}: cannot connect to a Ray cluster there ({error}); start the "
+            "cluster, correct RAY_ADDRESS, or unset it to tune on a new local Ray instance"
+        ) from None
+
+
+def _caused_by_authentication(error: BaseException | None) -> bool:
+    while error is not None:
+        if type(error).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -75,3 +79,47 @@ def test_missing_train_yaml_fails_before_ray_starts(experiment) -> None:
     assert "Traceback" not in output_of(result)
     assert "Ray instance" not in output_of(result)
     assert not (directory / "training").exists()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def loopback_ray_cluster():
+    """A Ray head started with `ray start` on 127.0.0.1, as a user's existing cluster would be."""
+    env = clean_environment(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    ray = str(Path(sys.executable).parent / "ray")
+    port = free_port()
+    # Ray's Unix sockets live in the temp dir, and their paths may not exceed 107 bytes.
+    with tempfile.TemporaryDirectory(prefix="ray", dir="/tmp") as temp_dir:
+        started = subprocess.run(
+            [ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+             "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
+             f"--temp-dir={temp_dir}"],
+            capture_output=True, text=True, env=env, timeout=120,
+        )
+        assert started.returncode == 0, started.stdout + started.stderr
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            subprocess.run([ray, "stop", "--force"], capture_output=True, env=env, timeout=120)
+
+
+def test_run_sh_joins_the_cluster_at_ray_address(experiment, loopback_ray_cluster: str) -> None:
+    directory = experiment(tune={"tune_config.num_samples": 1})
+    # Ray 2.60 clusters demand a token; a client that does not offer one is told how to
+    refused = run_experiment(directory, env=clean_environment(RAY_ADDRESS=loopback_ray_cluster))
+    assert refused.returncode == 30
+    assert "requires token authentication; set RAY_AUTH_MODE=token" in output_of(refused)
+    assert "Traceback" not in output_of(refused)
+
+    result = run_experiment(
+        directory, env=clean_environment(RAY_ADDRESS=loopback_ray_cluster, RAY_AUTH_MODE="token")
+    )
+    assert result.returncode == 0, output_of(result)[-5000:]
+    assert f"Joined the Ray cluster at {loopback_ray_cluster}" in output_of(result)
+    assert "Started a local Ray instance" not in output_of(result)
+    assert (directory / "training" / "best.pt").is_file()
