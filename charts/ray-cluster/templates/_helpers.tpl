@@ -1,0 +1,121 @@
+{{- define "ray-cluster.fullname" -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "ray-cluster.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: aframe-tune
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "ray-cluster.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "ray-cluster.headAddress" -}}
+{{ include "ray-cluster.fullname" . }}-head:{{ .Values.ports.gcs }}
+{{- end -}}
+
+{{/* Environment shared by head and workers: token auth, S3, W&B, code path. */}}
+{{- define "ray-cluster.env" -}}
+- name: RAY_AUTH_MODE
+  value: token
+- name: RAY_AUTH_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ray-cluster.fullname" . }}-ray-auth
+      key: token
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ray-cluster.fullname" . }}-credentials
+      key: AWS_ACCESS_KEY_ID
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ray-cluster.fullname" . }}-credentials
+      key: AWS_SECRET_ACCESS_KEY
+{{- if .Values.s3.endpointUrl }}
+- name: AWS_ENDPOINT_URL
+  value: {{ .Values.s3.endpointUrl | quote }}
+{{- end }}
+{{- if .Values.wandb.apiKey }}
+- name: WANDB_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ray-cluster.fullname" . }}-credentials
+      key: WANDB_API_KEY
+{{- end }}
+{{- if .Values.gitSync.repo }}
+- name: PYTHONPATH
+  value: {{ printf "%s/repo" .Values.gitSync.mountPath | quote }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "ray-cluster.volumes" -}}
+- name: dshm
+  emptyDir:
+    medium: Memory
+    sizeLimit: {{ .Values.shmSize }}
+{{- if .Values.gitSync.repo }}
+- name: code
+  emptyDir: {}
+- name: git-ssh
+  secret:
+    secretName: {{ include "ray-cluster.fullname" . }}-git-ssh
+    defaultMode: 0400
+{{- end }}
+{{- end -}}
+
+{{- define "ray-cluster.volumeMounts" -}}
+- name: dshm
+  mountPath: /dev/shm
+{{- if .Values.gitSync.repo }}
+- name: code
+  mountPath: {{ .Values.gitSync.mountPath }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* git-sync clones gitSync.repo at gitSync.ref once, before Ray starts. */}}
+{{- define "ray-cluster.initContainers" -}}
+{{- if .Values.gitSync.repo }}
+initContainers:
+  - name: git-sync
+    image: {{ .Values.gitSync.image }}
+    imagePullPolicy: {{ .Values.image.pullPolicy }}
+    env:
+      - name: GITSYNC_REPO
+        value: {{ .Values.gitSync.repo | quote }}
+      - name: GITSYNC_REF
+        value: {{ .Values.gitSync.ref | quote }}
+      - name: GITSYNC_ROOT
+        value: {{ .Values.gitSync.mountPath | quote }}
+      - name: GITSYNC_LINK
+        value: repo
+      - name: GITSYNC_ONE_TIME
+        value: "true"
+      - name: GITSYNC_SSH_KEY_FILE
+        value: /etc/git-secret/ssh
+      {{- if .Values.gitSync.knownHosts }}
+      - name: GITSYNC_SSH_KNOWN_HOSTS_FILE
+        value: /etc/git-secret/known_hosts
+      {{- else }}
+      - name: GITSYNC_SSH_KNOWN_HOSTS
+        value: "false"
+      {{- end }}
+    volumeMounts:
+      - name: code
+        mountPath: {{ .Values.gitSync.mountPath }}
+      - name: git-ssh
+        mountPath: /etc/git-secret
+        readOnly: true
+{{- end }}
+{{- end -}}

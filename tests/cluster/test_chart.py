@@ -1,0 +1,173 @@
+"""charts/ray-cluster rendered and linted by the real helm binary, values sent on stdin."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+CHART = Path(__file__).resolve().parents[2] / "charts" / "ray-cluster"
+HELM = shutil.which("helm")
+pytestmark = pytest.mark.skipif(HELM is None, reason="helm not installed: run tests/support/install-helm.sh")
+
+TOKEN = "t0ken-" + "x" * 40
+SECRET_KEY = "s3cret-access-key-value"
+VALID: dict[str, Any] = {
+    "auth": {"token": TOKEN},
+    "s3": {"endpointUrl": "https://s3.example.org", "accessKeyId": "AKIAEXAMPLE", "secretAccessKey": SECRET_KEY},
+    "worker": {"replicas": 3, "gpus": 2, "cpus": 16, "memory": "64G", "minGpuMemory": 20000},
+}
+GIT = {"gitSync": {"repo": "git@github.com:albert.einstein/aframe.git", "ref": "my-feature",
+                   "sshKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n"}}
+
+
+def merged(*layers: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(result.get(key), dict):
+                result[key] = merged(result[key], value)
+            else:
+                result[key] = copy.deepcopy(value)
+    return result
+
+
+def helm(*args: str, values: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [HELM, *args, "--values", "-"], input=json.dumps(values), capture_output=True, text=True, timeout=60
+    )
+
+
+def render(values: dict[str, Any], release: str = "tune-abc") -> dict[tuple[str, str], dict]:
+    result = helm("template", release, str(CHART), "--namespace", "ligo", values=values)
+    assert result.returncode == 0, result.stderr
+    documents = [d for d in yaml.safe_load_all(result.stdout) if d]
+    return {(d["kind"], d["metadata"]["name"]): d for d in documents}
+
+
+def container(objects: dict, name: str) -> dict:
+    return objects[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]
+
+
+def env_of(container_spec: dict) -> dict[str, dict]:
+    return {entry["name"]: entry for entry in container_spec["env"]}
+
+
+def test_objects_and_conventional_labels() -> None:
+    objects = render(VALID)
+    assert set(objects) == {
+        ("Deployment", "tune-abc-head"), ("Deployment", "tune-abc-worker"),
+        ("Service", "tune-abc-head"), ("Service", "tune-abc-client"),
+        ("Secret", "tune-abc-ray-auth"), ("Secret", "tune-abc-credentials"),
+    }
+    for obj in objects.values():
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/instance"] == "tune-abc"
+        assert labels["app.kubernetes.io/name"] == "ray-cluster"
+        assert labels["app.kubernetes.io/managed-by"] == "Helm"
+
+
+def test_head_worker_and_services() -> None:
+    objects = render(VALID)
+    head = container(objects, "tune-abc-head")
+    assert head["command"][:3] == ["ray", "start", "--head"]
+    assert "--ray-client-server-port=10001" in head["command"]
+    assert head["resources"]["limits"] == {"cpu": "8", "memory": "32G"}
+
+    worker_deployment = objects[("Deployment", "tune-abc-worker")]
+    assert worker_deployment["spec"]["replicas"] == 3
+    worker = container(objects, "tune-abc-worker")
+    assert "--address=tune-abc-head:6379" in worker["command"]
+    assert "--num-gpus=2" in worker["command"]
+    assert worker["resources"]["limits"] == {"cpu": "16", "memory": "64G", "nvidia.com/gpu": "2"}
+    affinity = worker_deployment["spec"]["template"]["spec"]["affinity"]
+    term = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+    assert term["matchExpressions"] == [{"key": "nvidia.com/gpu.memory", "operator": "Gt", "values": ["20000"]}]
+
+    internal = objects[("Service", "tune-abc-head")]["spec"]
+    assert internal["clusterIP"] == "None"
+    assert {p["port"] for p in internal["ports"]} == {6379, 8265, 10001}
+    client = objects[("Service", "tune-abc-client")]["spec"]
+    assert client["type"] == "LoadBalancer" and [p["port"] for p in client["ports"]] == [10001]
+    assert client["selector"]["app.kubernetes.io/component"] == "head"
+
+    for name in ("tune-abc-head", "tune-abc-worker"):
+        spec = objects[("Deployment", name)]["spec"]["template"]["spec"]
+        shm = next(v for v in spec["volumes"] if v["name"] == "dshm")
+        assert shm["emptyDir"]["medium"] == "Memory"
+        assert {"name": "dshm", "mountPath": "/dev/shm"} in spec["containers"][0]["volumeMounts"]
+        assert "initContainers" not in spec
+
+
+def test_secrets_reach_pods_only_by_reference() -> None:
+    objects = render(merged(VALID, {"wandb": {"apiKey": "wandb-key-value"}}))
+    for name in ("tune-abc-head", "tune-abc-worker"):
+        env = env_of(container(objects, name))
+        assert env["RAY_AUTH_MODE"]["value"] == "token"
+        assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "tune-abc-ray-auth", "key": "token"}
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "WANDB_API_KEY"):
+            assert env[key]["valueFrom"]["secretKeyRef"]["name"] == "tune-abc-credentials"
+        assert env["AWS_ENDPOINT_URL"]["value"] == "https://s3.example.org"
+    rendered = yaml.safe_dump(list(objects.values()))
+    for secret in (TOKEN, SECRET_KEY, "wandb-key-value"):
+        assert secret not in rendered  # only base64 in Secret data
+
+
+def test_cpu_only_workers_have_no_gpu_request_or_affinity() -> None:
+    objects = render(merged(VALID, {"worker": {"gpus": 0}}))
+    worker_spec = objects[("Deployment", "tune-abc-worker")]["spec"]["template"]["spec"]
+    assert "affinity" not in worker_spec
+    assert "nvidia.com/gpu" not in worker_spec["containers"][0]["resources"]["limits"]
+
+
+def test_git_sync_clones_the_ref_into_every_pod() -> None:
+    objects = render(merged(VALID, GIT))
+    assert ("Secret", "tune-abc-git-ssh") in objects
+    for name in ("tune-abc-head", "tune-abc-worker"):
+        spec = objects[("Deployment", name)]["spec"]["template"]["spec"]
+        (init,) = spec["initContainers"]
+        env = {e["name"]: e.get("value") for e in init["env"]}
+        assert env["GITSYNC_REPO"] == GIT["gitSync"]["repo"] and env["GITSYNC_REF"] == "my-feature"
+        assert env["GITSYNC_ONE_TIME"] == "true"
+        assert env_of(spec["containers"][0])["PYTHONPATH"]["value"] == "/opt/code/repo"
+        key_volume = next(v for v in spec["volumes"] if v["name"] == "git-ssh")
+        assert key_volume["secret"]["secretName"] == "tune-abc-git-ssh"
+
+
+def test_image_and_pull_policy_are_configurable() -> None:
+    objects = render(merged(VALID, {"image": {"repository": "ghcr.io/ml4gw/aframe/train", "tag": "v1", "pullPolicy": "Always"}}))
+    head = container(objects, "tune-abc-head")
+    assert head["image"] == "ghcr.io/ml4gw/aframe/train:v1" and head["imagePullPolicy"] == "Always"
+
+
+@pytest.mark.parametrize("values", [VALID, merged(VALID, GIT), merged(VALID, {"worker": {"gpus": 0}})],
+                         ids=["default", "git-sync", "cpu-workers"])
+def test_helm_lint_is_clean(values: dict[str, Any]) -> None:
+    result = helm("lint", str(CHART), "--strict", values=values)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"worker": {"replicas": 0}}, "worker.replicas"),
+        ({"worker": {"gpus": -1}}, "worker.gpus"),
+        ({"head": {"memory": "32GB"}}, "head.memory"),
+        ({"head": {"cpus": "eight"}}, "head.cpus"),
+        ({"image": {"pullPolicy": "Sometimes"}}, "image.pullPolicy"),
+        ({"auth": {"token": "short"}}, "auth.token"),
+        ({"s3": {"secretAccessKey": ""}}, "s3.secretAccessKey"),
+        ({"workers": {"replicas": 2}}, "workers"),
+        ({"gitSync": {"repo": "git@github.com:a/b.git"}}, "sshKey"),
+    ],
+)
+def test_schema_rejects_bad_values(change: dict[str, Any], complaint: str) -> None:
+    result = helm("template", "tune-abc", str(CHART), values=merged(VALID, change))
+    assert result.returncode != 0
+    assert complaint in result.stderr, result.stderr
