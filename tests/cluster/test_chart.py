@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import copy
-import json
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-CHART = Path(__file__).resolve().parents[2] / "charts" / "ray-cluster"
-HELM = shutil.which("helm")
-pytestmark = pytest.mark.skipif(HELM is None, reason="helm not installed: run tests/support/install-helm.sh")
+from tests.cluster.chart import CHART, helm, needs_helm, render
+
+pytestmark = needs_helm
 
 TOKEN = "t0ken-" + "x" * 40
 SECRET_KEY = "s3cret-access-key-value"
@@ -36,19 +32,6 @@ def merged(*layers: dict[str, Any]) -> dict[str, Any]:
             else:
                 result[key] = copy.deepcopy(value)
     return result
-
-
-def helm(*args: str, values: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [HELM, *args, "--values", "-"], input=json.dumps(values), capture_output=True, text=True, timeout=60
-    )
-
-
-def render(values: dict[str, Any], release: str = "tune-abc") -> dict[tuple[str, str], dict]:
-    result = helm("template", release, str(CHART), "--namespace", "ligo", values=values)
-    assert result.returncode == 0, result.stderr
-    documents = [d for d in yaml.safe_load_all(result.stdout) if d]
-    return {(d["kind"], d["metadata"]["name"]): d for d in documents}
 
 
 def container(objects: dict, name: str) -> dict:
