@@ -100,3 +100,6 @@ def run_experiment(
         env=env or clean_environment(),
         timeout=timeout,
     )
+
+
+from tests.s3_server import s3_server  # noqa: E402,F401  (fixture, shared by the suite)
