@@ -58,18 +58,6 @@ def test_run_sh_tunes_locally_exports_best_and_reruns_as_a_no_op(experiment) -> 
     assert (run_dir / "best.pt").stat().st_mtime_ns == modified
 
 
-def test_remote_run_dir_fails_clearly_until_remote_tuning_exists(experiment) -> None:
-    directory = experiment()
-    env = clean_environment()
-    run_sh = directory / "run.sh"
-    run_sh.write_text(run_sh.read_text().replace(
-        f"export AFRAME_TRAIN_RUN_DIR={directory / 'training'}", "export AFRAME_TRAIN_RUN_DIR=s3://bucket/run"))
-    result = run_experiment(directory, env=env, timeout=120)
-    assert result.returncode == 30, output_of(result)[-3000:]
-    assert "aframe-tune: Remote tuning (run directory s3://bucket/run) is not available yet" in output_of(result)
-    assert "Traceback" not in output_of(result)
-
-
 def test_missing_train_yaml_fails_before_ray_starts(experiment) -> None:
     directory = experiment()
     (directory / "train.yaml").unlink()
