@@ -1,0 +1,49 @@
+"""The emulated Kubernetes cluster as a pytest fixture: API server, pod simulator, kubeconfig."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.k8s.emulator import KubernetesEmulator
+from tests.pod_simulator import PodSimulator
+
+INSTANCE = "app.kubernetes.io/instance"
+
+
+@dataclass
+class EmulatedCluster:
+    """One emulated cluster and how a client reaches it."""
+
+    api: KubernetesEmulator
+    pods: PodSimulator
+    kubeconfig: Path
+
+    def environment(self) -> dict[str, str]:
+        return {"KUBECONFIG": str(self.kubeconfig)}
+
+    def release_objects(self, kinds=("deployments", "pods", "services", "secrets")) -> list[str]:
+        """Every object of aframe-tune's releases still in the cluster, including helm's records."""
+        left = []
+        for kind in kinds:
+            for obj in self.api.list(kind):
+                metadata = obj["metadata"]
+                labels = metadata.get("labels") or {}
+                if labels.get("app.kubernetes.io/part-of") == "aframe-tune" or labels.get("owner") == "helm":
+                    left.append(f"{kind}/{metadata['name']}")
+        return left
+
+
+@pytest.fixture
+def emulated_cluster(tmp_path: Path) -> Iterator[EmulatedCluster]:
+    base_env = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HOME": os.environ.get("HOME", "/root"),
+    }
+    with KubernetesEmulator() as api, PodSimulator(api, base_env) as pods:
+        yield EmulatedCluster(api, pods, api.write_kubeconfig(tmp_path / "kubeconfig"))

@@ -1,0 +1,431 @@
+"""A kubelet and controller-manager stand-in for the emulated Kubernetes API server.
+
+It turns the Deployments that helm installs into Pods, runs each Pod's real container command
+(``ray start ...`` from charts/ray-cluster) as a local process, moves the Pods through
+Pending -> Running -> Ready by running their real exec readiness probes, and gives LoadBalancer
+Services an external address. Everything stays on loopback:
+
+- each Pod gets its own address in 127.0.0.0/8, as it would get its own pod IP (Ray treats
+  every loopback address but 127.0.0.1 as a real node address, so several nodes can share this
+  machine without Ray's single-machine mode);
+- Ray binds some ports on all interfaces, so the ports in a Pod's command are mapped to free
+  ones, and ``service-name:port`` in a command or probe resolves to the backing Pod's address
+  and mapped port (the cluster DNS and kube-proxy's job);
+- a LoadBalancer Service gets its own loopback address, on which a TCP forwarder listens on the
+  Service's port and passes connections to a ready backing Pod.
+
+Probes run every second rather than every ``periodSeconds``, to keep the tests quick.
+Faults are injected per component (``head``/``worker``) with :meth:`PodSimulator.inject`.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.k8s.emulator import KubernetesEmulator
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "app.kubernetes.io/component"
+FAULTS = ("unschedulable", "image_pull", "crash_loop", "never_ready")
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class RunningPod:
+    """A Pod the simulator runs: its address, port map and container process."""
+
+    namespace: str
+    name: str
+    component: str
+    ip: str
+    ports: dict[int, int] = field(default_factory=dict)  # container port -> real port
+    named_ports: dict[str, int] = field(default_factory=dict)  # port name -> container port
+    process: subprocess.Popen | None = None
+    temp_dir: Path | None = None
+    ready: bool = False
+    stopped: threading.Event = field(default_factory=threading.Event)
+    argv_log: list[list[str]] = field(default_factory=list)
+
+
+class TcpForwarder:
+    """Listens on ``(ip, port)`` and pipes each connection to ``backend()``'s address."""
+
+    def __init__(self, ip: str, port: int, backend) -> None:
+        self.backend = backend
+        self.server = socket.create_server((ip, port))
+        self.server.settimeout(0.5)
+        self.closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True, name=f"lb-{ip}:{port}").start()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                client, _ = self.server.accept()
+            except (TimeoutError, OSError):
+                continue
+            target = self.backend()
+            if target is None:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.closed.set()
+        self.server.close()
+
+
+class PodSimulator:
+    """Runs the Pods of every Deployment in the emulator as local processes.
+
+    Args:
+        emulator: the API server whose objects are simulated.
+        base_env: environment every container process starts from (PATH, PYTHONPATH, ...).
+    """
+
+    def __init__(self, emulator: KubernetesEmulator, base_env: dict[str, str] | None = None) -> None:
+        self.emulator = emulator
+        self.base_env = base_env or {}
+        self.pods: dict[tuple[str, str], RunningPod] = {}
+        self.faults: dict[str, str] = {}
+        self.balancers: dict[tuple[str, str], TcpForwarder] = {}
+        self._lock = threading.RLock()
+        self._addresses = itertools.count(10)
+        self._unsubscribe = None
+        self.log_dir = Path(tempfile.mkdtemp(prefix="pods-"))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> PodSimulator:
+        self._unsubscribe = self.emulator.subscribe(self._on_event, ["deployments", "pods", "services"])
+        return self
+
+    def stop(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+        for pod in list(self.pods.values()):
+            self._stop_pod(pod)
+        for forwarder in self.balancers.values():
+            forwarder.close()
+        shutil.rmtree(self.log_dir, ignore_errors=True)
+
+    def __enter__(self) -> PodSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def inject(self, component: str, fault: str | None) -> None:
+        """Make new Pods of ``component`` fail in one of :data:`FAULTS` ways (None: heal)."""
+        assert fault in FAULTS or fault is None, fault
+        if fault is None:
+            self.faults.pop(component, None)
+        else:
+            self.faults[component] = fault
+
+    def kill_pod(self, component: str) -> str:
+        """Kill a running Pod of ``component`` like a node failure: process gone, Pod deleted."""
+        with self._lock:
+            pod = next(p for p in self.pods.values() if p.component == component and p.process)
+        self._stop_pod(pod, signal.SIGKILL)
+        self.emulator.delete("pods", pod.namespace, pod.name)
+        return pod.name
+
+    def processes(self) -> list[subprocess.Popen]:
+        return [p.process for p in self.pods.values() if p.process is not None]
+
+    # ------------------------------------------------------------------ events
+
+    def _on_event(self, event) -> None:
+        kind = event.resource.kind
+        try:
+            if kind == "Deployment" and event.type != "DELETED":
+                threading.Thread(target=self._reconcile, args=(event.namespace, event.name), daemon=True).start()
+            elif kind == "Pod" and event.type == "DELETED":
+                pod = self.pods.pop((event.namespace, event.name), None)
+                if pod is not None:
+                    threading.Thread(target=self._stop_pod, args=(pod,), daemon=True).start()
+                owner = self._owner(event.object)
+                if owner:
+                    threading.Thread(target=self._reconcile, args=(event.namespace, owner), daemon=True).start()
+            elif kind == "Service" and event.type == "ADDED":
+                if (event.object.get("spec") or {}).get("type") == "LoadBalancer":
+                    self._balance(event.namespace, event.object)
+            elif kind == "Service" and event.type == "DELETED":
+                forwarder = self.balancers.pop((event.namespace, event.name), None)
+                if forwarder:
+                    forwarder.close()
+        except Exception:  # a simulator bug must not kill the emulator's dispatcher
+            log.exception("pod simulator failed on %s %s", event.type, event.name)
+
+    @staticmethod
+    def _owner(pod: dict[str, Any]) -> str | None:
+        for reference in (pod.get("metadata") or {}).get("ownerReferences") or []:
+            if reference.get("kind") == "Deployment":
+                return reference["name"]
+        return None
+
+    def _reconcile(self, namespace: str, name: str) -> None:
+        """Create or delete Pods until the Deployment has ``spec.replicas`` of them."""
+        with self._lock:
+            deployment = self.emulator.get("deployments", namespace, name)
+            if deployment is None or deployment["metadata"].get("deletionTimestamp"):
+                return
+            owned = [p for p in self.emulator.list("pods", namespace) if self._owner(p) == name]
+            wanted = int(deployment["spec"].get("replicas", 1))
+            for _ in range(wanted - len(owned)):
+                self._create_pod(deployment)
+            for extra in owned[wanted:]:
+                self.emulator.delete("pods", namespace, extra["metadata"]["name"])
+
+    def _create_pod(self, deployment: dict[str, Any]) -> None:
+        template = deployment["spec"]["template"]
+        metadata = deployment["metadata"]
+        name = f"{metadata['name']}-{secrets.token_hex(4)}-{secrets.token_hex(2)}"
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": metadata["namespace"],
+                "labels": dict(template["metadata"].get("labels") or {}),
+                "ownerReferences": [{
+                    "apiVersion": "apps/v1", "kind": "Deployment", "name": metadata["name"],
+                    "uid": metadata["uid"], "controller": True, "blockOwnerDeletion": True,
+                }],
+            },
+            "spec": template["spec"],
+            "status": {"phase": "Pending", "conditions": []},
+        }
+        created = self.emulator.create("pods", metadata["namespace"], pod)
+        threading.Thread(target=self._run_pod, args=(created,), daemon=True, name=f"pod-{name}").start()
+
+    # ------------------------------------------------------------------ kubelet
+
+    def _status(self, pod: RunningPod, **status: Any) -> None:
+        if self.emulator.get("pods", pod.namespace, pod.name) is not None:
+            self.emulator.update_status("pods", pod.namespace, pod.name, status)
+
+    def _condition(self, pod: RunningPod, kind: str, value: bool, reason: str | None = None,
+                   message: str | None = None) -> None:
+        if self.emulator.get("pods", pod.namespace, pod.name) is not None:
+            self.emulator.set_condition("pods", pod.namespace, pod.name, kind, value, reason, message)
+
+    def _container_status(self, container: dict, state: dict, ready: bool = False, restarts: int = 0) -> dict:
+        return {"name": container["name"], "image": container.get("image", ""), "ready": ready,
+                "restartCount": restarts, "started": "running" in state, "state": state}
+
+    def _run_pod(self, raw: dict[str, Any]) -> None:
+        metadata = raw["metadata"]
+        component = metadata["labels"].get(COMPONENT, "?")
+        n = next(self._addresses)
+        pod = RunningPod(metadata["namespace"], metadata["name"], component, f"127.0.{n // 250 + 1}.{n % 250 + 2}")
+        with self._lock:
+            self.pods[(pod.namespace, pod.name)] = pod
+        container = raw["spec"]["containers"][0]
+        fault = self.faults.get(component)
+
+        if fault == "unschedulable":
+            self._condition(pod, "PodScheduled", False, "Unschedulable",
+                            "0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 "
+                            "nodes are available: 1 No preemption victims found for incoming pod.")
+            return
+        self._condition(pod, "PodScheduled", True)
+        self._status(pod, podIP=pod.ip, podIPs=[{"ip": pod.ip}], hostIP="127.0.0.1")
+        if fault == "image_pull":
+            image = container.get("image", "")
+            for reason in ("ErrImagePull", "ImagePullBackOff"):
+                self._status(pod, containerStatuses=[self._container_status(container, {"waiting": {
+                    "reason": reason, "message": f'Back-off pulling image "{image}"'}})])
+                time.sleep(0.5)
+            return
+        if fault == "crash_loop":
+            self._status(pod, phase="Running", containerStatuses=[self._container_status(
+                container, {"waiting": {"reason": "CrashLoopBackOff",
+                                        "message": "back-off 40s restarting failed container"}}, restarts=3)])
+            return
+
+        try:
+            env = self._environment(pod, container)
+        except KeyError as missing:
+            self._status(pod, containerStatuses=[self._container_status(container, {"waiting": {
+                "reason": "CreateContainerConfigError", "message": f"secret {missing} not found"}})])
+            return
+        pod.named_ports = {p["name"]: p["containerPort"] for p in container.get("ports") or [] if "name" in p}
+        argv = self._rewrite(pod, container["command"] + container.get("args", []))
+        pod.argv_log.append(argv)
+        output = open(self.log_dir / f"{pod.name}.log", "wb")
+        pod.process = subprocess.Popen(argv, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                       start_new_session=True, cwd=str(REPO))
+        self._status(pod, phase="Running", containerStatuses=[self._container_status(
+            container, {"running": {"startedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}})])
+        self._condition(pod, "Ready", False, "ContainersNotReady")
+        if fault == "never_ready":
+            return
+        probe = ((container.get("readinessProbe") or {}).get("exec") or {}).get("command")
+        while not pod.stopped.is_set() and pod.process.poll() is None:
+            if probe is None or subprocess.run(self._rewrite(pod, probe, new_ports=False), env=env,
+                                               capture_output=True, timeout=60).returncode == 0:
+                pod.ready = True
+                self._status(pod, containerStatuses=[self._container_status(
+                    container, {"running": {}}, ready=True)])
+                self._condition(pod, "Ready", True)
+                break
+            time.sleep(1.0)
+        pod.process.wait()
+        if not pod.stopped.is_set():  # the container died on its own
+            pod.ready = False
+            self._condition(pod, "Ready", False, "ContainersNotReady")
+            self._status(pod, containerStatuses=[self._container_status(container, {"terminated": {
+                "exitCode": pod.process.returncode, "reason": "Error"}}, restarts=1)])
+
+    def _environment(self, pod: RunningPod, container: dict) -> dict[str, str]:
+        env = dict(self.base_env)
+        for entry in container.get("env") or []:
+            if "value" in entry:
+                env[entry["name"]] = str(entry["value"])
+            elif "secretKeyRef" in (entry.get("valueFrom") or {}):
+                reference = entry["valueFrom"]["secretKeyRef"]
+                secret = self.emulator.get("secrets", pod.namespace, reference["name"])
+                if secret is None or reference["key"] not in (secret.get("data") or {}):
+                    raise KeyError(reference["name"])
+                env[entry["name"]] = base64.b64decode(secret["data"][reference["key"]]).decode()
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+        return env
+
+    def _resolve(self, namespace: str, host: str, port: int, wait_s: float = 120) -> tuple[str, int] | None:
+        """``service:port`` -> the address and real port of a Pod behind the Service."""
+        service = self.emulator.get("services", namespace, host)
+        if service is None:
+            return None
+        selector = (service.get("spec") or {}).get("selector") or {}
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                for pod in self.pods.values():
+                    raw = self.emulator.get("pods", pod.namespace, pod.name)
+                    labels = (raw or {}).get("metadata", {}).get("labels", {})
+                    if pod.namespace == namespace and all(labels.get(k) == v for k, v in selector.items()) \
+                            and port in pod.ports:
+                        return pod.ip, pod.ports[port]
+            time.sleep(0.2)  # like a Ray worker retrying the head until its DNS name resolves
+        return None
+
+    def _rewrite(self, pod: RunningPod, argv: list[str], new_ports: bool = True) -> list[str]:
+        """Map the command's ports and service names onto this machine (see the module docstring)."""
+        out = []
+        head = "--head" in argv
+        for arg in argv:
+            match = re.fullmatch(r"(--(?:port|ray-client-server-port|dashboard-port))=(\d+)", arg)
+            if match and new_ports:
+                container_port = int(match.group(2))
+                pod.ports[container_port] = free_port()
+                out.append(f"{match.group(1)}={pod.ports[container_port]}")
+                continue
+            if arg.startswith("--dashboard-host="):
+                out.append(f"--dashboard-host={pod.ip}")
+                continue
+            address = re.fullmatch(r"(--address=)?([a-z0-9.-]+):(\d+)", arg)
+            if address:
+                host, port = address.group(2), int(address.group(3))
+                if host in ("127.0.0.1", "localhost"):
+                    resolved = (pod.ip, pod.ports.get(port, port))
+                else:
+                    resolved = self._resolve(pod.namespace, host, port) or (host, port)
+                out.append(f"{address.group(1) or ''}{resolved[0]}:{resolved[1]}")
+                continue
+            out.append(arg)
+        if new_ports and argv[:2] == ["ray", "start"]:
+            out.insert(2, f"--node-ip-address={pod.ip}")
+            if head:
+                # Ray's Unix socket paths may not exceed 107 bytes: a short temp dir per head.
+                pod.temp_dir = Path(tempfile.mkdtemp(prefix="rp", dir="/tmp"))
+                out.insert(3, f"--temp-dir={pod.temp_dir}")
+        if out and out[0] == "ray":
+            out[0] = str(BIN / "ray")
+        return out
+
+    def _stop_pod(self, pod: RunningPod, sig: int = signal.SIGTERM) -> None:
+        pod.stopped.set()
+        process = pod.process
+        if process is not None and process.poll() is None:
+            try:
+                os.killpg(process.pid, sig)
+                process.wait(20)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait(10)
+        if pod.temp_dir is not None:
+            shutil.rmtree(pod.temp_dir, ignore_errors=True)
+
+    # ------------------------------------------------------------------ load balancers
+
+    def _balance(self, namespace: str, service: dict[str, Any]) -> None:
+        name = service["metadata"]["name"]
+        n = next(self._addresses)
+        ip = f"127.0.{n // 250 + 1}.{n % 250 + 2}"
+        spec = service["spec"]
+        for service_port in spec.get("ports") or []:
+            target = service_port.get("targetPort", service_port["port"])
+
+            def backend(target=target) -> tuple[str, int] | None:
+                with self._lock:
+                    for pod in self.pods.values():
+                        raw = self.emulator.get("pods", pod.namespace, pod.name)
+                        labels = (raw or {}).get("metadata", {}).get("labels", {})
+                        if pod.ready and pod.namespace == namespace and all(
+                                labels.get(k) == v for k, v in (spec.get("selector") or {}).items()):
+                            container_port = pod.named_ports.get(target, target)
+                            if container_port in pod.ports:
+                                return pod.ip, pod.ports[container_port]
+                return None
+
+            self.balancers[(namespace, name)] = TcpForwarder(ip, service_port["port"], backend)
+        self.emulator.update_status("services", namespace, name, {"loadBalancer": {"ingress": [{"ip": ip}]}})

@@ -1,0 +1,71 @@
+"""TuneRemote end to end on the emulated cluster, with storage on the loopback S3 server."""
+
+from __future__ import annotations
+
+import configparser
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import aframe_init, clean_environment, edit_yaml, run_experiment
+from tests.emulated_cluster import EmulatedCluster, emulated_cluster  # noqa: F401 (fixture)
+from tests.s3_server import S3Server
+
+pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
+
+
+def remote_experiment(tmp_path: Path, bucket: str, **cfg: dict[str, str]) -> Path:
+    directory = tmp_path / "remote"
+    result = aframe_init("offline", "--mode", "tune", "--directory", str(directory),
+                         "--s3-bucket", f"s3://{bucket}/my-tune")
+    assert result.returncode == 0, result.stderr
+    edit_yaml(directory / "tune.yaml", {
+        "tune_config.num_samples": 2,
+        "tune_config.scheduler.init_args.max_t": 2,
+        "tune_config.scheduler.init_args.grace_period": 2,
+        "param_space": {"model.learning_rate": "tune.choice([1e-3, 3e-3])"},
+    })
+    edit_yaml(directory / "train.yaml", {"trainer.max_epochs": 2, "data.num_train": 512, "data.num_valid": 256})
+    settings = {
+        "ray_worker": {"replicas": "1", "gpus_per_replica": "0", "cpus_per_gpu": "2", "memory_per_gpu": "2"},
+        "ray_head": {"cpus": "1", "memory": "2G"},
+        "TuneRemote": {"ready_timeout": "120"},
+    }
+    for section, options in cfg.items():
+        settings.setdefault(section, {}).update(options)
+    path = directory / "tune.cfg"
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str
+    parser.read(path)
+    for section, options in settings.items():
+        for option, value in options.items():
+            parser[f"luigi_{section}"][option] = value
+    with path.open("w") as handle:
+        parser.write(handle)
+    return directory
+
+
+def remote_env(cluster: EmulatedCluster, s3_server: S3Server) -> dict[str, str]:
+    return clean_environment(**cluster.environment(), **s3_server.environment())
+
+
+def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
+) -> None:
+    bucket = s3_server.create_bucket("remote-end-to-end")
+    directory = remote_experiment(tmp_path, bucket)
+    result = run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=900)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "is ready; its client address is 127.0." in output
+
+    keys = s3_server.keys(bucket, "my-tune/")
+    assert "my-tune/best.pt" in keys and "my-tune/best.json" in keys
+    assert any(key.startswith("my-tune/tune/") for key in keys)  # the experiment lives in S3
+    best = json.loads(s3_server.client().get_object(Bucket=bucket, Key="my-tune/best.json")["Body"].read())
+    assert best["metric"] == "valid_auroc"
+
+    emulated_cluster.api.flush()
+    assert emulated_cluster.release_objects() == []
+    assert all(p.poll() is not None for p in emulated_cluster.pods.processes())
