@@ -1,0 +1,71 @@
+"""Pod faults and signals while TuneRemote waits: a clear error and a clean cluster, every time."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_experiment, run_sh_command
+from tests.emulated_cluster import EmulatedCluster, emulated_cluster  # noqa: F401 (fixture)
+from tests.s3_server import S3Server
+from tests.tasks.test_tune_remote import remote_env, remote_experiment
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.mark.parametrize(
+    ("component", "fault", "messages"),
+    [
+        ("worker", "image_pull", ["ImagePullBackOff in container ray-worker", "was not ready after 15 s"]),
+        ("worker", "unschedulable", ["Unschedulable: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu",
+                                     "workers 0/1 ready (1 Pending)"]),
+        ("head", "crash_loop", ["CrashLoopBackOff in container ray-head", "was not ready after 15 s"]),
+        ("head", "never_ready", ["was not ready after 15 s", "head Running |"]),
+    ],
+)
+def test_pod_fault_ends_in_a_clear_error_and_a_clean_cluster(
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster,
+    component: str, fault: str, messages: list[str],
+) -> None:
+    emulated_cluster.pods.inject(component, fault)
+    bucket = s3_server.create_bucket(f"fault-{fault.replace('_', '-')}")
+    directory = remote_experiment(tmp_path, bucket, TuneRemote={"ready_timeout": "15"})
+    result = run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 30, output[-4000:]
+    for message in messages:
+        assert message in output, output[-4000:]
+    assert "Traceback" not in output
+    assert "Uninstalled Ray cluster release" in output
+    emulated_cluster.api.flush()
+    assert emulated_cluster.release_objects() == []
+    assert s3_server.keys(bucket) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_while_waiting_uninstalls_the_cluster(
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster, signum: int
+) -> None:
+    emulated_cluster.pods.inject("worker", "never_ready")
+    bucket = s3_server.create_bucket(f"signal-{signum}")
+    directory = remote_experiment(tmp_path, bucket, TuneRemote={"ready_timeout": "300"})
+    log = tmp_path / "driver.log"
+    driver = subprocess.Popen(run_sh_command(directory), stdout=log.open("w"), stderr=subprocess.STDOUT,
+                              cwd=tmp_path, env=remote_env(emulated_cluster, s3_server))
+    try:
+        emulated_cluster.api.wait_for(lambda: emulated_cluster.api.list("deployments"), timeout=120)
+        time.sleep(2)
+        driver.send_signal(signum)
+        code = driver.wait(120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    output = log.read_text()
+    assert code != 0, output[-4000:]
+    assert "Uninstalled Ray cluster release" in output, output[-4000:]
+    emulated_cluster.api.flush()
+    assert emulated_cluster.release_objects() == []
