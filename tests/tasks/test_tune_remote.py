@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import configparser
 import json
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -50,12 +53,50 @@ def remote_env(cluster: EmulatedCluster, s3_server: S3Server) -> dict[str, str]:
     return clean_environment(**cluster.environment(), **s3_server.environment())
 
 
+class ArgvSampler:
+    """Samples every process's command line while a run is going on."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.3):
+            listing = subprocess.run(["ps", "-eo", "args", "--no-headers"], capture_output=True, text=True)
+            self.seen.update(listing.stdout.splitlines())
+
+    def __enter__(self) -> ArgvSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+FAKE_SECRETS = {
+    "AWS_ACCESS_KEY_ID": "AKIAFAKEKEY7LEAKCHECK",
+    "AWS_SECRET_ACCESS_KEY": "fake-s3-secret-Zq8vLeakCheck",
+    "WANDB_API_KEY": "fake-wandb-key-Xr4LeakCheck",
+}
+
+
 def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
     bucket = s3_server.create_bucket("remote-end-to-end")
     directory = remote_experiment(tmp_path, bucket)
-    result = run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=900)
+    env = {**remote_env(emulated_cluster, s3_server), **FAKE_SECRETS}
+    tokens: set[str] = set()
+
+    def remember_token(event) -> None:
+        if event.name.endswith("-ray-auth") and event.type == "ADDED":
+            tokens.add(base64.b64decode(event.object["data"]["token"]).decode())
+
+    emulated_cluster.api.subscribe(remember_token, "secrets")
+    with ArgvSampler() as argv:
+        result = run_experiment(directory, env=env, timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     assert "is ready; its client address is 127.0." in output
@@ -69,3 +110,12 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     emulated_cluster.api.flush()
     assert emulated_cluster.release_objects() == []
     assert all(p.poll() is not None for p in emulated_cluster.pods.processes())
+
+    # No secret in any process's arguments, in the run's output, or in the pods' output.
+    assert len(tokens) == 1 and len(argv.seen) > 20
+    secrets = [*FAKE_SECRETS.values(), *tokens]
+    pod_logs = "".join(p.read_text(errors="replace") for p in emulated_cluster.pods.log_dir.glob("*.log"))
+    for secret in secrets:
+        assert not [line for line in argv.seen if secret in line]
+        assert secret not in output
+        assert secret not in pod_logs
