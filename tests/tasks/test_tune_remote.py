@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import configparser
 import json
+import re
+import signal
 import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import aframe_init, clean_environment, edit_yaml, run_experiment
+from tests.conftest import aframe_init, clean_environment, edit_yaml, run_experiment, run_sh_command
 from tests.emulated_cluster import EmulatedCluster, emulated_cluster  # noqa: F401 (fixture)
 from tests.s3_server import S3Server
 
@@ -119,3 +121,68 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
         assert not [line for line in argv.seen if secret in line]
         assert secret not in output
         assert secret not in pod_logs
+
+
+def s3_trial_states(s3_server: S3Server, bucket: str, prefix: str) -> dict[str, str]:
+    """Trial statuses in the newest experiment state Tune has synced to S3."""
+    client = s3_server.client()
+    states = sorted(k for k in s3_server.keys(bucket, prefix) if "/experiment_state-" in k)
+    if not states:
+        return {}
+    content = json.loads(client.get_object(Bucket=bucket, Key=states[-1])["Body"].read())
+    trials = [json.loads(entry[0]) for entry in content["trial_data"]]
+    return {trial["trial_id"]: trial["status"] for trial in trials}
+
+
+def s3_reports(s3_server: S3Server, bucket: str, prefix: str) -> dict[str, list[int]]:
+    client = s3_server.client()
+    found = {}
+    for key in s3_server.keys(bucket, prefix):
+        if key.endswith("/result.json"):
+            lines = client.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()
+            found[key.split("/")[-2]] = [json.loads(line)["training_iteration"] for line in lines if line]
+    return found
+
+
+def test_rerun_after_a_failure_deploys_a_fresh_cluster_and_resumes_from_s3(
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
+) -> None:
+    bucket = s3_server.create_bucket("remote-resume")
+    directory = remote_experiment(tmp_path, bucket, ray_worker={"cpus_per_gpu": "1"})
+    edit_yaml(directory / "train.yaml", {"trainer.max_epochs": 3})
+    edit_yaml(directory / "tune.yaml", {"tune_config.scheduler.init_args.max_t": 3,
+                                        "tune_config.scheduler.init_args.grace_period": 3})
+    env = remote_env(emulated_cluster, s3_server)
+    log = tmp_path / "first.log"
+    driver = subprocess.Popen(run_sh_command(directory), stdout=log.open("w"), stderr=subprocess.STDOUT,
+                              cwd=tmp_path, env=env)
+    try:
+        emulated_cluster.api.wait_for(
+            lambda: "TERMINATED" in s3_trial_states(s3_server, bucket, "my-tune/tune/").values(),
+            timeout=300, interval=1.0)
+        driver.send_signal(signal.SIGTERM)
+        driver.wait(120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    first = log.read_text()
+    assert "Uninstalled Ray cluster release" in first, first[-4000:]
+    first_release = re.search(r"release (aframe-tune-[0-9a-f]+)", first).group(1)
+    emulated_cluster.api.flush()
+    assert emulated_cluster.release_objects() == []
+    finished = {trial: iterations for trial, iterations in s3_reports(s3_server, bucket, "my-tune/tune/").items()
+                if len(iterations) == 3}
+    assert len(finished) == 1
+
+    result = run_experiment(directory, env=env, timeout=900)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "Restoring from previous tuning run" in output
+    assert first_release not in output  # a fresh cluster
+    after = s3_reports(s3_server, bucket, "my-tune/tune/")
+    assert len(after) == 2
+    for trial, iterations in finished.items():
+        assert after[trial] == iterations  # not trained again
+    assert "my-tune/best.pt" in s3_server.keys(bucket, "my-tune/")
+    emulated_cluster.api.flush()
+    assert emulated_cluster.release_objects() == []
