@@ -136,6 +136,7 @@ class PodSimulator:
         self._lock = threading.RLock()
         self._addresses = itertools.count(10)
         self._unsubscribe = None
+        self._argv_history: list[list[str]] = []
         self.log_dir = Path(tempfile.mkdtemp(prefix="pods-"))
 
     # ------------------------------------------------------------------ lifecycle
@@ -174,6 +175,10 @@ class PodSimulator:
         self._stop_pod(pod, signal.SIGKILL)
         self.emulator.delete("pods", pod.namespace, pod.name)
         return pod.name
+
+    def argv_history(self) -> list[list[str]]:
+        """Every command line the simulator has started, including those of deleted pods."""
+        return list(self._argv_history)
 
     def processes(self) -> list[subprocess.Popen]:
         return [p.process for p in self.pods.values() if p.process is not None]
@@ -298,6 +303,7 @@ class PodSimulator:
         pod.named_ports = {p["name"]: p["containerPort"] for p in container.get("ports") or [] if "name" in p}
         argv = self._rewrite(pod, container["command"] + container.get("args", []))
         pod.argv_log.append(argv)
+        self._argv_history.append(argv)
         output = open(self.log_dir / f"{pod.name}.log", "wb")
         pod.process = subprocess.Popen(argv, env=env, stdout=output, stderr=subprocess.STDOUT,
                                        start_new_session=True, cwd=str(REPO))

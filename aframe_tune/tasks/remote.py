@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,6 +130,17 @@ class TuneRemote(TuneParameters):
         "directory (for uncommitted code, no SSH key needed); default: none",
     )
 
+    def _shipped_code(self) -> Path | None:
+        """The ``ship_code`` directory, checked, and importable here too (for checks and export)."""
+        if not self.ship_code:
+            return None
+        path = Path(self.ship_code).expanduser().resolve()
+        if not path.is_dir():
+            raise ConfigError(f"tune.cfg [luigi_TuneRemote] ship_code = {self.ship_code}: no such directory")
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+        return path
+
     @property
     def location(self) -> S3Location:
         return S3Location.parse(self.resolved_run_dir)
@@ -152,6 +165,7 @@ class TuneRemote(TuneParameters):
         route_logs_through_root()
         if not is_remote(self.resolved_run_dir):
             raise ConfigError(f"TuneRemote needs an s3:// run directory, not {self.resolved_run_dir}")
+        working_dir = self._shipped_code()
         # Everything is checked before anything is created.
         tune_path = self.config_file("tune_config")
         train_path = self.config_file("train_config")
@@ -169,8 +183,6 @@ class TuneRemote(TuneParameters):
         git = None
         if self.git_url:
             git = GitSync(self.git_url, self.git_ref, ssh_key=read_ssh_key(ssh().ssh_file))
-        if self.ship_code and not Path(self.ship_code).expanduser().is_dir():
-            raise ConfigError(f"tune.cfg [luigi_TuneRemote] ship_code = {self.ship_code}: no such directory")
         target = KubeTarget(namespace=self.namespace, context=self.kube_context)
         asyncio.run(check_kube_context(target))
         token = new_ray_token()
@@ -188,9 +200,9 @@ class TuneRemote(TuneParameters):
         )
         train_overrides = tuple(data().lightning_args())
         tune_overrides: tuple[str, ...] = ()
-        if self.ship_code:
-            working_dir = str(Path(self.ship_code).expanduser().resolve())
-            tune_overrides = (f'--ray_init.runtime_env={{"working_dir": "{working_dir}"}}',)
+        if working_dir is not None:
+            runtime_env = json.dumps({"working_dir": str(working_dir)})
+            tune_overrides = (f"--ray_init.runtime_env={runtime_env}",)
 
         release = new_release_name()
         with sigterm_as_error(), deployed_ray_cluster(

@@ -186,3 +186,31 @@ def test_rerun_after_a_failure_deploys_a_fresh_cluster_and_resumes_from_s3(
     assert "my-tune/best.pt" in s3_server.keys(bucket, "my-tune/")
     emulated_cluster.api.flush()
     assert emulated_cluster.release_objects() == []
+
+
+SHIPPED_CLI = '''
+"""A LightningCLI that exists only in this directory, never on the pods' own PYTHONPATH."""
+from aframe_tune.demo.cli import DemoCLI
+
+
+class ShippedCLI(DemoCLI):
+    pass
+'''
+
+
+def test_ship_code_sends_local_code_with_the_runtime_environment(
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
+) -> None:
+    code = tmp_path / "my_code"
+    code.mkdir()
+    (code / "shipped_cli_module.py").write_text(SHIPPED_CLI)
+    bucket = s3_server.create_bucket("ship-code")
+    directory = remote_experiment(tmp_path, bucket, TuneRemote={"ship_code": str(code)})
+    edit_yaml(directory / "tune.yaml", {"lightning_cli_cls": "shipped_cli_module.ShippedCLI",
+                                        "tune_config.num_samples": 1})
+    result = run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=900)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "my-tune/best.pt" in s3_server.keys(bucket, "my-tune/")
+    # the pods could only import it from the shipped package
+    assert not any("my_code" in arg for argv in emulated_cluster.pods.argv_history() for arg in argv)
