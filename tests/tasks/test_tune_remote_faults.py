@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
@@ -69,3 +70,20 @@ def test_signal_while_waiting_uninstalls_the_cluster(
     assert "Uninstalled Ray cluster release" in output, output[-4000:]
     emulated_cluster.api.flush()
     assert emulated_cluster.release_objects() == []
+
+
+def test_keep_cluster_leaves_the_release_and_says_how_to_remove_it(
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
+) -> None:
+    emulated_cluster.pods.inject("worker", "never_ready")
+    bucket = s3_server.create_bucket("keep-cluster")
+    directory = remote_experiment(tmp_path, bucket, TuneRemote={"ready_timeout": "10", "keep_cluster": "true"})
+    result = run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 30, output[-4000:]
+    release = re.search(r"Keeping Ray cluster (aframe-tune-[0-9a-f]+) as asked; remove it with: "
+                        r"helm uninstall \1 -n default", output)
+    assert release, output[-4000:]
+    left = emulated_cluster.release_objects()
+    assert f"deployments/{release.group(1)}-head" in left
+    assert f"secrets/{release.group(1)}-ray-auth" in left

@@ -1,0 +1,939 @@
+"""An emulated Kubernetes API server for tests: real ``helm`` and kr8s talk to it over HTTPS.
+
+``KubernetesEmulator`` serves the Kubernetes REST API on ``127.0.0.1`` (a free port) from an
+in-memory store (:mod:`.store`) with the semantics clients rely on: discovery, CRUD with
+server-side metadata (uid, a global resourceVersion counter, creationTimestamp, generation),
+``Status`` error bodies, label/field selectors, the three PATCH flavours, watches streamed as
+chunked newline-delimited JSON, finalizers, namespace deletion and ownerReference garbage
+collection. Tests and simulators drive the same store through a thread-safe Python API
+(``apply``, ``update_status``, ``set_condition``, ``delete``, ``subscribe``...), so watches
+fire for their changes too::
+
+    with KubernetesEmulator() as cluster:
+        kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")  # KUBECONFIG for helm, kr8s
+        cluster.subscribe(my_controller, "deployments")               # called with store Events
+        cluster.set_condition("pods", "default", "trial-0", "Ready")
+
+How the real clients are satisfied:
+
+* TLS by default, with a throwaway CA in the kubeconfig: client-go (helm) only sends the
+  bearer token over TLS. ``tls=False`` serves plain http and then turns auth off.
+* helm 3.17 (client-go 0.32) sends the objects it writes through typed clients — its release
+  Secrets and their DeleteOptions — as protobuf; :mod:`.protobuf` decodes Secret, ConfigMap,
+  Namespace, ServiceAccount and DeleteOptions. Other kinds in protobuf get 415. Responses
+  are always JSON, which client-go accepts because its ``Accept`` header lists JSON too.
+* ``helm install`` validates manifests against ``/openapi/v2``, which client-go reads only
+  as gnostic protobuf. A minimal valid document (swagger 2.0, no definitions) is served, so
+  plain ``helm install`` works without ``--disable-openapi-validation``; the client-side
+  schema check is then a no-op (as for CRD kinds). The server still rejects apps/v1
+  workloads whose selector does not match their pod template (422), like a real one.
+  ``/openapi/v3`` answers 404, so client-go falls back to v2.
+* Discovery is the legacy form (``/api``, ``/api/v1``, ``/apis``, ``/apis/G``,
+  ``/apis/G/V``); client-go asks for aggregated discovery first and falls back.
+* ``helm install --wait`` polls: it is satisfied once a controller (a subscriber, in tests)
+  gives the Deployment a ReplicaSet it controls with an equal pod template, and both
+  ``status.observedGeneration`` and ready replica counts (see the tests for a 20-line one).
+
+Not emulated: admission, RBAC (any request with the token is allowed), most validation,
+server-side apply's field ownership (apply patches are merge patches), graceful pod
+termination (pods go at once unless they carry finalizers), Table output, exec/attach/
+port-forward, protobuf or CBOR responses, aggregated discovery, ``/openapi/v3``. Lists, like
+the real server's, omit ``kind``/``apiVersion`` in their items.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import json
+import logging
+import queue
+import re
+import secrets
+import select
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from . import protobuf
+from .patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
+from .resources import Registry, ResourceType
+from .selectors import SelectorError, field_matcher, label_matcher
+from .store import ApiError, Event, Expired, Store, bad_request, now
+
+__all__ = ["ApiError", "Event", "Fault", "KubernetesEmulator", "RequestRecord", "ResourceType"]
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+# What the real server answers (the "@" form of the Accept header is not a parseable media type).
+OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+PATCH_TYPES = {"merge": MERGE_PATCH, "strategic": STRATEGIC_MERGE_PATCH, "json": JSON_PATCH, "apply": APPLY_PATCH}
+
+
+def _no_such_path() -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+PUBLIC_PATHS = {"/version", "/healthz", "/livez", "/readyz"}  # readable anonymously, as on real clusters
+
+
+@dataclass
+class RequestRecord:
+    """One request the server received (``status`` is filled in once answered)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    content_type: str
+    accept: str
+    user_agent: str
+    time: float
+    status: int | None = None
+
+    @property
+    def watch(self) -> bool:
+        """Whether this was a watch request."""
+        return self.query.get("watch") in ("1", "true") or "/watch/" in self.path
+
+
+@dataclass
+class Fault:
+    """Make the next ``count`` requests matching ``method``/``path`` (a regex) fail with ``status``."""
+
+    status: int = 500
+    method: str | None = None
+    path: str | None = None
+    count: int = 1
+    reason: str = "InternalError"
+    message: str = "injected fault"
+    delay: float = 0.0  # seconds to stall before answering
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.count > 0 and (self.method is None or self.method.upper() == method)
+                and (self.path is None or re.search(self.path, path) is not None))
+
+
+def _first(query: Mapping[str, list[str]]) -> dict[str, str]:
+    return {key: values[-1] for key, values in query.items()}
+
+
+class _Server(ThreadingHTTPServer):
+    """The threading HTTP server, remembering open connections so ``stop()`` can cut them."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, emulator: KubernetesEmulator, ssl_context: ssl.SSLContext | None) -> None:
+        self.emulator = emulator
+        self.ssl_context = ssl_context
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.ssl_context is not None:
+            # Handshake on the handler thread, not in the accept loop. Wrapping detaches the
+            # plain socket, so track the TLS one for cut_connections().
+            try:
+                wrapped = self.ssl_context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                log.debug("TLS handshake failed: %s", exc)
+                return
+            with self.connections_lock:
+                self.connections.discard(request)
+                self.connections.add(wrapped)
+            try:
+                super().finish_request(wrapped, client_address)
+            finally:
+                with self.connections_lock:
+                    self.connections.discard(wrapped)
+                wrapped.close()
+            return
+        super().finish_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def cut_connections(self) -> None:
+        with self.connections_lock:
+            for connection in list(self.connections):
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes one HTTP request to discovery, OpenAPI, CRUD or watch."""
+
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _handle(self) -> None:
+        emulator = self.server.emulator
+        parts = urlsplit(self.path)
+        query = _first(parse_qs(parts.query, keep_blank_values=True))
+        body = self._read_body()
+        record = RequestRecord(
+            method=self.command, path=parts.path, query=query,
+            content_type=self.headers.get("Content-Type", ""), accept=self.headers.get("Accept", ""),
+            user_agent=self.headers.get("User-Agent", ""), time=time.time(),
+        )
+        emulator._record(record)
+        self.record = record
+        try:
+            emulator._authorize(parts.path, self.headers.get("Authorization"))
+            emulator._maybe_fail(self.command, parts.path)
+            self._route(parts.path, query, body)
+        except ApiError as exc:
+            self._send_json(exc.code, exc.status())
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:  # answer like the real server would, and keep the traceback in the log
+            log.exception("emulator failed on %s %s", self.command, self.path)
+            self._send_json(500, ApiError(500, "InternalError", f"Internal error occurred: {exc}").status())
+        log.debug("%s %s %s [%s] -> %s", self.command, parts.path, query, record.content_type, record.status)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send_bytes(self, code: int, payload: bytes, content_type: str) -> None:
+        self.record.status = code
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _send_json(self, code: int, obj: Any) -> None:
+        self._send_bytes(code, json.dumps(obj, separators=(",", ":")).encode(), JSON)
+
+    def _decode(self, body: bytes, content_type: str) -> Any:
+        """Parse a request body: JSON, YAML or (for a few kinds) client-go protobuf."""
+        media = content_type.split(";")[0].strip().lower()
+        if not body:
+            return None
+        if media == protobuf.PROTOBUF_CONTENT_TYPE:
+            try:
+                return protobuf.decode_object(body)
+            except protobuf.UnsupportedProtobuf as exc:
+                raise ApiError(415, "UnsupportedMediaType", str(exc)) from exc
+            except protobuf.ProtobufError as exc:
+                raise bad_request(f"unable to decode protobuf body: {exc}") from exc
+        try:
+            if "yaml" in media:
+                return yaml.safe_load(body)
+            return json.loads(body)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise bad_request(f"the body of the request was in an unknown format: {exc}") from exc
+
+    # ----------------------------------------------------------------- routing
+
+    def _route(self, path: str, query: dict[str, str], body: bytes) -> None:
+        emulator = self.server.emulator
+        registry = emulator.registry
+        segments = [s for s in path.split("/") if s]
+        if self.command == "GET" and path.rstrip("/") in ("/healthz", "/livez", "/readyz"):
+            return self._send_bytes(200, b"ok", "text/plain; charset=utf-8")
+        if self.command == "GET" and path.rstrip("/") == "/version":
+            return self._send_json(200, emulator.version_info())
+        if self.command == "GET" and segments[:1] == ["openapi"]:
+            return self._openapi(segments[1:])
+        if segments == ["api"] and self.command == "GET":
+            return self._send_json(200, registry.api_versions(f"127.0.0.1:{emulator.port}"))
+        if segments == ["apis"] and self.command == "GET":
+            return self._send_json(200, registry.api_group_list())
+        if segments[:1] == ["api"] and len(segments) >= 2:
+            group, version, rest = "", segments[1], segments[2:]
+        elif segments[:1] == ["apis"] and len(segments) >= 2:
+            if len(segments) == 2:
+                document = registry.api_group(segments[1])
+                if document is None or self.command != "GET":
+                    raise _no_such_path()
+                return self._send_json(200, document)
+            group, version, rest = segments[1], segments[2], segments[3:]
+        else:
+            raise _no_such_path()
+        if not rest:
+            document = registry.resource_list(group, version)
+            if document is None or self.command != "GET":
+                raise _no_such_path()
+            return self._send_json(200, document)
+        watch = query.get("watch") in ("1", "true")
+        if rest[0] == "watch":
+            watch, rest = True, rest[1:]
+            if not rest:
+                raise _no_such_path()
+        namespace: str | None = None
+        if rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
+            namespace, rest = rest[1], rest[2:]
+        plural, name, sub = rest[0], (rest[1] if len(rest) > 1 else None), (rest[2] if len(rest) > 2 else None)
+        rt = registry.by_path(group, version, plural)
+        if rt is None or len(rest) > 3 or (namespace is not None and not rt.namespaced):
+            raise _no_such_path()
+        if rt.namespaced and namespace is None and name is not None:
+            raise _no_such_path()
+        self._resource(rt, namespace, name, sub, query, body, watch)
+
+    def _openapi(self, rest: list[str]) -> None:
+        emulator = self.server.emulator
+        if rest == ["v2"]:
+            if "protobuf" in self.headers.get("Accept", ""):
+                document = protobuf.openapi_v2_document("Kubernetes", emulator.kubernetes_version)
+                return self._send_bytes(200, document, OPENAPI_V2_PROTOBUF)
+            return self._send_json(200, {"swagger": "2.0", "info": {"title": "Kubernetes",
+                                                                    "version": emulator.kubernetes_version},
+                                         "paths": {}, "definitions": {}})
+        raise _no_such_path()
+
+    def _resource(self, rt: ResourceType, namespace: str | None, name: str | None, sub: str | None,
+                  query: dict[str, str], body: bytes, watch: bool) -> None:
+        store = self.server.emulator.store
+        method = self.command
+        dry_run = query.get("dryRun") == "All"
+        content_type = self.headers.get("Content-Type", "")
+        if sub not in (None, "status", "log") or (sub == "status" and not rt.status_subresource) or (
+                sub == "log" and rt.kind != "Pod"):
+            raise _no_such_path()
+        if name is None:
+            if method == "GET":
+                return self._watch(rt, namespace, None, query) if watch else self._list(rt, namespace, query)
+            if method == "POST":
+                obj = self._decode(body, content_type)
+                created = store.create(rt, namespace, obj, from_api=True, dry_run=dry_run)
+                return self._send_json(201, created)
+            if method == "DELETE":
+                return self._delete_collection(rt, namespace, query, body)
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        if sub == "log":
+            if method != "GET":
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            store.get(rt, namespace, name)
+            text = self.server.emulator._pod_logs.get((namespace or "", name), "")
+            return self._send_bytes(200, text.encode(), "text/plain")
+        if method == "GET":
+            if watch:
+                return self._watch(rt, namespace, name, query)
+            return self._send_json(200, store.get(rt, namespace, name))
+        if method == "PUT":
+            obj = self._decode(body, content_type)
+            updated = store.replace(rt, namespace, name, obj, subresource=sub, from_api=True, dry_run=dry_run)
+            return self._send_json(200, updated)
+        if method == "PATCH":
+            media = content_type.split(";")[0].strip().lower()
+            if media not in PATCH_TYPES.values():
+                raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
+                               f"accepted media types include: {', '.join(PATCH_TYPES.values())}")
+            patch = self._decode(body, "application/yaml" if media == APPLY_PATCH else JSON)
+            patched = store.patch(rt, namespace, name, patch, media, subresource=sub, from_api=True, dry_run=dry_run)
+            return self._send_json(200, patched)
+        if method == "DELETE":
+            options = self._delete_options(query, body)
+            obj, gone = store.delete(rt, namespace, name, propagation_policy=options.get("propagationPolicy"),
+                                     preconditions=options.get("preconditions"),
+                                     dry_run=dry_run or "All" in (options.get("dryRun") or []))
+            if not gone or rt.kind in ("Pod", "Namespace"):
+                # Like the real registry: pods and namespaces (and pending deletions) come back whole.
+                return self._send_json(200, obj)
+            details: dict[str, Any] = {"name": name}
+            if rt.group:
+                details["group"] = rt.group
+            details.update(kind=rt.plural, uid=obj["metadata"]["uid"])
+            return self._send_json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                         "status": "Success", "details": details})
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    def _delete_options(self, query: dict[str, str], body: bytes) -> dict[str, Any]:
+        options = self._decode(body, self.headers.get("Content-Type", JSON)) or {}
+        if not isinstance(options, dict):
+            raise bad_request("DeleteOptions must be an object")
+        if "propagationPolicy" in query:
+            options["propagationPolicy"] = query["propagationPolicy"]
+        if options.get("orphanDependents") and "propagationPolicy" not in options:
+            options["propagationPolicy"] = "Orphan"
+        if options.get("propagationPolicy") not in (None, "Orphan", "Background", "Foreground"):
+            raise bad_request(f"propagationPolicy: Unsupported value: {options['propagationPolicy']!r}")
+        return options
+
+    def _predicate(self, rt: ResourceType, query: dict[str, str], name: str | None = None
+                   ) -> Callable[[dict[str, Any]], bool]:
+        try:
+            by_label = label_matcher(query.get("labelSelector"))
+            fields = query.get("fieldSelector") or ""
+            if name is not None:
+                fields = f"metadata.name={name}" + (f",{fields}" if fields else "")
+            by_field = field_matcher(fields, rt.field_labels)
+        except SelectorError as exc:
+            raise bad_request(str(exc)) from exc
+        return lambda obj: by_label(obj) and by_field(obj)
+
+    def _list(self, rt: ResourceType, namespace: str | None, query: dict[str, str]) -> None:
+        items, rv = self.server.emulator.store.list(rt, namespace, self._predicate(rt, query))
+        metadata: dict[str, Any] = {"resourceVersion": str(rv)}
+        start = 0
+        if query.get("continue"):
+            try:
+                token = json.loads(base64.urlsafe_b64decode(query["continue"]))
+                start = int(token["start"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise bad_request(f"continue key is not valid: {exc}") from exc
+        limit = int(query.get("limit") or 0)
+        if start or limit:
+            end = start + limit if limit else len(items)
+            if end < len(items):
+                token = {"rv": rv, "start": end}
+                metadata["continue"] = base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+                metadata["remainingItemCount"] = len(items) - end
+            items = items[start:end]
+        for item in items:
+            # The real server leaves TypeMeta out of list items.
+            item.pop("kind", None)
+            item.pop("apiVersion", None)
+        self._send_json(200, {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": metadata,
+                              "items": items})
+
+    def _delete_collection(self, rt: ResourceType, namespace: str | None, query: dict[str, str],
+                           body: bytes) -> None:
+        store = self.server.emulator.store
+        options = self._delete_options(query, body)
+        items, _ = store.list(rt, namespace, self._predicate(rt, query))
+        deleted = []
+        for item in items:
+            try:
+                obj, _ = store.delete(rt, item["metadata"].get("namespace"), item["metadata"]["name"],
+                                      propagation_policy=options.get("propagationPolicy"),
+                                      dry_run=query.get("dryRun") == "All")
+            except ApiError as exc:
+                if exc.code != 404:  # deleted concurrently: fine
+                    raise
+                continue
+            obj.pop("kind", None)
+            obj.pop("apiVersion", None)
+            deleted.append(obj)
+        self._send_json(200, {"kind": rt.list_kind, "apiVersion": rt.api_version,
+                              "metadata": {"resourceVersion": str(store.resource_version)}, "items": deleted})
+
+    # ----------------------------------------------------------------- watch
+
+    def _watch(self, rt: ResourceType, namespace: str | None, name: str | None, query: dict[str, str]) -> None:
+        """Stream events as chunked newline-delimited JSON until timeoutSeconds, stop() or disconnect."""
+        emulator = self.server.emulator
+        store = emulator.store
+        match = self._predicate(rt, query, name)
+        try:
+            timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else None
+        except ValueError as exc:
+            raise bad_request(f"invalid timeoutSeconds: {query['timeoutSeconds']!r}") from exc
+        deadline = time.monotonic() + timeout if timeout else None
+        initial_events = query.get("sendInitialEvents") == "true"
+        version = None if initial_events else query.get("resourceVersion")
+        try:
+            watcher, backlog = store.open_watch(rt, namespace, version)
+            expired = None
+        except Expired as exc:
+            watcher, backlog, expired = None, [], exc  # reported inside the stream, as the real server does
+        self.record.status = 200
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", JSON)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Cache-Control", "no-cache, private")
+            self.end_headers()
+            if watcher is None:
+                assert expired is not None
+                self._chunk({"type": "ERROR", "object": expired.status()})
+                self._end_chunks()
+                return
+            for event in backlog:
+                self._emit(event, match)
+            if initial_events:
+                bookmark = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {
+                    "resourceVersion": str(store.resource_version),
+                    "annotations": {"k8s.io/initial-events-end": "true"}}}
+                self._chunk({"type": "BOOKMARK", "object": bookmark})
+            while not emulator._stopping.is_set():
+                wait = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+                if wait <= 0:
+                    break
+                try:
+                    event = watcher.queue.get(timeout=wait)
+                except queue.Empty:
+                    if self._client_gone():
+                        self.close_connection = True
+                        return
+                    continue
+                if event is None:
+                    break
+                self._emit(event, match)
+            self._end_chunks()
+        except OSError:  # the client went away mid-stream
+            self.close_connection = True
+        finally:
+            if watcher is not None:
+                store.close_watch(watcher)
+
+    def _emit(self, event: Event, match: Callable[[dict[str, Any]], bool]) -> None:
+        """Send one event as the real server does for a filtered watch (enter=ADDED, leave=DELETED)."""
+        now_matches = match(event.object)
+        before = event.old is not None and match(event.old)
+        if event.type == "DELETED":
+            kind = "DELETED" if now_matches else None
+        elif event.type == "ADDED":
+            kind = "ADDED" if now_matches else None
+        elif now_matches:
+            kind = "MODIFIED" if before else "ADDED"
+        else:
+            kind = "DELETED" if before else None
+        if kind is not None:
+            self._chunk({"type": kind, "object": event.object})
+
+    def _chunk(self, message: dict[str, Any]) -> None:
+        data = json.dumps(message, separators=(",", ":")).encode() + b"\n"
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _end_chunks(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _client_gone(self) -> bool:
+        """Whether the watching client hung up (its socket reads EOF)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            if readable:
+                return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError, ssl.SSLError):
+            return True
+        return False
+
+
+def _certificates() -> tuple[bytes, bytes, bytes]:
+    """A throwaway CA and a serving certificate for 127.0.0.1 signed by it: (CA, cert, key) as PEM.
+
+    A separate leaf (rather than one self-signed certificate) keeps strict verifiers happy.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    end = start + dt.timedelta(days=2)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes-emulator-ca")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+        .issuer_name(ca_name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                    x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return ca.public_bytes(pem), leaf.public_bytes(pem), key_pem
+
+
+class KubernetesEmulator:
+    """An in-process Kubernetes API server on 127.0.0.1 (see the module docstring).
+
+    Use as a context manager, or call :meth:`start` / :meth:`stop`. ``resource`` arguments
+    of the Python API accept any name discovery knows: ``"pods"``, ``"pod"``, ``"po"``,
+    ``"Deployment"``, ``"deployments.apps"``. Objects written through the Python API skip the
+    API-only rules (status reset on create, status kept on update, workload validation).
+
+    Args:
+        token: the bearer token the kubeconfig carries (random by default).
+        require_auth: answer 401 to requests without the token (default: on with TLS).
+        tls: serve HTTPS with a throwaway CA (default) or plain HTTP.
+        kubernetes_version: what ``/version`` reports.
+        namespaces: the namespaces that exist from the start.
+        history_limit: events kept for watches that resume from a resourceVersion.
+    """
+
+    def __init__(self, *, token: str | None = None, require_auth: bool | None = None, tls: bool = True,
+                 kubernetes_version: str = "v1.32.2",
+                 namespaces: Iterable[str] = ("default", "kube-system", "kube-public", "kube-node-lease"),
+                 history_limit: int = 100_000) -> None:
+        self.token = token or secrets.token_urlsafe(24)
+        # client-go never sends credentials over plain http, so without TLS auth is off by default.
+        self.require_auth = tls if require_auth is None else require_auth
+        self.tls = tls
+        self.kubernetes_version = kubernetes_version
+        self.registry = Registry()
+        self.store = Store(self.registry, history_limit=history_limit)
+        self.ca_pem: bytes | None = None
+        self._initial_namespaces = tuple(namespaces)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._log_lock = threading.Lock()
+        self._requests: list[RequestRecord] = []
+        self._faults: list[Fault] = []
+        self._pod_logs: dict[tuple[str, str], str] = {}
+        for namespace in self._initial_namespaces:
+            self.store.create(self.registry.resolve("namespaces"), None, {"metadata": {"name": namespace}})
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> KubernetesEmulator:
+        """Bind a free port on 127.0.0.1 and serve on a background thread."""
+        if self._server is not None:
+            return self
+        context = None
+        if self.tls:
+            self.ca_pem, cert_pem, key_pem = _certificates()
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            with tempfile.TemporaryDirectory() as directory:
+                # ssl only loads key material from files.
+                cert_file, key_file = Path(directory, "tls.crt"), Path(directory, "tls.key")
+                cert_file.write_bytes(cert_pem)
+                key_file.write_bytes(key_pem)
+                context.load_cert_chain(cert_file, key_file)
+            context.set_alpn_protocols(["http/1.1"])  # no HTTP/2 here; Go clients fall back
+        self._stopping.clear()
+        self._server = _Server(self, context)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="k8s-emulator", daemon=True)
+        self._thread.start()
+        log.info("Kubernetes emulator serving at %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        """End watches, stop serving and cut open connections."""
+        if self._server is None:
+            return
+        self._stopping.set()
+        self.store.shutdown()
+        self._server.shutdown()
+        self._server.cut_connections()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> KubernetesEmulator:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        """``http(s)://127.0.0.1:PORT``."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def version_info(self) -> dict[str, str]:
+        """The ``/version`` document."""
+        major, minor, *_ = self.kubernetes_version.lstrip("v").split(".")
+        return {"major": major, "minor": minor, "gitVersion": self.kubernetes_version,
+                "gitCommit": "0" * 40, "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z",
+                "goVersion": "go1.23.6", "compiler": "gc", "platform": "linux/amd64"}
+
+    def kubeconfig(self, namespace: str = "default", context: str = "emulated") -> dict[str, Any]:
+        """A kubeconfig dict for this server: bearer-token user, one context, set as current."""
+        cluster: dict[str, Any] = {"server": self.url}
+        if self.ca_pem is not None:
+            cluster["certificate-authority-data"] = base64.b64encode(self.ca_pem).decode()
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": context, "cluster": cluster}],
+            "users": [{"name": context, "user": {"token": self.token}}],
+            "contexts": [{"name": context, "context": {"cluster": context, "user": context, "namespace": namespace}}],
+            "current-context": context,
+            "preferences": {},
+        }
+
+    def write_kubeconfig(self, path: str | Path, namespace: str = "default", context: str = "emulated") -> Path:
+        """Write :meth:`kubeconfig` to ``path`` (mode 0600, as kubectl does) and return the path."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(yaml.safe_dump(self.kubeconfig(namespace, context), sort_keys=False))
+        target.chmod(0o600)
+        return target
+
+    # ----------------------------------------------------------------- server internals
+
+    def _record(self, record: RequestRecord) -> None:
+        with self._log_lock:
+            self._requests.append(record)
+
+    def _authorize(self, path: str, authorization: str | None) -> None:
+        if not self.require_auth or path.rstrip("/") in PUBLIC_PATHS:
+            return
+        if authorization != f"Bearer {self.token}":
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+
+    def _maybe_fail(self, method: str, path: str) -> None:
+        with self._log_lock:
+            fault = next((f for f in self._faults if f.matches(method, path)), None)
+            if fault is not None:
+                fault.count -= 1
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            raise ApiError(fault.status, fault.reason, fault.message)
+
+    # ----------------------------------------------------------------- Python API: objects
+
+    def resource_type(self, resource: str | ResourceType) -> ResourceType:
+        """Resolve a resource name (``"po"``, ``"Deployment"``, ``"deployments.apps"``)."""
+        return self.registry.resolve(resource)
+
+    def register(self, resource_type: ResourceType) -> None:
+        """Serve an extra resource type (a CRD, say)."""
+        self.registry.add(resource_type)
+
+    def create(self, resource: str | ResourceType, namespace: str | None, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create an object (raises :class:`ApiError` 409 if it exists); status is kept as given."""
+        return self.store.create(self.resource_type(resource), namespace, obj)
+
+    def apply(self, resource: str | ResourceType, namespace: str | None, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create or overwrite an object as given (no resourceVersion check); a missing status is kept."""
+        rt = self.resource_type(resource)
+        name = (obj.get("metadata") or {}).get("name")
+        with self.store._lock:
+            if name is None:
+                return self.store.create(rt, namespace, obj)
+            ns = namespace or (obj.get("metadata") or {}).get("namespace") or "default"
+            try:
+                current = self.store.get(rt, ns, name)
+            except ApiError:
+                return self.store.create(rt, ns, obj)
+            new = dict(obj)
+            if "status" not in new and "status" in current:
+                new["status"] = current["status"]
+            return self.store.replace(rt, ns, name, new, check_version=False)
+
+    def get(self, resource: str | ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """One object (a copy), or None."""
+        try:
+            return self.store.get(self.resource_type(resource), namespace, name)
+        except ApiError:
+            return None
+
+    def list(self, resource: str | ResourceType, namespace: str | None = None,
+             label_selector: str | Mapping[str, str] | None = None,
+             field_selector: str | Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """Objects of a type (all namespaces when ``namespace`` is None), with optional selectors."""
+        rt = self.resource_type(resource)
+        by_label = label_matcher(label_selector)
+        by_field = field_matcher(field_selector, rt.field_labels)
+        items, _ = self.store.list(rt, namespace, lambda o: by_label(o) and by_field(o))
+        return items
+
+    def patch(self, resource: str | ResourceType, namespace: str | None, name: str, patch: Any,
+              patch_type: str = "merge") -> dict[str, Any]:
+        """Patch an object; ``patch_type`` is merge, strategic, json or apply (or a content type)."""
+        return self.store.patch(self.resource_type(resource), namespace, name, patch,
+                                PATCH_TYPES.get(patch_type, patch_type))
+
+    def update_status(self, resource: str | ResourceType, namespace: str | None, name: str,
+                      status: dict[str, Any], *, merge: bool = True) -> dict[str, Any]:
+        """Change an object's status: merge-patched into the current one, or replacing it (``merge=False``)."""
+        rt = self.resource_type(resource)
+        if merge:
+            return self.store.patch(rt, namespace, name, {"status": status}, MERGE_PATCH, subresource="status")
+        current = self.store.get(rt, namespace, name)
+        current["status"] = status
+        return self.store.replace(rt, namespace, name, current, subresource="status", check_version=False)
+
+    def set_condition(self, resource: str | ResourceType, namespace: str | None, name: str, condition: str,
+                      status: bool | str = True, reason: str | None = None, message: str | None = None
+                      ) -> dict[str, Any]:
+        """Set one entry of ``status.conditions`` (keyed by type), e.g. a Pod's ``Ready``."""
+        rt = self.resource_type(resource)
+        value = status if isinstance(status, str) else ("True" if status else "False")
+        with self.store._lock:
+            current = self.store.get(rt, namespace, name)
+            conditions = list((current.get("status") or {}).get("conditions") or [])
+            existing = [c for c in conditions if c.get("type") == condition]
+            # Like kubelet and controllers: the transition time moves only when the status flips.
+            unchanged = existing and existing[0].get("status") == value
+            transition = existing[0].get("lastTransitionTime") if unchanged else now()
+            entry: dict[str, Any] = {"type": condition, "status": value, "lastTransitionTime": transition}
+            if reason:
+                entry["reason"] = reason
+            if message:
+                entry["message"] = message
+            if rt.kind == "Pod":
+                entry["lastProbeTime"] = None
+            if existing:
+                conditions[conditions.index(existing[0])] = entry  # keep the list's order
+            else:
+                conditions.append(entry)
+            return self.store.patch(rt, namespace, name, {"status": {"conditions": conditions}}, MERGE_PATCH,
+                                    subresource="status")
+
+    def delete(self, resource: str | ResourceType, namespace: str | None, name: str,
+               propagation_policy: str = "Background") -> dict[str, Any] | None:
+        """Delete an object (dependents are garbage-collected); returns it, or None if it did not exist."""
+        try:
+            obj, _ = self.store.delete(self.resource_type(resource), namespace, name,
+                                       propagation_policy=propagation_policy)
+        except ApiError as exc:
+            if exc.code == 404:
+                return None
+            raise
+        return obj
+
+    def set_pod_log(self, namespace: str, name: str, text: str) -> None:
+        """What ``GET .../pods/NAME/log`` returns for this pod."""
+        self._pod_logs[(namespace, name)] = text
+
+    # ----------------------------------------------------------------- Python API: events
+
+    def subscribe(self, callback: Callable[[Event], None],
+                  resources: Iterable[str | ResourceType] | str | ResourceType | None = None) -> Callable[[], None]:
+        """Call ``callback(event)`` for every later change; see :meth:`Store.subscribe`. Returns an unsubscriber."""
+        if resources is None:
+            types = None
+        elif isinstance(resources, (str, ResourceType)):
+            types = [self.resource_type(resources)]
+        else:
+            types = [self.resource_type(r) for r in resources]
+        return self.store.subscribe(callback, types)
+
+    def events(self, resources: Iterable[str | ResourceType] | str | ResourceType | None = None
+               ) -> queue.Queue[Event]:
+        """A queue that receives every later change (a subscription that never ends)."""
+        events: queue.Queue[Event] = queue.Queue()
+        self.subscribe(events.put, resources)
+        return events
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until subscribers have processed every event so far."""
+        return self.store.flush(timeout)
+
+    @staticmethod
+    def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+        """Poll ``predicate`` until it returns something truthy; raises TimeoutError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = predicate()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met within {timeout}s")
+            time.sleep(interval)
+
+    def compact(self) -> None:
+        """Drop the event history: watches resuming from older resourceVersions get 410 Gone."""
+        self.store.compact()
+
+    def close_watches(self) -> None:
+        """End every open watch stream, like a server-side watch timeout."""
+        self.store.close_all_watches()
+
+    # ----------------------------------------------------------------- Python API: requests and faults
+
+    @property
+    def request_log(self) -> list[RequestRecord]:
+        """Every request so far, in arrival order (a copy)."""
+        with self._log_lock:
+            return list(self._requests)
+
+    def clear_request_log(self) -> None:
+        with self._log_lock:
+            self._requests.clear()
+
+    def requests(self, method: str | None = None, path: str | None = None,
+                 watch: bool | None = None) -> list[RequestRecord]:
+        """Logged requests filtered by method, path regex and whether they were watches."""
+        return [r for r in self.request_log
+                if (method is None or r.method == method.upper())
+                and (path is None or re.search(path, r.path) is not None)
+                and (watch is None or r.watch == watch)]
+
+    def inject_fault(self, status: int = 500, *, method: str | None = None, path: str | None = None,
+                     count: int = 1, reason: str | None = None, message: str = "injected fault",
+                     delay: float = 0.0) -> Fault:
+        """Make the next ``count`` matching requests fail with ``status`` (after ``delay`` seconds)."""
+        reasons = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
+                   410: "Expired", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable",
+                   504: "Timeout"}
+        fault = Fault(status, method, path, count, reason or reasons.get(status, "InternalError"), message, delay)
+        with self._log_lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._log_lock:
+            self._faults.clear()

@@ -1,0 +1,626 @@
+"""The Kubernetes emulator driven by the real helm binary, kr8s and plain HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gc
+import gzip
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import kr8s.asyncio
+import pytest
+from kr8s.asyncio.objects import Pod
+
+from tests.k8s import protobuf
+from tests.k8s.emulator import Event, KubernetesEmulator
+from tests.k8s.patch import strategic_merge_patch
+
+pytestmark = pytest.mark.cluster
+
+BIN = Path(sys.executable).parent
+HELM = shutil.which("helm", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+needs_helm = pytest.mark.skipif(HELM is None, reason="helm not installed: run tests/support/install-helm.sh")
+
+# A release Secret exactly as helm 3.17.1 POSTed it (protobuf, client-go 0.32), captured once
+# from `helm install r CHART` where CHART holds one ConfigMap.
+CAPTURED_RELEASE_SECRET = base64.b64decode(
+    "azhzAAoMCgJ2MRIGU2VjcmV0EtEFCoMBChdzaC5oZWxtLnJlbGVhc2UudjEuci52MRIAGgAiACoAMgA4AEIAWhcKCWNyZWF0ZWRBdBIK"
+    "MTc5NTQ0NjIzMVoJCgRuYW1lEgFyWg0KBW93bmVyEgRoZWxtWhkKBnN0YXR1cxIPcGVuZGluZy1pbnN0YWxsWgwKB3ZlcnNpb24SATES"
+    "tAQKB3JlbGVhc2USqARINHNJQUFBQUFBQUMvNVNRMFcvYVBoREgveFhyZnE4T2pWT0JoS1crL0ZoQnJLcW1iWXdXbG1rNllpZTQyT2Nv"
+    "ZHFnUXl2OCtKUzFzMHA3MjV2djZmUGZ4NXd5RVRvT0VCamdZS2ozSU01U21DZkduMHJYMUo2MUFRcFptazBTSUpMdGRpYkZNYitWWWpN"
+    "UWtIYWNpUzZkYjRHRHhIeDhvYlhVY1dvY2lGSTJwby9FRUVwWmtva0hMRElXSTFyS1dsRzVlOFFRY1FzVFlCcEJRYTFLR3F1UzlCem9P"
+    "eFI2YjJOTTdIVkZoeFA3OC9qa0hISTY2Q1c4TDBwRVlwY0FCYTdPK2hzZXNIMko5Y1FCSnJiVWNvbmExeGFnRHlPL1hTZGZ3cG5DakV6"
+    "cmI0dy9MWVBQOGY3MTI2MU9SMmVQdXhWZnE1ZjRCTTl0dVAvanFjelp0dDg3UzZtbitPblBDcXNYOHNIbitzdjlVK1dxNUdPOTNUOTht"
+    "eThYanczWXhUemNyWCtuc2ZySmNmSnpPcXJzNzZINXdPS0p0ZTVJM3RGRHN0Y05MVlJwN3VlbzRPQ1JUNmhCQlFwSWtPZjNIdnZxMkti"
+    "Ums3dVl2K3B4K1M1RHNLSEk2R0ZLU3pUeVZwbnJFT3FlTFRwa1RZNzBGeVlxY2hvU2RVYkpkbDlPZmVnVWZYSVVhaTE2WTBpVzJOa0wz"
+    "S3dBQS8vOGFOVmkwYWdJQUFBPT0aEmhlbG0uc2gvcmVsZWFzZS52MRoAIgA="
+)
+# DeleteOptions as helm sends them when it deletes a release Secret.
+CAPTURED_DELETE_OPTIONS = b'k8s\x00\n\x13\n\x02v1\x12\rDeleteOptions\x12\x00\x1a\x00"\x00'
+
+CHART_YAML = "apiVersion: v2\nname: tiny\nversion: 0.1.0\n"
+VALUES_YAML = "replicas: 1\ngreeting: hello\n"
+TEMPLATES = """\
+{{- define "tiny.labels" -}}
+app.kubernetes.io/name: tiny
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-web
+  labels: {{- include "tiny.labels" . | nindent 4 }}
+spec:
+  replicas: {{ .Values.replicas }}
+  selector:
+    matchLabels: {app.kubernetes.io/instance: {{ .Release.Name }}}
+  template:
+    metadata:
+      labels: {{- include "tiny.labels" . | nindent 8 }}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27
+          env: [{name: GREETING, value: {{ .Values.greeting | quote }}}]
+          ports: [{containerPort: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}-web
+  labels: {{- include "tiny.labels" . | nindent 4 }}
+spec:
+  selector: {app.kubernetes.io/instance: {{ .Release.Name }}}
+  ports: [{port: 80, targetPort: 80}]
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ .Release.Name }}-token
+  labels: {{- include "tiny.labels" . | nindent 4 }}
+stringData:
+  token: {{ .Values.greeting | quote }}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-config
+  labels: {{- include "tiny.labels" . | nindent 4 }}
+data:
+  greeting: {{ .Values.greeting | quote }}
+"""
+
+
+# --------------------------------------------------------------------------- fixtures and helpers
+
+
+@pytest.fixture
+def emulator() -> Iterator[KubernetesEmulator]:
+    with KubernetesEmulator() as server:
+        yield server
+
+
+@pytest.fixture
+def kubeconfig(emulator: KubernetesEmulator, tmp_path: Path) -> Path:
+    return emulator.write_kubeconfig(tmp_path / "kubeconfig")
+
+
+@pytest.fixture
+def chart(tmp_path: Path) -> Path:
+    directory = tmp_path / "tiny"
+    (directory / "templates").mkdir(parents=True)
+    (directory / "Chart.yaml").write_text(CHART_YAML)
+    (directory / "values.yaml").write_text(VALUES_YAML)
+    (directory / "templates" / "all.yaml").write_text(TEMPLATES)
+    return directory
+
+
+@pytest.fixture
+def helm(kubeconfig: Path, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the real helm against the emulator, with its caches kept inside tmp_path."""
+    home = tmp_path / "home"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(home),
+        "KUBECONFIG": str(kubeconfig),
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_DATA_HOME": str(home / "data"),
+    }
+
+    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        assert HELM is not None
+        return subprocess.run([HELM, *args], input=input, capture_output=True, text=True, env=env, timeout=60)
+
+    return run
+
+
+def http_client(emulator: KubernetesEmulator, token: bool = True) -> httpx.Client:
+    context = ssl.create_default_context(cadata=emulator.ca_pem.decode() if emulator.ca_pem else None)
+    headers = {"Authorization": f"Bearer {emulator.token}"} if token else {}
+    return httpx.Client(base_url=emulator.url, verify=context, headers=headers, timeout=10)
+
+
+def decode_release(secret: dict[str, Any]) -> dict[str, Any]:
+    """Helm's release record: base64 (the API's) of base64 (helm's) of gzipped JSON."""
+    return json.loads(gzip.decompress(base64.b64decode(base64.b64decode(secret["data"]["release"]))))
+
+
+def labelled(emulator: KubernetesEmulator, selector: str) -> list[tuple[str, str]]:
+    """(kind, name) of every object, of any type, matching a label selector."""
+    found = []
+    for rt in emulator.registry.types:
+        found += [(rt.kind, o["metadata"]["name"]) for o in emulator.list(rt, label_selector=selector)]
+    return sorted(found)
+
+
+def run_async(coroutine: Any, timeout: float = 20) -> Any:
+    return asyncio.run(asyncio.wait_for(coroutine, timeout))
+
+
+def make_pod(name: str, labels: dict[str, str] | None = None, **meta: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": labels or {}, **meta},
+            "spec": {"containers": [{"name": "main", "image": "busybox"}]}}
+
+
+# --------------------------------------------------------------------------- helm
+
+
+@needs_helm
+def test_helm_install_upgrade_uninstall(emulator: KubernetesEmulator, helm: Callable[..., Any], chart: Path) -> None:
+    # Plain install: OpenAPI validation stays on.
+    result = helm("install", "demo", str(chart), "--namespace", "default", "--wait=false")
+    assert result.returncode == 0, result.stderr
+
+    listed = json.loads(helm("list", "-o", "json").stdout)
+    assert [(r["name"], r["status"], r["revision"]) for r in listed] == [("demo", "deployed", "1")]
+
+    assert labelled(emulator, "app.kubernetes.io/instance=demo") == [
+        ("ConfigMap", "demo-config"), ("Deployment", "demo-web"), ("Secret", "demo-token"), ("Service", "demo-web")]
+    deployment = emulator.get("deployments", "default", "demo-web")
+    assert deployment is not None
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    assert deployment["metadata"]["annotations"]["meta.helm.sh/release-name"] == "demo"
+    assert deployment["metadata"]["generation"] == 1
+    token = emulator.get("secrets", "default", "demo-token")
+    assert token is not None and base64.b64decode(token["data"]["token"]) == b"hello"  # stringData folded in
+
+    # The release record arrived as protobuf and was decoded.
+    assert protobuf.PROTOBUF_CONTENT_TYPE in {r.content_type for r in emulator.requests("POST", r"/secrets$")}
+    [record] = emulator.list("secrets", "default", label_selector="owner=helm")
+    assert record["metadata"]["name"] == "sh.helm.release.v1.demo.v1"
+    assert record["type"] == "helm.sh/release.v1"
+    assert {k: record["metadata"]["labels"][k] for k in ("owner", "name", "status")} == {
+        "owner": "helm", "name": "demo", "status": "deployed"}
+    assert decode_release(record)["name"] == "demo"
+
+    result = helm("upgrade", "demo", str(chart), "--set", "greeting=bye", "--set", "replicas=2")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(helm("list", "-o", "json").stdout)[0]["revision"] == "2"
+    deployment = emulator.get("deployments", "default", "demo-web")
+    assert deployment is not None
+    assert deployment["spec"]["replicas"] == 2 and deployment["metadata"]["generation"] == 2
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "GREETING", "value": "bye"}]
+    statuses = {s["metadata"]["name"]: s["metadata"]["labels"]["status"]
+                for s in emulator.list("secrets", "default", label_selector="owner=helm")}
+    assert statuses == {"sh.helm.release.v1.demo.v1": "superseded", "sh.helm.release.v1.demo.v2": "deployed"}
+
+    result = helm("uninstall", "demo")
+    assert result.returncode == 0, result.stderr
+    assert labelled(emulator, "app.kubernetes.io/instance=demo") == []
+    assert emulator.list("secrets", label_selector="owner=helm") == []
+    assert json.loads(helm("list", "-o", "json").stdout) == []
+    assert not [r for r in emulator.request_log if r.status == 415]
+
+
+@needs_helm
+def test_helm_values_on_stdin(emulator: KubernetesEmulator, helm: Callable[..., Any], chart: Path) -> None:
+    values = json.dumps({"greeting": "from stdin", "replicas": 3})
+    result = helm("install", "stdin", str(chart), "--namespace", "default", "--values", "-", input=values)
+    assert result.returncode == 0, result.stderr
+    config = emulator.get("configmaps", "default", "stdin-config")
+    assert config is not None and config["data"] == {"greeting": "from stdin"}
+    assert json.loads(helm("get", "values", "stdin", "-o", "json").stdout) == {"greeting": "from stdin", "replicas": 3}
+
+
+@needs_helm
+def test_helm_wait_with_a_simulated_controller_and_cascading_gc(
+    emulator: KubernetesEmulator, helm: Callable[..., Any], chart: Path
+) -> None:
+    """A tiny deployment controller on the hook API is enough for ``helm install --wait``.
+
+    helm 3.17 polls the Deployment and the ReplicaSets its selector matches: it wants a
+    ReplicaSet controlled by the Deployment with an equal pod template, both with
+    ``status.observedGeneration`` current and enough ready replicas. Uninstalling deletes the
+    Deployment; the garbage collector takes the ReplicaSet and, through it, the Pods.
+    """
+
+    def controller(event: Event) -> None:
+        if event.type != "ADDED":
+            return
+        deployment, namespace = event.object, event.namespace
+        replicas, template = deployment["spec"]["replicas"], deployment["spec"]["template"]
+
+        def owned_by(obj: dict[str, Any]) -> list[dict[str, Any]]:
+            return [{"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": obj["metadata"]["name"],
+                     "uid": obj["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}]
+
+        replica_set = emulator.create("replicasets", namespace, {
+            "metadata": {"name": f"{event.name}-7d9f", "labels": template["metadata"]["labels"],
+                         "ownerReferences": owned_by(deployment)},
+            "spec": {"replicas": replicas, "selector": deployment["spec"]["selector"], "template": template},
+            "status": {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas,
+                       "observedGeneration": 1},
+        })
+        for index in range(replicas):
+            pod = make_pod(f"{event.name}-7d9f-{index}", template["metadata"]["labels"],
+                           ownerReferences=owned_by(replica_set))
+            emulator.create("pods", namespace, {**pod, "status": {"phase": "Running"}})
+        emulator.update_status("deployments", namespace, event.name, {
+            "observedGeneration": deployment["metadata"]["generation"], "replicas": replicas,
+            "updatedReplicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas})
+
+    emulator.subscribe(controller, "deployments")
+    result = helm("install", "sim", str(chart), "--set", "replicas=2", "--wait", "--timeout", "20s")
+    assert result.returncode == 0, result.stderr
+    assert [p["metadata"]["name"] for p in emulator.list("pods", "default", field_selector="status.phase=Running")] \
+        == ["sim-web-7d9f-0", "sim-web-7d9f-1"]
+
+    assert helm("uninstall", "sim").returncode == 0
+    assert emulator.flush()
+    assert emulator.list("replicasets") == [] and emulator.list("pods") == []
+
+
+@needs_helm
+def test_helm_reports_injected_server_errors(emulator: KubernetesEmulator, helm: Callable[..., Any]) -> None:
+    emulator.inject_fault(500, method="GET", path=r"/secrets$", count=10, message="etcd is on fire")
+    result = helm("list")
+    assert result.returncode != 0
+    assert "etcd is on fire" in result.stderr or "500" in result.stderr
+
+
+@needs_helm
+def test_plain_http_mode_without_auth(tmp_path: Path) -> None:
+    """client-go sends no token over http, so tls=False turns auth off and still serves helm."""
+    with KubernetesEmulator(tls=False) as plain:
+        assert plain.url.startswith("http://") and not plain.require_auth
+        kubeconfig = plain.write_kubeconfig(tmp_path / "kubeconfig")
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "KUBECONFIG": str(kubeconfig)}
+        assert HELM is not None
+        result = subprocess.run([HELM, "list", "-o", "json"], capture_output=True, text=True, env=env, timeout=60)
+        assert (result.returncode, result.stdout.strip()) == (0, "[]"), result.stderr
+        assert {r.status for r in plain.request_log} == {200}
+
+
+# --------------------------------------------------------------------------- kr8s
+
+
+def test_kr8s_lists_by_label_and_field_selectors(emulator: KubernetesEmulator, kubeconfig: Path) -> None:
+    for index, role in enumerate(["head", "worker", "worker"]):
+        labels = {"app": "ray", "role": role, **({"gpu": "yes"} if index == 2 else {})}
+        emulator.create("pods", "default", make_pod(f"ray-{index}", labels))
+    emulator.create("pods", "kube-system", make_pod("dns", {"app": "dns"}))
+    emulator.update_status("pods", "default", "ray-1", {"phase": "Running"})
+
+    async def names(**kwargs: Any) -> list[str]:
+        api = await kr8s.asyncio.api(kubeconfig=str(kubeconfig))
+        return sorted([pod.name async for pod in api.get("pods", **kwargs)])
+
+    async def scenario() -> dict[str, list[str]]:
+        return {
+            "eq": await names(label_selector="role=worker"),
+            "dict": await names(label_selector={"app": "ray", "role": "head"}),
+            "neq": await names(label_selector="app=ray,role!=head"),
+            "in": await names(label_selector="role in (head, nobody)"),
+            "notin": await names(namespace=kr8s.ALL, label_selector="role notin (head)"),
+            "exists": await names(label_selector="gpu"),
+            "absent": await names(label_selector="app,!gpu"),
+            "phase": await names(field_selector="status.phase=Running"),
+            "not-phase": await names(field_selector={"status.phase": "Pending"}),
+            "all": await names(namespace=kr8s.ALL),
+        }
+
+    assert run_async(scenario()) == {
+        "eq": ["ray-1", "ray-2"], "dict": ["ray-0"], "neq": ["ray-1", "ray-2"], "in": ["ray-0"],
+        "notin": ["dns", "ray-1", "ray-2"], "exists": ["ray-2"], "absent": ["ray-0", "ray-1"],
+        "phase": ["ray-1"], "not-phase": ["ray-0", "ray-2"], "all": ["dns", "ray-0", "ray-1", "ray-2"],
+    }
+
+    async def get_one() -> Pod:
+        api = await kr8s.asyncio.api(kubeconfig=str(kubeconfig))
+        return await Pod.get("ray-1", api=api)
+
+    pod = run_async(get_one())
+    assert pod.name == "ray-1" and pod.status.phase == "Running" and pod.labels["role"] == "worker"
+
+
+def test_kr8s_watch_sees_hook_changes(emulator: KubernetesEmulator, kubeconfig: Path) -> None:
+    emulator.create("pods", "default", make_pod("old", {"app": "w"}))
+    emulator.create("pods", "default", make_pod("other", {"app": "unrelated"}))
+
+    async def scenario() -> list[tuple[str, str, str | None]]:
+        api = await kr8s.asyncio.api(kubeconfig=str(kubeconfig))
+        seen: list[tuple[str, str, str | None]] = []
+
+        async def watch() -> None:
+            async for kind, pod in api.watch("pods", namespace="default", label_selector="app=w"):
+                seen.append((kind, pod.name, pod.raw.get("status", {}).get("phase")))
+
+        async def until(count: int) -> None:
+            while len(seen) < count:
+                await asyncio.sleep(0.02)
+
+        task = asyncio.create_task(watch())
+        await asyncio.wait_for(until(1), 10)  # the synthetic ADDED for "old" has arrived
+        await asyncio.to_thread(emulator.create, "pods", "default", make_pod("new", {"app": "w"}))
+        await asyncio.to_thread(emulator.update_status, "pods", "default", "new", {"phase": "Running"})
+        await asyncio.to_thread(emulator.patch, "pods", "default", "other", {"metadata": {"labels": {"app": "w"}}})
+        await asyncio.to_thread(emulator.delete, "pods", "default", "old")
+        await asyncio.wait_for(until(5), 10)
+        # Ending the stream server-side lets kr8s's watch generator finish cleanly.
+        emulator.close_watches()
+        await asyncio.wait_for(task, 10)
+        return seen
+
+    assert run_async(scenario()) == [
+        ("ADDED", "old", "Pending"),
+        ("ADDED", "new", "Pending"),
+        ("MODIFIED", "new", "Running"),
+        ("ADDED", "other", "Pending"),  # relabelled into the selector: ADDED, like the real server
+        ("DELETED", "old", "Pending"),
+    ]
+
+
+# kr8s returns from inside its watch loop once the condition holds and leaves the stream's
+# async generators for the garbage collector, which asyncio reports while closing the loop.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_kr8s_wait_for_ready_uses_a_watch(emulator: KubernetesEmulator, kubeconfig: Path) -> None:
+    emulator.create("pods", "default", make_pod("trial-0"))
+
+    async def scenario() -> dict[str, Any]:
+        api = await kr8s.asyncio.api(kubeconfig=str(kubeconfig))
+        pod = await Pod.get("trial-0", api=api)
+        emulator.clear_request_log()
+        timer = threading.Timer(0.3, emulator.set_condition, ("pods", "default", "trial-0", "Ready"))
+        timer.start()
+        await pod.wait("condition=Ready", timeout=10)
+        timer.join()
+        return pod.raw
+
+    raw = run_async(scenario())
+    gc.collect()  # finalize kr8s's abandoned stream here, under this test's warning filter
+    assert {"type": "Ready", "status": "True"}.items() <= raw["status"]["conditions"][0].items()
+    # One GET, then one watch: no polling (kr8s's discovery requests aside).
+    requests = [(r.method, r.path, r.watch) for r in emulator.requests(path="/pods")]
+    assert requests == [("GET", "/api/v1/namespaces/default/pods/trial-0", False),
+                        ("GET", "/api/v1/namespaces/default/pods", True)]
+
+
+# --------------------------------------------------------------------------- HTTP semantics
+
+
+def test_status_bodies_look_real(emulator: KubernetesEmulator) -> None:
+    with http_client(emulator) as client:
+        missing = client.get("/apis/apps/v1/namespaces/default/deployments/nope")
+        assert missing.status_code == 404
+        assert missing.json() == {
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": 'deployments.apps "nope" not found', "reason": "NotFound",
+            "details": {"name": "nope", "group": "apps", "kind": "deployments"}, "code": 404}
+
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}}
+        assert client.post("/api/v1/namespaces/default/configmaps", json=body).status_code == 201
+        again = client.post("/api/v1/namespaces/default/configmaps", json=body)
+        assert again.status_code == 409
+        assert again.json()["reason"] == "AlreadyExists" and again.json()["code"] == 409
+        assert again.json()["message"] == 'configmaps "c" already exists'
+
+        no_namespace = client.post("/api/v1/namespaces/ghost/configmaps", json=body)
+        assert (no_namespace.status_code, no_namespace.json()["message"]) == (404, 'namespaces "ghost" not found')
+        assert client.get("/api/v1/nonsense").json()["reason"] == "NotFound"
+        assert client.get("/api/v1/pods", params={"labelSelector": "a in (b"}).status_code == 400
+        assert client.get("/api/v1/pods", params={"fieldSelector": "spec.bogus=1"}).status_code == 400
+
+    with http_client(emulator, token=False) as anonymous:
+        denied = anonymous.get("/api/v1/pods")
+        assert (denied.status_code, denied.json()["reason"]) == (401, "Unauthorized")
+        assert anonymous.get("/version").json()["gitVersion"] == emulator.kubernetes_version
+
+
+def test_discovery_documents(emulator: KubernetesEmulator) -> None:
+    with http_client(emulator) as client:
+        assert client.get("/api").json()["versions"] == ["v1"]
+        core = client.get("/api/v1").json()
+        assert core["groupVersion"] == "v1"
+        pods = next(r for r in core["resources"] if r["name"] == "pods")
+        assert pods["namespaced"] and pods["kind"] == "Pod" and "watch" in pods["verbs"] and pods["shortNames"] == ["po"]
+        namespaces = next(r for r in core["resources"] if r["name"] == "namespaces")
+        assert namespaces["namespaced"] is False
+        groups = {g["name"]: g["preferredVersion"]["groupVersion"] for g in client.get("/apis").json()["groups"]}
+        assert groups["apps"] == "apps/v1"
+        apps = client.get("/apis/apps/v1").json()
+        assert {r["name"] for r in apps["resources"]} >= {"deployments", "deployments/status", "replicasets"}
+        openapi = client.get("/openapi/v2", headers={"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+        fields = {number: value for number, _, value in protobuf.iter_fields(openapi.content)}
+        assert fields[1] == b"2.0"
+
+
+def test_crud_metadata_and_update_conflicts(emulator: KubernetesEmulator) -> None:
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    container = {"name": "c", "image": "i:1", "env": [{"name": "A", "value": "1"}]}
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"generateName": "web-"},
+                  "spec": {"selector": {"matchLabels": {"a": "b"}},
+                           "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [container]}}},
+                  "status": {"replicas": 99}}
+    with http_client(emulator) as client:
+        created = client.post(path, json=deployment).json()
+        meta = created["metadata"]
+        name = meta["name"]
+        assert name.startswith("web-") and len(name) == len("web-") + 5
+        assert meta["namespace"] == "default" and meta["uid"] and meta["creationTimestamp"].endswith("Z")
+        assert meta["generation"] == 1 and int(meta["resourceVersion"]) > 0
+        assert created["status"] == {} and created["spec"]["replicas"] == 1  # status reset, replicas defaulted
+
+        stale = dict(created, spec={**created["spec"], "replicas": 3})
+        updated = client.put(f"{path}/{name}", json=stale).json()
+        assert updated["metadata"]["generation"] == 2
+        assert int(updated["metadata"]["resourceVersion"]) > int(meta["resourceVersion"])
+        conflict = client.put(f"{path}/{name}", json=stale)  # carries the old resourceVersion
+        assert (conflict.status_code, conflict.json()["reason"]) == (409, "Conflict")
+
+        merge = client.patch(f"{path}/{name}", content=json.dumps({"metadata": {"labels": {"x": "y"}}}),
+                             headers={"Content-Type": "application/merge-patch+json"}).json()
+        assert merge["metadata"]["labels"] == {"x": "y"} and merge["metadata"]["generation"] == 2
+
+        strategic = {"spec": {"template": {"spec": {"containers": [
+            {"name": "c", "env": [{"name": "B", "value": "2"}]}]}}}}
+        patched = client.patch(f"{path}/{name}", content=json.dumps(strategic),
+                               headers={"Content-Type": "application/strategic-merge-patch+json"}).json()
+        container = patched["spec"]["template"]["spec"]["containers"][0]
+        assert container["image"] == "i:1" and container["env"] == [{"name": "A", "value": "1"},
+                                                                   {"name": "B", "value": "2"}]
+
+        operations = [{"op": "replace", "path": "/spec/replicas", "value": 5},
+                      {"op": "add", "path": "/metadata/annotations", "value": {"k": "v"}}]
+        jsonpatched = client.patch(f"{path}/{name}", content=json.dumps(operations),
+                                   headers={"Content-Type": "application/json-patch+json"}).json()
+        assert jsonpatched["spec"]["replicas"] == 5 and jsonpatched["metadata"]["annotations"] == {"k": "v"}
+
+        status = client.patch(f"{path}/{name}/status", content=json.dumps({"status": {"readyReplicas": 5}}),
+                              headers={"Content-Type": "application/merge-patch+json"}).json()
+        assert status["status"] == {"readyReplicas": 5} and status["metadata"]["generation"] == 4
+
+        mismatched = {**deployment, "metadata": {"name": "bad"},
+                      "spec": {**deployment["spec"], "template": {"metadata": {"labels": {"a": "c"}}}}}
+        rejected = client.post(path, json=mismatched)
+        assert (rejected.status_code, rejected.json()["reason"]) == (422, "Invalid")
+        assert rejected.json()["details"]["causes"][0]["field"] == "spec.template.metadata.labels"
+
+        listing = client.get(path, params={"limit": 1}).json()
+        assert listing["kind"] == "DeploymentList" and "kind" not in listing["items"][0]
+
+        deleted = client.delete(f"{path}/{name}").json()
+        assert deleted["status"] == "Success" and deleted["details"]["name"] == name
+        assert client.get(f"{path}/{name}").status_code == 404
+
+        for index in range(3):
+            body = {"metadata": {"name": f"cm-{index}", "labels": {"batch": "odd" if index % 2 else "even"}}}
+            assert client.post("/api/v1/namespaces/default/configmaps", json=body).status_code == 201
+        swept = client.request("DELETE", "/api/v1/namespaces/default/configmaps",
+                               params={"labelSelector": "batch=even"}).json()
+        assert sorted(i["metadata"]["name"] for i in swept["items"]) == ["cm-0", "cm-2"]
+        assert [c["metadata"]["name"] for c in emulator.list("configmaps", "default")] == ["cm-1"]
+
+
+def test_strategic_merge_patch_directives() -> None:
+    live = {"spec": {"containers": [{"name": "a", "image": "1"}, {"name": "b", "image": "2"}],
+                     "finalizers": ["x"], "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}}
+    patch = {"spec": {"$setElementOrder/containers": [{"name": "b"}, {"name": "a"}],
+                      "containers": [{"name": "a", "$patch": "delete"}, {"name": "c", "image": "3"}],
+                      "finalizers": ["y"],
+                      "strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": None}}}
+    assert strategic_merge_patch(live, patch) == {"spec": {
+        "containers": [{"name": "b", "image": "2"}, {"name": "c", "image": "3"}],
+        "finalizers": ["x", "y"], "strategy": {"type": "Recreate"}}}
+
+
+def test_garbage_collection_finalizers_and_namespaces(emulator: KubernetesEmulator) -> None:
+    owner = emulator.create("deployments", "default", {"metadata": {"name": "d"}, "spec": {}})
+    reference = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d", "uid": owner["metadata"]["uid"]}
+    emulator.create("pods", "default", make_pod("owned", ownerReferences=[reference]))
+    emulator.create("pods", "default", make_pod("kept", finalizers=["example.com/hold"], ownerReferences=[reference]))
+    emulator.delete("deployments", "default", "d")
+    assert emulator.get("pods", "default", "owned") is None
+    held = emulator.get("pods", "default", "kept")
+    assert held is not None and held["metadata"]["deletionTimestamp"]  # waits for its finalizer
+    emulator.patch("pods", "default", "kept", {"metadata": {"finalizers": None}})
+    assert emulator.get("pods", "default", "kept") is None
+
+    owner = emulator.create("deployments", "default", {"metadata": {"name": "e"}, "spec": {}})
+    reference = {**reference, "name": "e", "uid": owner["metadata"]["uid"]}
+    emulator.create("pods", "default", make_pod("orphan", ownerReferences=[reference]))
+    emulator.delete("deployments", "default", "e", propagation_policy="Orphan")
+    orphan = emulator.get("pods", "default", "orphan")
+    assert orphan is not None and "ownerReferences" not in orphan["metadata"]
+
+    emulator.create("namespaces", None, {"metadata": {"name": "scratch"}})
+    emulator.create("configmaps", "scratch", {"metadata": {"name": "c"}})
+    emulator.delete("namespaces", None, "scratch")
+    assert emulator.list("configmaps", "scratch") == [] and emulator.get("namespaces", None, "scratch") is None
+
+
+def test_raw_watch_resume_filtering_and_expiry(emulator: KubernetesEmulator) -> None:
+    emulator.create("pods", "default", make_pod("a", {"app": "x"}))
+    since = emulator.store.resource_version
+    emulator.create("pods", "default", make_pod("b", {"app": "x"}))
+    emulator.patch("pods", "default", "a", {"metadata": {"labels": {"app": "y"}}})
+
+    def stream(params: dict[str, str]) -> list[tuple[str, str]]:
+        with http_client(emulator) as client, client.stream(
+                "GET", "/api/v1/pods", params={"watch": "1", "timeoutSeconds": "1", **params}) as response:
+            assert response.headers["transfer-encoding"] == "chunked"
+            return [(e["type"], e["object"]["metadata"].get("name", e["object"].get("reason")))
+                    for e in map(json.loads, response.iter_lines())]
+
+    assert stream({"labelSelector": "app=x"}) == [("ADDED", "b")]
+    assert stream({"labelSelector": "app=x", "resourceVersion": str(since)}) == [("ADDED", "b"), ("DELETED", "a")]
+    emulator.compact()
+    assert stream({"resourceVersion": str(since)}) == [("ERROR", "Expired")]
+
+
+# --------------------------------------------------------------------------- protobuf
+
+
+def test_protobuf_decodes_a_captured_helm_release_secret() -> None:
+    secret = protobuf.decode_object(CAPTURED_RELEASE_SECRET)
+    assert secret["apiVersion"] == "v1" and secret["kind"] == "Secret" and secret["type"] == "helm.sh/release.v1"
+    assert secret["metadata"] == {"name": "sh.helm.release.v1.r.v1", "labels": {
+        "createdAt": "1795446231", "name": "r", "owner": "helm", "status": "pending-install", "version": "1"}}
+    release = decode_release(secret)
+    assert (release["name"], release["version"], release["info"]["status"]) == ("r", 1, "pending-install")
+    assert protobuf.decode_object(CAPTURED_DELETE_OPTIONS) == {"apiVersion": "v1", "kind": "DeleteOptions"}
+
+
+def test_protobuf_round_trips_object_meta() -> None:
+    config_map = {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "ns", "uid": "u-1", "resourceVersion": "7", "generation": 2,
+                     "creationTimestamp": "2024-05-01T12:00:00Z", "labels": {"a": "b", "empty": ""},
+                     "annotations": {"note": "x"}, "finalizers": ["f"],
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "d", "uid": "u-0",
+                                          "controller": True}]},
+        "data": {"k": "v"}, "binaryData": {"bin": base64.b64encode(b"\x00\x01").decode()}, "immutable": True,
+    }
+    assert protobuf.decode_object(protobuf.encode_object(config_map)) == config_map
+    with pytest.raises(protobuf.UnsupportedProtobuf):
+        protobuf.decode_object(protobuf.MAGIC + protobuf.encode_field(1, protobuf.encode_field(1, "apps/v1")
+                                                                      + protobuf.encode_field(2, "Deployment")))
+    with pytest.raises(protobuf.ProtobufError):
+        protobuf.decode_object(b"not protobuf")
+
+
+def test_protobuf_post_over_http_and_unsupported_kind(emulator: KubernetesEmulator) -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "labels": {"owner": "me"}},
+              "data": {"k": base64.b64encode(b"v").decode()}, "type": "Opaque"}
+    headers = {"Content-Type": protobuf.PROTOBUF_CONTENT_TYPE,
+               "Accept": f"{protobuf.PROTOBUF_CONTENT_TYPE}, application/json"}
+    with http_client(emulator) as client:
+        created = client.post("/api/v1/namespaces/default/secrets", content=protobuf.encode_object(secret),
+                              headers=headers)
+        assert created.status_code == 201 and created.headers["content-type"] == "application/json"
+        assert created.json()["metadata"]["labels"] == {"owner": "me"}
+        deployment = protobuf.MAGIC + protobuf.encode_field(1, protobuf.encode_field(1, "apps/v1")
+                                                            + protobuf.encode_field(2, "Deployment"))
+        rejected = client.post("/apis/apps/v1/namespaces/default/deployments", content=deployment, headers=headers)
+        assert (rejected.status_code, rejected.json()["reason"]) == (415, "UnsupportedMediaType")
