@@ -148,8 +148,11 @@ class PodSimulator:
     def stop(self) -> None:
         if self._unsubscribe:
             self._unsubscribe()
-        for pod in list(self.pods.values()):
-            self._stop_pod(pod)
+        stoppers = [threading.Thread(target=self._stop_pod, args=(pod,)) for pod in list(self.pods.values())]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
         for forwarder in self.balancers.values():
             forwarder.close()
         shutil.rmtree(self.log_dir, ignore_errors=True)
@@ -401,7 +404,8 @@ class PodSimulator:
         if process is not None and process.poll() is None:
             try:
                 os.killpg(process.pid, sig)
-                process.wait(20)
+                # a short grace period (kubelet's default is 30 s) keeps the tests quick
+                process.wait(5)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 try:
                     os.killpg(process.pid, signal.SIGKILL)

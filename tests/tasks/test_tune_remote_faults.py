@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_experiment, run_sh_command
+from tests.conftest import clean_environment, run_experiment, run_sh_command
 from tests.emulated_cluster import EmulatedCluster, emulated_cluster  # noqa: F401 (fixture)
 from tests.s3_server import S3Server
 from tests.tasks.test_tune_remote import remote_env, remote_experiment
@@ -87,3 +89,38 @@ def test_keep_cluster_leaves_the_release_and_says_how_to_remove_it(
     left = emulated_cluster.release_objects()
     assert f"deployments/{release.group(1)}-head" in left
     assert f"secrets/{release.group(1)}-ray-auth" in left
+
+
+CONNECT = """
+import sys, ray
+ray.init(sys.argv[1])
+print("connected to", len(ray.nodes()), "nodes")
+"""
+
+
+def test_the_ray_client_port_refuses_clients_without_the_token(
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
+) -> None:
+    # Leave a cluster running (a worker that never gets ready, kept on purpose), then knock.
+    emulated_cluster.pods.inject("worker", "never_ready")
+    bucket = s3_server.create_bucket("token-check")
+    directory = remote_experiment(tmp_path, bucket, TuneRemote={"ready_timeout": "10", "keep_cluster": "true"})
+    run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=300)
+    (service,) = [s for s in emulated_cluster.api.list("services") if s["spec"].get("type") == "LoadBalancer"]
+    address = f"ray://{service['status']['loadBalancer']['ingress'][0]['ip']}:10001"
+    (secret,) = [s for s in emulated_cluster.api.list("secrets") if s["metadata"]["name"].endswith("-ray-auth")]
+    token = base64.b64decode(secret["data"]["token"]).decode()
+
+    def connect(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", CONNECT, address], capture_output=True, text=True,
+                              timeout=180, env=clean_environment(RAY_CLIENT_RECONNECT_GRACE_PERIOD="0", **env))
+
+    # The address is reachable with the token...
+    right = connect(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+    assert right.returncode == 0, right.stderr[-3000:]
+    assert "connected to" in right.stdout
+    # ...and the same address turns away clients without it (Ray's client reports the refused
+    # handshake as a connection timeout).
+    for refused in (connect(), connect(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="0" * 64)):
+        assert refused.returncode != 0 and "connected to" not in refused.stdout
+        assert "ConnectionError" in refused.stderr, refused.stderr[-3000:]
