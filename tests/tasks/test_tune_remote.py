@@ -214,3 +214,32 @@ def test_ship_code_sends_local_code_with_the_runtime_environment(
     assert "my-tune/best.pt" in s3_server.keys(bucket, "my-tune/")
     # the pods could only import it from the shipped package
     assert not any("my_code" in arg for argv in emulated_cluster.pods.argv_history() for arg in argv)
+
+
+def test_worker_pod_killed_mid_run_is_replaced_and_its_trial_retried(
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
+) -> None:
+    bucket = s3_server.create_bucket("worker-killed")
+    directory = remote_experiment(tmp_path, bucket, ray_worker={"cpus_per_gpu": "1"})
+    edit_yaml(directory / "train.yaml", {"trainer.max_epochs": 3})
+    edit_yaml(directory / "tune.yaml", {"tune_config.scheduler.init_args.max_t": 3,
+                                        "tune_config.scheduler.init_args.grace_period": 3})
+    log = tmp_path / "driver.log"
+    driver = subprocess.Popen(run_sh_command(directory), stdout=log.open("w"), stderr=subprocess.STDOUT,
+                              cwd=tmp_path, env=remote_env(emulated_cluster, s3_server))
+    try:
+        emulated_cluster.api.wait_for(
+            lambda: any(s3_reports(s3_server, bucket, "my-tune/tune/").values()), timeout=300, interval=0.5)
+        killed = emulated_cluster.pods.kill_pod("worker")
+        code = driver.wait(600)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    output = log.read_text()
+    assert code == 0, output[-6000:]
+    workers = [argv for argv in emulated_cluster.pods.argv_history() if "--head" not in argv]
+    assert len(workers) == 2  # the Deployment replaced the killed pod
+    assert killed not in [p["metadata"]["name"] for p in emulated_cluster.api.list("pods")]
+    reports = s3_reports(s3_server, bucket, "my-tune/tune/")
+    assert len(reports) == 2 and all(iterations[-1] == 3 for iterations in reports.values())
+    assert "my-tune/best.pt" in s3_server.keys(bucket, "my-tune/")
