@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+# Fixtures shared by the suite: the loopback S3 server and the emulated Kubernetes cluster.
+pytest_plugins = ["tests.s3_server", "tests.emulated_cluster"]
 
 BIN = Path(sys.executable).parent
 
@@ -88,6 +92,26 @@ def run_sh_command(directory: Path, *args: str) -> list[str]:
     return ["bash", str(directory / "run.sh"), *args]
 
 
+@contextmanager
+def background_run_sh(
+    directory: Path, log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
+    """Run an experiment's run.sh in the background, output to ``log``; killed if still running.
+
+    run.sh execs Python, so the process is the driver itself.
+    """
+    driver = subprocess.Popen(
+        run_sh_command(directory), stdout=log.open("w"), stderr=subprocess.STDOUT,
+        cwd=directory.parent, env=env or clean_environment(),
+    )
+    try:
+        yield driver
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait(30)
+
+
 def run_experiment(
     directory: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
@@ -100,6 +124,3 @@ def run_experiment(
         env=env or clean_environment(),
         timeout=timeout,
     )
-
-
-from tests.s3_server import s3_server  # noqa: E402,F401  (fixture, shared by the suite)

@@ -48,6 +48,17 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+# Pod and LoadBalancer addresses: the second octet comes from the process id, so test runs on
+# one machine never share an address; the counter is global, so no two simulators of one run do.
+_OCTET = 16 + os.getpid() % 200
+_ADDRESSES = itertools.count(1)
+
+
+def next_address() -> str:
+    n = next(_ADDRESSES)
+    return f"127.{_OCTET}.{n // 250 % 250}.{n % 250 + 2}"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -134,7 +145,6 @@ class PodSimulator:
         self.faults: dict[str, str] = {}
         self.balancers: dict[tuple[str, str], TcpForwarder] = {}
         self._lock = threading.RLock()
-        self._addresses = itertools.count(10)
         self._unsubscribe = None
         self._argv_history: list[list[str]] = []
         self.log_dir = Path(tempfile.mkdtemp(prefix="pods-"))
@@ -270,8 +280,7 @@ class PodSimulator:
     def _run_pod(self, raw: dict[str, Any]) -> None:
         metadata = raw["metadata"]
         component = metadata["labels"].get(COMPONENT, "?")
-        n = next(self._addresses)
-        pod = RunningPod(metadata["namespace"], metadata["name"], component, f"127.0.{n // 250 + 1}.{n % 250 + 2}")
+        pod = RunningPod(metadata["namespace"], metadata["name"], component, next_address())
         with self._lock:
             self.pods[(pod.namespace, pod.name)] = pod
         container = raw["spec"]["containers"][0]
@@ -419,8 +428,7 @@ class PodSimulator:
 
     def _balance(self, namespace: str, service: dict[str, Any]) -> None:
         name = service["metadata"]["name"]
-        n = next(self._addresses)
-        ip = f"127.0.{n // 250 + 1}.{n % 250 + 2}"
+        ip = next_address()
         spec = service["spec"]
         for service_port in spec.get("ports") or []:
             target = service_port.get("targetPort", service_port["port"])

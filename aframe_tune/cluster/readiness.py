@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from aframe_tune.cluster.errors import ClusterError, translate_kubernetes_error
 from aframe_tune.cluster.pods import INSTANCE_LABEL, ClusterState, read_pod_state
@@ -13,6 +13,7 @@ from aframe_tune.cluster.pods import INSTANCE_LABEL, ClusterState, read_pod_stat
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 async def wait_for_head_and_worker(
@@ -75,19 +76,17 @@ async def wait_for_head_and_worker(
                 return state
         raise ClusterError(f"the watch of Ray cluster {release}'s pods ended unexpectedly")
 
-    try:
-        return await asyncio.wait_for(follow(), timeout_s)
-    except TimeoutError:
+    def timed_out() -> str:
         problems = state.problems()
         why = f" Problems: {'; '.join(problems)}." if problems else ""
-        raise ClusterError(
+        return (
             f"Ray cluster {release} was not ready after {timeout_s:.0f} s ({state.summary()}).{why} "
             "Raise [luigi_TuneRemote] ready_timeout if the cluster is just slow to schedule"
-        ) from None
-    except ClusterError:
-        raise
-    except Exception as error:
-        raise translate_kubernetes_error(error, f"watching Ray cluster {release}'s pods", context) from None
+        )
+
+    return await _watch_with_deadline(
+        follow(), timeout_s, timed_out, f"watching Ray cluster {release}'s pods", context
+    )
 
 
 async def wait_for_client_address(
@@ -105,14 +104,24 @@ async def wait_for_client_address(
                     return host
         raise ClusterError(f"the watch of service {service} ended unexpectedly")
 
-    try:
-        return await asyncio.wait_for(follow(), timeout_s)
-    except TimeoutError:
-        raise ClusterError(
+    def timed_out() -> str:
+        return (
             f"service {service} got no external address within {timeout_s:.0f} s: the cluster may "
             "not provide LoadBalancer services; ask its administrators, or raise ready_timeout"
-        ) from None
+        )
+
+    return await _watch_with_deadline(follow(), timeout_s, timed_out, f"watching service {service}", context)
+
+
+async def _watch_with_deadline(
+    watch: Awaitable[T], timeout_s: float, timed_out: Callable[[], str], doing: str, context: str
+) -> T:
+    """Await ``watch`` for at most ``timeout_s``; a timeout or transport error is a ClusterError."""
+    try:
+        return await asyncio.wait_for(watch, timeout_s)
+    except TimeoutError:
+        raise ClusterError(timed_out()) from None
     except ClusterError:
         raise
     except Exception as error:
-        raise translate_kubernetes_error(error, f"watching service {service}", context) from None
+        raise translate_kubernetes_error(error, doing, context) from None

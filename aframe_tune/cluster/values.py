@@ -1,5 +1,7 @@
 """The values of one ``charts/ray-cluster`` release, built from ``tune.cfg`` and the environment.
 
+Plain data: the settings they come from are validated where they are read (``config.py``).
+
 Secrets live in fields with ``repr=False``: logging or printing a values object never shows
 them. They reach helm only as the JSON document on its standard input.
 """
@@ -9,8 +11,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
-
-from aframe_tune.config import check_positive, check_quantity
 
 
 def new_ray_token() -> str:
@@ -45,10 +45,6 @@ class HeadResources:
     cpus: int
     memory: str
 
-    def __post_init__(self) -> None:
-        check_positive(self.cpus, "ray_head", "cpus")
-        check_quantity(self.memory, "ray_head", "memory")
-
 
 @dataclass(frozen=True)
 class WorkerResources:
@@ -67,13 +63,6 @@ class WorkerResources:
     cpus: int
     memory: str
     min_gpu_memory: int
-
-    def __post_init__(self) -> None:
-        check_positive(self.replicas, "ray_worker", "replicas")
-        check_positive(self.gpus, "ray_worker", "gpus_per_replica", allow_zero=True)
-        check_positive(self.cpus, "ray_worker", "cpus_per_gpu")
-        check_quantity(self.memory, "ray_worker", "memory_per_gpu")
-        check_positive(self.min_gpu_memory, "ray_worker", "min_gpu_memory", allow_zero=True)
 
     @classmethod
     def per_gpu(

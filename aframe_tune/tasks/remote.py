@@ -179,6 +179,8 @@ class TuneRemote(TuneParameters):
         storage.check_bucket(location)
         worker = ray_worker()
         head = ray_head()
+        worker.validate()
+        head.validate()
         repository, _, tag = self.image.rpartition(":")
         git = None
         if self.git_url:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean_environment, run_experiment, run_sh_command
+from tests.conftest import background_run_sh, run_experiment
 
 pytestmark = pytest.mark.e2e
 
@@ -42,17 +41,19 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.5)
 
 
-def ray_processes() -> list[str]:
-    listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    return [line for line in listing.splitlines() if "raylet" in line or "gcs_server" in line]
+def ray_children(driver_pid: int) -> set[int]:
+    """The raylet and GCS processes the driver started (its direct children)."""
+    listing = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+    children = set()
+    for line in listing.splitlines():
+        pid, ppid, args = line.split(None, 2)
+        if int(ppid) == driver_pid and ("raylet" in args or "gcs_server" in args):
+            children.add(int(pid))
+    return children
 
 
-def start_driver(directory: Path, log: Path) -> subprocess.Popen:
-    # run.sh execs Python, so this process *is* the driver.
-    return subprocess.Popen(
-        run_sh_command(directory), stdout=log.open("w"), stderr=subprocess.STDOUT,
-        cwd=directory.parent, env=clean_environment(),
-    )
+def alive(pids: set[int]) -> set[int]:
+    return {pid for pid in pids if Path(f"/proc/{pid}").exists()}
 
 
 def check_resumed_search(directory: Path, finished_before: dict[str, list[int]]) -> None:
@@ -75,8 +76,7 @@ def check_resumed_search(directory: Path, finished_before: dict[str, list[int]])
 def test_sigkill_of_the_driver_then_rerun_resumes(experiment, tmp_path: Path) -> None:
     directory = experiment(tune=RESUMABLE_TUNE, train=RESUMABLE_TRAIN)
     run_dir = directory / "training"
-    driver = start_driver(directory, tmp_path / "first.log")
-    try:
+    with background_run_sh(directory, tmp_path / "first.log") as driver:
         wait_for(lambda: any(len(r) == EPOCHS for r in reports(run_dir).values()), 240,
                  "a first trial to finish")
         # Tune saves its experiment state every second (aframe-tune's local setting)
@@ -88,13 +88,12 @@ def test_sigkill_of_the_driver_then_rerun_resumes(experiment, tmp_path: Path) ->
 
         finished_before = {t: r for t, r in reports(run_dir).items() if len(r) == EPOCHS}
         assert len(finished_before) < 4, "the search finished before it could be interrupted"
+        ray_pids = ray_children(driver.pid)
+        assert ray_pids, "the driver's Ray processes should be visible while it runs"
         driver.send_signal(signal.SIGKILL)
         driver.wait(30)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
     # Ray's processes share the driver's fate
-    wait_for(lambda: not ray_processes(), 30, "Ray processes to exit after the driver's death")
+    wait_for(lambda: not alive(ray_pids), 30, "the driver's Ray processes to exit after its death")
     assert not (run_dir / "best.pt").exists()
 
     check_resumed_search(directory, finished_before)
@@ -104,20 +103,18 @@ def test_ctrl_c_stops_cleanly_then_rerun_resumes(experiment, tmp_path: Path) -> 
     directory = experiment(tune=RESUMABLE_TUNE, train=RESUMABLE_TRAIN)
     run_dir = directory / "training"
     log = tmp_path / "first.log"
-    driver = start_driver(directory, log)
-    try:
+    with background_run_sh(directory, log) as driver:
         wait_for(lambda: any(len(r) >= 1 for r in reports(run_dir).values()), 240,
                  "a first report")
+        ray_pids = ray_children(driver.pid)
+        assert ray_pids, "the driver's Ray processes should be visible while it runs"
         driver.send_signal(signal.SIGINT)
         code = driver.wait(120)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
     output = log.read_text()
     assert code == 30, output[-5000:]
     assert "run run.sh again to resume it where it stopped" in output
     assert not (run_dir / "best.pt").exists()
-    wait_for(lambda: not ray_processes(), 30, "Ray processes to exit")
+    wait_for(lambda: not alive(ray_pids), 30, "the driver's Ray processes to exit")
 
     finished_before = {t: r for t, r in reports(run_dir).items() if len(r) == EPOCHS}
     check_resumed_search(directory, finished_before)

@@ -13,25 +13,27 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import aframe_init, clean_environment, edit_yaml, run_experiment, run_sh_command
-from tests.emulated_cluster import EmulatedCluster, emulated_cluster  # noqa: F401 (fixture)
+from tests.conftest import aframe_init, background_run_sh, clean_environment, edit_yaml, run_experiment
+from tests.emulated_cluster import EmulatedCluster
 from tests.s3_server import S3Server
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 
 
-def remote_experiment(tmp_path: Path, bucket: str, **cfg: dict[str, str]) -> Path:
+def remote_experiment(tmp_path: Path, bucket: str, epochs: int = 2, **cfg: dict[str, str]) -> Path:
     directory = tmp_path / "remote"
     result = aframe_init("offline", "--mode", "tune", "--directory", str(directory),
                          "--s3-bucket", f"s3://{bucket}/my-tune")
     assert result.returncode == 0, result.stderr
     edit_yaml(directory / "tune.yaml", {
         "tune_config.num_samples": 2,
-        "tune_config.scheduler.init_args.max_t": 2,
-        "tune_config.scheduler.init_args.grace_period": 2,
+        # no early stopping: every trial runs exactly `epochs` iterations
+        "tune_config.scheduler.init_args.max_t": epochs,
+        "tune_config.scheduler.init_args.grace_period": epochs,
         "param_space": {"model.learning_rate": "tune.choice([1e-3, 3e-3])"},
     })
-    edit_yaml(directory / "train.yaml", {"trainer.max_epochs": 2, "data.num_train": 512, "data.num_valid": 256})
+    edit_yaml(directory / "train.yaml",
+              {"trainer.max_epochs": epochs, "data.num_train": 512, "data.num_valid": 256})
     settings = {
         "ray_worker": {"replicas": "1", "gpus_per_replica": "0", "cpus_per_gpu": "2", "memory_per_gpu": "2"},
         "ray_head": {"cpus": "1", "memory": "2G"},
@@ -65,7 +67,7 @@ class ArgvSampler:
 
     def _sample(self) -> None:
         while not self._stop.wait(0.3):
-            listing = subprocess.run(["ps", "-eo", "args", "--no-headers"], capture_output=True, text=True)
+            listing = subprocess.run(["ps", "-ww", "-eo", "args", "--no-headers"], capture_output=True, text=True)
             self.seen.update(listing.stdout.splitlines())
 
     def __enter__(self) -> ArgvSampler:
@@ -148,23 +150,15 @@ def test_rerun_after_a_failure_deploys_a_fresh_cluster_and_resumes_from_s3(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
     bucket = s3_server.create_bucket("remote-resume")
-    directory = remote_experiment(tmp_path, bucket, ray_worker={"cpus_per_gpu": "1"})
-    edit_yaml(directory / "train.yaml", {"trainer.max_epochs": 3})
-    edit_yaml(directory / "tune.yaml", {"tune_config.scheduler.init_args.max_t": 3,
-                                        "tune_config.scheduler.init_args.grace_period": 3})
+    directory = remote_experiment(tmp_path, bucket, epochs=3, ray_worker={"cpus_per_gpu": "1"})
     env = remote_env(emulated_cluster, s3_server)
     log = tmp_path / "first.log"
-    driver = subprocess.Popen(run_sh_command(directory), stdout=log.open("w"), stderr=subprocess.STDOUT,
-                              cwd=tmp_path, env=env)
-    try:
+    with background_run_sh(directory, log, env) as driver:
         emulated_cluster.api.wait_for(
             lambda: "TERMINATED" in s3_trial_states(s3_server, bucket, "my-tune/tune/").values(),
             timeout=300, interval=1.0)
         driver.send_signal(signal.SIGTERM)
         driver.wait(120)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
     first = log.read_text()
     assert "Uninstalled Ray cluster release" in first, first[-4000:]
     first_release = re.search(r"release (aframe-tune-[0-9a-f]+)", first).group(1)
@@ -220,21 +214,13 @@ def test_worker_pod_killed_mid_run_is_replaced_and_its_trial_retried(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
     bucket = s3_server.create_bucket("worker-killed")
-    directory = remote_experiment(tmp_path, bucket, ray_worker={"cpus_per_gpu": "1"})
-    edit_yaml(directory / "train.yaml", {"trainer.max_epochs": 3})
-    edit_yaml(directory / "tune.yaml", {"tune_config.scheduler.init_args.max_t": 3,
-                                        "tune_config.scheduler.init_args.grace_period": 3})
+    directory = remote_experiment(tmp_path, bucket, epochs=3, ray_worker={"cpus_per_gpu": "1"})
     log = tmp_path / "driver.log"
-    driver = subprocess.Popen(run_sh_command(directory), stdout=log.open("w"), stderr=subprocess.STDOUT,
-                              cwd=tmp_path, env=remote_env(emulated_cluster, s3_server))
-    try:
+    with background_run_sh(directory, log, remote_env(emulated_cluster, s3_server)) as driver:
         emulated_cluster.api.wait_for(
             lambda: any(s3_reports(s3_server, bucket, "my-tune/tune/").values()), timeout=300, interval=0.5)
         killed = emulated_cluster.pods.kill_pod("worker")
         code = driver.wait(600)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
     output = log.read_text()
     assert code == 0, output[-6000:]
     workers = [argv for argv in emulated_cluster.pods.argv_history() if "--head" not in argv]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean_environment, run_experiment, run_sh_command
-from tests.emulated_cluster import EmulatedCluster, emulated_cluster  # noqa: F401 (fixture)
+from tests.conftest import background_run_sh, clean_environment, run_experiment
+from tests.emulated_cluster import EmulatedCluster
 from tests.s3_server import S3Server
 from tests.tasks.test_tune_remote import remote_env, remote_experiment
 
@@ -57,16 +57,11 @@ def test_signal_while_waiting_uninstalls_the_cluster(
     bucket = s3_server.create_bucket(f"signal-{signum}")
     directory = remote_experiment(tmp_path, bucket, TuneRemote={"ready_timeout": "300"})
     log = tmp_path / "driver.log"
-    driver = subprocess.Popen(run_sh_command(directory), stdout=log.open("w"), stderr=subprocess.STDOUT,
-                              cwd=tmp_path, env=remote_env(emulated_cluster, s3_server))
-    try:
+    with background_run_sh(directory, log, remote_env(emulated_cluster, s3_server)) as driver:
         emulated_cluster.api.wait_for(lambda: emulated_cluster.api.list("deployments"), timeout=120)
         time.sleep(2)
         driver.send_signal(signum)
         code = driver.wait(120)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
     output = log.read_text()
     assert code != 0, output[-4000:]
     assert "Uninstalled Ray cluster release" in output, output[-4000:]
