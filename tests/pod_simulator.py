@@ -146,6 +146,8 @@ class PodSimulator:
         self.balancers: dict[tuple[str, str], TcpForwarder] = {}
         self._lock = threading.RLock()
         self._unsubscribe = None
+        self._stopping = threading.Event()
+        self._started: list[RunningPod] = []
         self._argv_history: list[list[str]] = []
         self.log_dir = Path(tempfile.mkdtemp(prefix="pods-"))
 
@@ -156,9 +158,11 @@ class PodSimulator:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._unsubscribe:
             self._unsubscribe()
-        stoppers = [threading.Thread(target=self._stop_pod, args=(pod,)) for pod in list(self.pods.values())]
+        # every pod ever started, including those whose deletion is still being handled
+        stoppers = [threading.Thread(target=self._stop_pod, args=(pod,)) for pod in list(self._started)]
         for stopper in stoppers:
             stopper.start()
         for stopper in stoppers:
@@ -283,6 +287,7 @@ class PodSimulator:
         pod = RunningPod(metadata["namespace"], metadata["name"], component, next_address())
         with self._lock:
             self.pods[(pod.namespace, pod.name)] = pod
+            self._started.append(pod)
         container = raw["spec"]["containers"][0]
         fault = self.faults.get(component)
 
@@ -316,6 +321,8 @@ class PodSimulator:
         argv = self._rewrite(pod, container["command"] + container.get("args", []))
         pod.argv_log.append(argv)
         self._argv_history.append(argv)
+        if pod.stopped.is_set() or self._stopping.is_set():
+            return  # deleted, or the simulator stopped, while it was being set up
         output = open(self.log_dir / f"{pod.name}.log", "wb")
         pod.process = subprocess.Popen(argv, env=env, stdout=output, stderr=subprocess.STDOUT,
                                        start_new_session=True, cwd=str(REPO))
@@ -408,19 +415,20 @@ class PodSimulator:
         return out
 
     def _stop_pod(self, pod: RunningPod, sig: int = signal.SIGTERM) -> None:
+        """Signal the pod's process group, give it a short grace (kubelet's default is 30 s),
+        then SIGKILL whatever is left of the group, so no Ray process outlives its pod."""
         pod.stopped.set()
         process = pod.process
-        if process is not None and process.poll() is None:
-            try:
-                os.killpg(process.pid, sig)
-                # a short grace period (kubelet's default is 30 s) keeps the tests quick
-                process.wait(5)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+        if process is not None:
+            for signum, grace in ((sig, 10), (signal.SIGKILL, 10)):
                 try:
-                    os.killpg(process.pid, signal.SIGKILL)
+                    os.killpg(process.pid, signum)
                 except ProcessLookupError:
                     pass
-                process.wait(10)
+                try:
+                    process.wait(grace)
+                except subprocess.TimeoutExpired:
+                    pass
         if pod.temp_dir is not None:
             shutil.rmtree(pod.temp_dir, ignore_errors=True)
 

@@ -10,11 +10,12 @@ import law
 import luigi
 
 from aframe_tune.config import data
-from aframe_tune.errors import ConfigError, TuningError
+from aframe_tune.errors import ConfigError
 from aframe_tune.tasks.base import TuneParameters, is_remote
 from aframe_tune.tasks.lock import run_directory_lock
 from aframe_tune.tasks.logs import route_logs_through_root
 from aframe_tune.tune.arguments import LightrayArguments
+from aframe_tune.tune.results import check_search_finished
 from aframe_tune.tune.spec import load_tune_spec
 
 logger = logging.getLogger(__name__)
@@ -70,29 +71,3 @@ class TuneLocal(TuneParameters):
             results = run_lightray(arguments)
             check_search_finished(results, spec.num_samples)
             export_best_trial(results, spec, train_path, train_overrides, run_dir)
-
-
-def check_search_finished(results, num_samples: int) -> None:
-    """Fail if the search stopped early (Ctrl-C), so that law does not take it for finished.
-
-    Ray Tune marks a trial's last result ``done`` when it completes or the scheduler stops it,
-    and gives a trial whose retries are spent an error; a trial cut off by Ctrl-C has neither.
-    (The ResultGrid's status counts cannot tell: Tune's clean-up marks interrupted trials
-    terminated.) Failed trials count as finished: the best of the others is still worth
-    exporting, and re-running retries them.
-    """
-    failed = [result for result in results if result.error is not None]
-    unfinished = [
-        result for result in results if result.error is None and not result.metrics.get("done")
-    ]
-    if failed:
-        logger.warning(
-            "%d of %d trials failed; their errors are in their trial directories under %s",
-            len(failed), len(results), results.experiment_path,
-        )
-    if len(results) < num_samples or unfinished:
-        done = len(results) - len(unfinished)
-        raise TuningError(
-            f"The search stopped before it finished ({done} of {num_samples} trials done); "
-            "run run.sh again to resume it where it stopped"
-        )

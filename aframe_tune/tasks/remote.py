@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -201,10 +200,7 @@ class TuneRemote(TuneParameters):
             git_sync=git,
         )
         train_overrides = tuple(data().lightning_args())
-        tune_overrides: tuple[str, ...] = ()
-        if working_dir is not None:
-            runtime_env = json.dumps({"working_dir": str(working_dir)})
-            tune_overrides = (f"--ray_init.runtime_env={runtime_env}",)
+        runtime_env = {"working_dir": str(working_dir)} if working_dir is not None else None
 
         release = new_release_name()
         with sigterm_as_error(), deployed_ray_cluster(
@@ -213,17 +209,19 @@ class TuneRemote(TuneParameters):
             # The token reaches Ray through this process's environment, never its arguments.
             os.environ["RAY_AUTH_MODE"] = "token"
             os.environ["RAY_AUTH_TOKEN"] = token
-            from aframe_tune.tasks.local import check_search_finished
             from aframe_tune.tune.export import export_best_trial
             from aframe_tune.tune.handoff import run_lightray
+            from aframe_tune.tune.results import check_search_finished
 
+            from aframe_tune.tune.local_ray import connect_ray_client
+
+            # runtime_env (ship_code) belongs to the connection, so it is given here too.
+            connect_ray_client(address.ray_client_url, runtime_env=runtime_env)
             results = run_lightray(
                 LightrayArguments(
                     tune_config=tune_path,
                     train_config=train_path,
                     storage_path=location.url,
-                    ray_address=address.ray_client_url,
-                    tune_overrides=tune_overrides,
                     train_overrides=train_overrides,
                 )
             )

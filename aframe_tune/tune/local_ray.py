@@ -72,3 +72,33 @@ def _caused_by_authentication(error: BaseException | None) -> bool:
             return True
         error = error.__cause__ or error.__context__
     return False
+
+
+def connect_ray_client(
+    address: str, runtime_env: dict | None = None, attempts: int = 3, pause_s: float = 5.0
+) -> None:
+    """Connect this process to a Ray cluster's client server (``ray://``), retrying.
+
+    The client server starts a process per connection; on a busy head that start can fail
+    once, and a whole deployed cluster should not be lost to it.
+    """
+    import time
+
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
+            logger.info("Connected to the Ray cluster at %s", address)
+            return
+        except (ConnectionError, RuntimeError) as error:
+            if _caused_by_authentication(error):
+                raise ConfigError(f"{address} refused this client's Ray token") from None
+            if attempt == attempts:
+                raise ConfigError(
+                    f"cannot connect to the Ray client server at {address} after {attempts} tries "
+                    f"({error}); check that the head pod is healthy"
+                ) from None
+            logger.warning("Connecting to %s failed (%s); trying again", address, error)
+            ray.shutdown()
+            time.sleep(pause_s)

@@ -69,13 +69,19 @@ def test_signal_while_waiting_uninstalls_the_cluster(
     assert emulated_cluster.release_objects() == []
 
 
+def run_and_keep_a_cluster(tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster,
+                           bucket: str) -> subprocess.CompletedProcess[str]:
+    """A run that fails (a worker never gets ready) with keep_cluster on: the head stays up."""
+    emulated_cluster.pods.inject("worker", "never_ready")
+    directory = remote_experiment(tmp_path, s3_server.create_bucket(bucket),
+                                  TuneRemote={"ready_timeout": "10", "keep_cluster": "true"})
+    return run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=300)
+
+
 def test_keep_cluster_leaves_the_release_and_says_how_to_remove_it(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
-    emulated_cluster.pods.inject("worker", "never_ready")
-    bucket = s3_server.create_bucket("keep-cluster")
-    directory = remote_experiment(tmp_path, bucket, TuneRemote={"ready_timeout": "10", "keep_cluster": "true"})
-    result = run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=300)
+    result = run_and_keep_a_cluster(tmp_path, s3_server, emulated_cluster, "keep-cluster")
     output = result.stdout + result.stderr
     assert result.returncode == 30, output[-4000:]
     release = re.search(r"Keeping Ray cluster (aframe-tune-[0-9a-f]+) as asked; remove it with: "
@@ -97,10 +103,7 @@ def test_the_ray_client_port_refuses_clients_without_the_token(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
     # Leave a cluster running (a worker that never gets ready, kept on purpose), then knock.
-    emulated_cluster.pods.inject("worker", "never_ready")
-    bucket = s3_server.create_bucket("token-check")
-    directory = remote_experiment(tmp_path, bucket, TuneRemote={"ready_timeout": "10", "keep_cluster": "true"})
-    run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=300)
+    run_and_keep_a_cluster(tmp_path, s3_server, emulated_cluster, "token-check")
     (service,) = [s for s in emulated_cluster.api.list("services") if s["spec"].get("type") == "LoadBalancer"]
     address = f"ray://{service['status']['loadBalancer']['ingress'][0]['ip']}:10001"
     (secret,) = [s for s in emulated_cluster.api.list("secrets") if s["metadata"]["name"].endswith("-ray-auth")]
