@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -110,6 +111,24 @@ def background_run_sh(
         if driver.poll() is None:
             driver.kill()
             driver.wait(30)
+
+
+def wait_while_running(
+    driver: subprocess.Popen, log: Path, condition: Callable[[], Any], timeout: float, what: str
+) -> Any:
+    """Poll ``condition`` while the background driver runs; fail at once, with the driver's
+    output, if it exits first, and after ``timeout`` seconds otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if driver.poll() is not None:
+            raise AssertionError(f"the driver exited ({driver.returncode}) before {what}:\n"
+                                 f"{log.read_text()[-6000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}:\n{log.read_text()[-6000:]}")
+        time.sleep(0.5)
 
 
 def run_experiment(

@@ -39,11 +39,23 @@ class EmulatedCluster:
         return left
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Remember each phase's report on the test item, so fixtures can tell a failed test."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def emulated_cluster(tmp_path: Path) -> Iterator[EmulatedCluster]:
+def emulated_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[EmulatedCluster]:
     base_env = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "HOME": os.environ.get("HOME", "/root"),
     }
     with KubernetesEmulator() as api, PodSimulator(api, base_env) as pods:
         yield EmulatedCluster(api, pods, api.write_kubeconfig(tmp_path / "kubeconfig"))
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            # shown by pytest under "Captured stdout teardown" of the failed test
+            print(pods.failure_report())

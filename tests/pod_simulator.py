@@ -193,6 +193,17 @@ class PodSimulator:
         self.emulator.delete("pods", pod.namespace, pod.name)
         return pod.name
 
+    def failure_report(self, tail: int = 3000) -> str:
+        """The end of every pod's output and of the Ray client server logs of its heads."""
+        for pod in list(self._started):
+            self._keep_ray_logs(pod)
+        parts = []
+        for path in sorted(self.log_dir.glob("*.log")) + sorted(self.log_dir.glob("*-ray/ray_client_server*")) \
+                + sorted(self.log_dir.glob("*-ray/ray_process_exit.log")):
+            text = path.read_text(errors="replace").strip()
+            parts.append(f"--- {path.relative_to(self.log_dir)}\n{text[-tail:]}")
+        return "\n".join(parts)
+
     def argv_history(self) -> list[list[str]]:
         """Every command line the simulator has started, including those of deleted pods."""
         return list(self._argv_history)
@@ -360,7 +371,32 @@ class PodSimulator:
                     raise KeyError(reference["name"])
                 env[entry["name"]] = base64.b64decode(secret["data"][reference["key"]]).decode()
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+        for mount_path, local in self._mount_secret_volumes(pod, container).items():
+            # the container sees mount_path; this machine has the files under local
+            env = {k: local + v[len(mount_path):] if v.startswith(mount_path) else v for k, v in env.items()}
         return env
+
+    def _mount_secret_volumes(self, pod: RunningPod, container: dict) -> dict[str, str]:
+        """Write the Secret volumes the container mounts as files, as the kubelet would (mode
+        ``defaultMode``), under a private directory; returns mount path -> local directory."""
+        raw = self.emulator.get("pods", pod.namespace, pod.name) or {}
+        volumes = {v["name"]: v for v in (raw.get("spec") or {}).get("volumes") or []}
+        mounts = {}
+        for mount in container.get("volumeMounts") or []:
+            source = (volumes.get(mount["name"]) or {}).get("secret")
+            if source is None:
+                continue
+            secret = self.emulator.get("secrets", pod.namespace, source["secretName"])
+            if secret is None:
+                raise KeyError(source["secretName"])
+            local = self.log_dir / "volumes" / pod.name / mount["name"]
+            local.mkdir(parents=True, mode=0o700)
+            for key, value in (secret.get("data") or {}).items():
+                path = local / key
+                path.write_bytes(base64.b64decode(value))
+                path.chmod(source.get("defaultMode", 0o644))
+            mounts[mount["mountPath"]] = str(local)
+        return mounts
 
     def _resolve(self, namespace: str, host: str, port: int, wait_s: float = 120) -> tuple[str, int] | None:
         """``service:port`` -> the address and real port of a Pod behind the Service."""
@@ -414,6 +450,13 @@ class PodSimulator:
             out[0] = str(BIN / "ray")
         return out
 
+    def _keep_ray_logs(self, pod: RunningPod) -> None:
+        """Copy a head's Ray logs out of its temp dir (removed with the pod) for failure reports."""
+        logs = pod.temp_dir / "session_latest" / "logs" if pod.temp_dir else None
+        if logs is not None and logs.is_dir():
+            shutil.copytree(logs, self.log_dir / f"{pod.name}-ray", dirs_exist_ok=True,
+                            ignore_dangling_symlinks=True, ignore=shutil.ignore_patterns("events"))
+
     def _stop_pod(self, pod: RunningPod, sig: int = signal.SIGTERM) -> None:
         """Signal the pod's process group, give it a short grace (kubelet's default is 30 s),
         then SIGKILL whatever is left of the group, so no Ray process outlives its pod."""
@@ -430,6 +473,7 @@ class PodSimulator:
                 except subprocess.TimeoutExpired:
                     pass
         if pod.temp_dir is not None:
+            self._keep_ray_logs(pod)
             shutil.rmtree(pod.temp_dir, ignore_errors=True)
 
     # ------------------------------------------------------------------ load balancers

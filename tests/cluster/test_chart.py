@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import configparser
 import copy
 from typing import Any
 
@@ -91,15 +93,36 @@ def test_head_worker_and_services() -> None:
 def test_secrets_reach_pods_only_by_reference() -> None:
     objects = render(merged(VALID, {"wandb": {"apiKey": "wandb-key-value"}}))
     for name in ("tune-abc-head", "tune-abc-worker"):
-        env = env_of(container(objects, name))
+        spec = objects[("Deployment", name)]["spec"]["template"]["spec"]
+        env = env_of(spec["containers"][0])
         assert env["RAY_AUTH_MODE"]["value"] == "token"
         assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "tune-abc-ray-auth", "key": "token"}
-        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "WANDB_API_KEY"):
-            assert env[key]["valueFrom"]["secretKeyRef"]["name"] == "tune-abc-credentials"
+        # S3 and W&B keys are files: Ray Tune copies AWS_*/WANDB_API_KEY variables onto worker argv
+        assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "WANDB_API_KEY"} & set(env)
+        assert env["AWS_SHARED_CREDENTIALS_FILE"]["value"] == "/etc/aframe-tune/credentials/aws-credentials"
+        assert env["NETRC"]["value"] == "/etc/aframe-tune/credentials/netrc"
         assert env["AWS_ENDPOINT_URL"]["value"] == "https://s3.example.org"
+        volume = next(v for v in spec["volumes"] if v["name"] == "credentials")
+        assert volume["secret"] == {"secretName": "tune-abc-credentials", "defaultMode": 0o440}
+        assert {"name": "credentials", "mountPath": "/etc/aframe-tune/credentials", "readOnly": True} \
+            in spec["containers"][0]["volumeMounts"]
+        assert spec["securityContext"] == {"fsGroup": 100}  # the image's user can read the files
     rendered = yaml.safe_dump(list(objects.values()))
     for secret in (TOKEN, SECRET_KEY, "wandb-key-value"):
         assert secret not in rendered  # only base64 in Secret data
+
+
+def test_credentials_secret_holds_an_aws_credentials_file_and_a_netrc() -> None:
+    objects = render(merged(VALID, {"wandb": {"apiKey": "wandb-key-value"}}))
+    data = {key: base64.b64decode(value).decode()
+            for key, value in objects[("Secret", "tune-abc-credentials")]["data"].items()}
+    credentials = configparser.ConfigParser()
+    credentials.read_string(data["aws-credentials"])
+    assert dict(credentials["default"]) == {"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": SECRET_KEY}
+    assert data["netrc"].split() == ["machine", "api.wandb.ai", "login", "user", "password", "wandb-key-value"]
+    without_wandb = render(VALID)[("Secret", "tune-abc-credentials")]["data"]
+    assert set(without_wandb) == {"aws-credentials"}
+    assert "NETRC" not in env_of(container(render(VALID), "tune-abc-head"))
 
 
 def test_cpu_only_workers_have_no_gpu_request_or_affinity() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import background_run_sh, run_experiment
+from tests.conftest import background_run_sh, run_experiment, wait_while_running
 
 pytestmark = pytest.mark.e2e
 
@@ -76,9 +76,10 @@ def check_resumed_search(directory: Path, finished_before: dict[str, list[int]])
 def test_sigkill_of_the_driver_then_rerun_resumes(experiment, tmp_path: Path) -> None:
     directory = experiment(tune=RESUMABLE_TUNE, train=RESUMABLE_TRAIN)
     run_dir = directory / "training"
-    with background_run_sh(directory, tmp_path / "first.log") as driver:
-        wait_for(lambda: any(len(r) == EPOCHS for r in reports(run_dir).values()), 240,
-                 "a first trial to finish")
+    log = tmp_path / "first.log"
+    with background_run_sh(directory, log) as driver:
+        wait_while_running(driver, log, lambda: any(len(r) == EPOCHS for r in reports(run_dir).values()), 240,
+                           "a first trial to finish")
         # Tune saves its experiment state every second (aframe-tune's local setting)
         time.sleep(2.5)
 
@@ -104,8 +105,8 @@ def test_ctrl_c_stops_cleanly_then_rerun_resumes(experiment, tmp_path: Path) -> 
     run_dir = directory / "training"
     log = tmp_path / "first.log"
     with background_run_sh(directory, log) as driver:
-        wait_for(lambda: any(len(r) >= 1 for r in reports(run_dir).values()), 240,
-                 "a first report")
+        wait_while_running(driver, log, lambda: any(len(r) >= 1 for r in reports(run_dir).values()), 240,
+                           "a first report")
         ray_pids = ray_children(driver.pid)
         assert ray_pids, "the driver's Ray processes should be visible while it runs"
         driver.send_signal(signal.SIGINT)

@@ -97,6 +97,14 @@ import sys, ray
 ray.init(sys.argv[1])
 print("connected to", len(ray.nodes()), "nodes")
 """
+# aframe-tune's own connect, which retries: Ray's client server sometimes fails to start the
+# per-client server process on a busy head ("Starting Ray client server failed").
+CONNECT_LIKE_TUNE_REMOTE = """
+import sys, ray
+from aframe_tune.tune.local_ray import connect_ray_client
+connect_ray_client(sys.argv[1])
+print("connected to", len(ray.nodes()), "nodes")
+"""
 
 
 def test_the_ray_client_port_refuses_clients_without_the_token(
@@ -109,12 +117,12 @@ def test_the_ray_client_port_refuses_clients_without_the_token(
     (secret,) = [s for s in emulated_cluster.api.list("secrets") if s["metadata"]["name"].endswith("-ray-auth")]
     token = base64.b64decode(secret["data"]["token"]).decode()
 
-    def connect(**env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", CONNECT, address], capture_output=True, text=True,
-                              timeout=180, env=clean_environment(RAY_CLIENT_RECONNECT_GRACE_PERIOD="0", **env))
+    def connect(script: str = CONNECT, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", script, address], capture_output=True, text=True,
+                              timeout=240, env=clean_environment(RAY_CLIENT_RECONNECT_GRACE_PERIOD="0", **env))
 
     # The address is reachable with the token...
-    right = connect(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+    right = connect(CONNECT_LIKE_TUNE_REMOTE, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
     assert right.returncode == 0, right.stderr[-3000:]
     assert "connected to" in right.stdout
     # ...and the same address turns away clients without it (Ray's client reports the refused

@@ -16,6 +16,10 @@ app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{- define "ray-cluster.credentialsPath" -}}
+/etc/aframe-tune/credentials
+{{- end -}}
+
 {{- define "ray-cluster.headAddress" -}}
 {{ include "ray-cluster.fullname" . }}-head:{{ .Values.ports.gcs }}
 {{- end -}}
@@ -29,26 +33,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     secretKeyRef:
       name: {{ include "ray-cluster.fullname" . }}-ray-auth
       key: token
-- name: AWS_ACCESS_KEY_ID
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "ray-cluster.fullname" . }}-credentials
-      key: AWS_ACCESS_KEY_ID
-- name: AWS_SECRET_ACCESS_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "ray-cluster.fullname" . }}-credentials
-      key: AWS_SECRET_ACCESS_KEY
+{{- /* S3 keys are a file, never variables: Ray Tune copies AWS_* variables of its driver
+     into every trial's runtime environment, which Ray passes on worker command lines. */}}
+- name: AWS_SHARED_CREDENTIALS_FILE
+  value: {{ printf "%s/aws-credentials" (include "ray-cluster.credentialsPath" .) | quote }}
 {{- if .Values.s3.endpointUrl }}
 - name: AWS_ENDPOINT_URL
   value: {{ .Values.s3.endpointUrl | quote }}
 {{- end }}
 {{- if .Values.wandb.apiKey }}
-- name: WANDB_API_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "ray-cluster.fullname" . }}-credentials
-      key: WANDB_API_KEY
+{{- /* W&B reads its key from netrc; Ray's W&B callback would copy WANDB_API_KEY the same way. */}}
+- name: NETRC
+  value: {{ printf "%s/netrc" (include "ray-cluster.credentialsPath" .) | quote }}
 {{- end }}
 {{- if .Values.gitSync.repo }}
 - name: PYTHONPATH
@@ -64,6 +60,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   emptyDir:
     medium: Memory
     sizeLimit: {{ .Values.shmSize }}
+- name: credentials
+  secret:
+    secretName: {{ include "ray-cluster.fullname" . }}-credentials
+    defaultMode: 0440
 {{- if .Values.gitSync.repo }}
 - name: code
   emptyDir: {}
@@ -77,6 +77,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "ray-cluster.volumeMounts" -}}
 - name: dshm
   mountPath: /dev/shm
+- name: credentials
+  mountPath: {{ include "ray-cluster.credentialsPath" . }}
+  readOnly: true
 {{- if .Values.gitSync.repo }}
 - name: code
   mountPath: {{ .Values.gitSync.mountPath }}
