@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -87,6 +88,28 @@ def experiment(tmp_path: Path) -> Callable[..., Path]:
         return directory
 
     return make
+
+
+class ArgvSampler:
+    """Samples every process's command line while a run is going on."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.3):
+            listing = subprocess.run(["ps", "-ww", "-eo", "args", "--no-headers"], capture_output=True, text=True)
+            self.seen.update(listing.stdout.splitlines())
+
+    def __enter__(self) -> ArgvSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def run_sh_command(directory: Path, *args: str) -> list[str]:

@@ -61,12 +61,14 @@ class TuneLocal(TuneParameters):
             train_overrides=train_overrides,
         )
 
+        from aframe_tune.tune.credentials import aws_keys_in_a_private_file
         from aframe_tune.tune.export import export_best_trial
         from aframe_tune.tune.handoff import run_lightray
         from aframe_tune.tune.local_ray import start_or_join_ray
 
         os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", LOCAL_STATE_SAVE_PERIOD_S)
-        with run_directory_lock(run_dir):
+        # AWS keys in the user's environment would end up on trial workers' command lines
+        with run_directory_lock(run_dir), aws_keys_in_a_private_file():
             start_or_join_ray(self.cpus)
             results = run_lightray(arguments)
             check_search_finished(results, spec.num_samples)

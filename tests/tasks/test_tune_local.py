@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import clean_environment, run_experiment
+from tests.conftest import ArgvSampler, clean_environment, run_experiment
 
 pytestmark = pytest.mark.e2e
 
@@ -29,10 +29,18 @@ def trial_results(run_dir: Path) -> dict[str, list[dict]]:
     }
 
 
+FAKE_AWS_KEYS = {"AWS_ACCESS_KEY_ID": "AKIAFAKELOCAL7CHECK", "AWS_SECRET_ACCESS_KEY": "fake-local-secret-Kp2Check"}
+
+
 def test_run_sh_tunes_locally_exports_best_and_reruns_as_a_no_op(experiment) -> None:
     directory = experiment()
-    result = run_experiment(directory)
+    # AWS keys in the user's shell: Ray Tune would copy them onto trial workers' command lines
+    with ArgvSampler() as argv:
+        result = run_experiment(directory, env=clean_environment(**FAKE_AWS_KEYS))
     assert result.returncode == 0, output_of(result)[-5000:]
+    assert any("default_worker.py" in line for line in argv.seen)  # trial workers were sampled
+    for key in FAKE_AWS_KEYS.values():
+        assert not [line for line in argv.seen if key in line]
 
     run_dir = directory / "training"
     best = json.loads((run_dir / "best.json").read_text())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import (aframe_init, background_run_sh, clean_environment, edit_yaml, run_experiment,
+from tests.conftest import (ArgvSampler, aframe_init, background_run_sh, clean_environment, edit_yaml, run_experiment,
                            wait_while_running)
 from tests.emulated_cluster import EmulatedCluster
 from tests.s3_server import S3Server
@@ -56,28 +56,6 @@ def remote_experiment(tmp_path: Path, bucket: str, epochs: int = 2, **cfg: dict[
 
 def remote_env(cluster: EmulatedCluster, s3_server: S3Server) -> dict[str, str]:
     return clean_environment(**cluster.environment(), **s3_server.environment())
-
-
-class ArgvSampler:
-    """Samples every process's command line while a run is going on."""
-
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.3):
-            listing = subprocess.run(["ps", "-ww", "-eo", "args", "--no-headers"], capture_output=True, text=True)
-            self.seen.update(listing.stdout.splitlines())
-
-    def __enter__(self) -> ArgvSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 FAKE_SECRETS = {
