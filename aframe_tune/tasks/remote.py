@@ -222,6 +222,7 @@ class TuneRemote(TuneParameters):
                     tune_config=tune_path,
                     train_config=train_path,
                     storage_path=location.url,
+                    ray_address=address.ray_client_url,
                     train_overrides=train_overrides,
                 )
             )

@@ -14,7 +14,10 @@ class LightrayArguments:
         tune_config: the lightray/Ray Tune configuration.
         train_config: the LightningCLI configuration of the model.
         storage_path: where Ray Tune keeps the experiment (a local directory or ``s3://``).
-        ray_address: the Ray cluster to use; ``None`` for the instance the driver already runs.
+        ray_address: the ``ray://`` address the driver has already connected to, or ``None``
+            for the local instance it started or joined. lightray calls ``ray.init`` itself; without
+            the address, that call would start a new local Ray instance even while a Ray client
+            connection is open (Ray only reuses a client connection for a ``ray://`` address).
         tune_overrides: extra lightray arguments, after the config so that they win.
         train_overrides: extra LightningCLI arguments (such as ``--data.ifos``), likewise.
     """
@@ -28,10 +31,9 @@ class LightrayArguments:
 
     def to_argv(self) -> list[str]:
         argv = ["--config", str(self.tune_config), f"--run_config.storage_path={self.storage_path}"]
-        if self.ray_address is None:
-            # The driver has already started or joined Ray; lightray's own ray.init must not fail.
-            argv.append("--ray_init.ignore_reinit_error=true")
-        else:
+        # The driver has already started, joined or connected to Ray; lightray's ray.init reuses it.
+        argv.append("--ray_init.ignore_reinit_error=true")
+        if self.ray_address is not None:
             argv.append(f"--ray_init.address={self.ray_address}")
         argv += self.tune_overrides
         argv += ["--", "--config", str(self.train_config), *self.train_overrides]

@@ -31,7 +31,9 @@ def test_remote_address_and_overrides_follow_the_config() -> None:
         tune_overrides=("--tune_config.num_samples=2",),
     ).to_argv()
     separator = argv.index("--")
-    assert "--ray_init.address=ray://10.0.0.1:10001" in argv[:separator]
+    # the address and ignore_reinit_error together make lightray reuse the client connection
+    assert {"--ray_init.address=ray://10.0.0.1:10001", "--ray_init.ignore_reinit_error=true"} \
+        <= set(argv[:separator])
     # later arguments win in jsonargparse, so overrides must come after --config
     assert argv.index("--tune_config.num_samples=2") > argv.index("--config")
     assert argv[separator + 1:] == ["--config", "train.yaml"]
