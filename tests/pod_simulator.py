@@ -194,7 +194,7 @@ class PodSimulator:
         return pod.name
 
     def failure_report(self, tail: int = 3000) -> str:
-        """The end of every pod's output and of the Ray client server logs of its heads."""
+        """The end of every pod's output, and the Ray client server and process-exit logs."""
         for pod in list(self._started):
             self._keep_ray_logs(pod)
         parts = []
@@ -419,7 +419,6 @@ class PodSimulator:
     def _rewrite(self, pod: RunningPod, argv: list[str], new_ports: bool = True) -> list[str]:
         """Map the command's ports and service names onto this machine (see the module docstring)."""
         out = []
-        head = "--head" in argv
         for arg in argv:
             match = re.fullmatch(r"(--(?:port|ray-client-server-port|dashboard-port))=(\d+)", arg)
             if match and new_ports:
@@ -442,16 +441,18 @@ class PodSimulator:
             out.append(arg)
         if new_ports and argv[:2] == ["ray", "start"]:
             out.insert(2, f"--node-ip-address={pod.ip}")
-            if head:
-                # Ray's Unix socket paths may not exceed 107 bytes: a short temp dir per head.
-                pod.temp_dir = Path(tempfile.mkdtemp(prefix="rp", dir="/tmp"))
-                out.insert(3, f"--temp-dir={pod.temp_dir}")
+            # Every pod has its own filesystem, so every Ray node its own temp dir: without one, a
+            # worker node uses the head's, and the two nodes then delete and recreate each other's
+            # files (unpacked runtime environments, log files) on this one machine. Short, because
+            # Ray's Unix socket paths may not exceed 107 bytes.
+            pod.temp_dir = Path(tempfile.mkdtemp(prefix="rp", dir="/tmp"))
+            out.insert(3, f"--temp-dir={pod.temp_dir}")
         if out and out[0] == "ray":
             out[0] = str(BIN / "ray")
         return out
 
     def _keep_ray_logs(self, pod: RunningPod) -> None:
-        """Copy a head's Ray logs out of its temp dir (removed with the pod) for failure reports."""
+        """Copy a pod's Ray logs out of its temp dir (removed with the pod) for failure reports."""
         logs = pod.temp_dir / "session_latest" / "logs" if pod.temp_dir else None
         if logs is not None and logs.is_dir():
             shutil.copytree(logs, self.log_dir / f"{pod.name}-ray", dirs_exist_ok=True,

@@ -7,8 +7,6 @@ import configparser
 import json
 import re
 import signal
-import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -182,9 +180,6 @@ class ShippedCLI(DemoCLI):
 '''
 
 
-@pytest.mark.xfail(strict=False, reason="intermittent: the Ray client server's per-connection process, started "
-                   "in the working_dir runtime env, sometimes dies loading torch ('Intel oneMKL FATAL ERROR: "
-                   "Cannot load libtorch_cpu.so' in ray_client_server_23000.err), which drops the connection")
 def test_ship_code_sends_local_code_with_the_runtime_environment(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:

@@ -97,8 +97,7 @@ import sys, ray
 ray.init(sys.argv[1])
 print("connected to", len(ray.nodes()), "nodes")
 """
-# aframe-tune's own connect, which retries: Ray's client server sometimes fails to start the
-# per-client server process on a busy head ("Starting Ray client server failed").
+# the client as TuneRemote connects it (retrying a failed start of the head's per-client server)
 CONNECT_LIKE_TUNE_REMOTE = """
 import sys, ray
 from aframe_tune.tune.local_ray import connect_ray_client
