@@ -11,9 +11,12 @@ values in task names and logs. They are read from the environment where they are
 
 from __future__ import annotations
 
+import ast
+import configparser
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import luigi
@@ -45,6 +48,42 @@ class EnvironmentParameter(luigi.Parameter):
         *explicit, _default = list(super()._value_iterator(task_name, param_name))
         yield from explicit
         yield (os.environ.get(self.variable, self._default), None)
+
+
+def check_config_file_syntax(path: Path) -> None:
+    """Read ``path`` as law and luigi will, and turn what they would fail on into a ConfigError.
+
+    law reads LAW_CONFIG_FILE while it starts, before any aframe-tune code runs, and a repeated
+    option or a line outside any section ends in a configparser traceback there.
+    """
+    parser = configparser.ConfigParser(allow_no_value=True, interpolation=None)
+    try:
+        with path.open() as handle:
+            parser.read_file(handle, source=str(path))
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read ({error.strerror}); check LAW_CONFIG_FILE") from None
+    except configparser.DuplicateOptionError as error:
+        raise ConfigError(
+            f"{path} line {error.lineno}: option {error.option!r} appears twice in section "
+            f"[{error.section}]; keep one of them"
+        ) from None
+    except configparser.DuplicateSectionError as error:
+        raise ConfigError(
+            f"{path} line {error.lineno}: section [{error.section}] appears twice; merge the two "
+            "into one"
+        ) from None
+    except configparser.MissingSectionHeaderError as error:
+        raise ConfigError(
+            f"{path} line {error.lineno}: {error.line.strip()!r} is outside any section; put it "
+            "under its [section] header"
+        ) from None
+    except configparser.ParsingError as error:
+        # configparser keeps each bad line as its repr()
+        lines = ", ".join(f"line {lineno}: {ast.literal_eval(line).strip()!r}" for lineno, line in error.errors)
+        raise ConfigError(
+            f"{path}: cannot be parsed ({lines}); write options as `name = value` under a "
+            "[section] header"
+        ) from None
 
 
 def check_quantity(value: str, section: str, option: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import configparser
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import luigi
 import pytest
 
 from aframe_tune.cli.init import main
-from aframe_tune.config import check_quantity, data, paths, ray_head, ray_worker, ssh
+from aframe_tune.config import check_config_file_syntax, check_quantity, data, paths, ray_head, ray_worker, ssh
 from aframe_tune.errors import ConfigError
 from aframe_tune.tasks import TuneTask
 
@@ -99,3 +101,38 @@ def test_zero_replicas_rejected() -> None:
     with pytest.raises(ConfigError, match=r"\[luigi_ray_worker\] replicas = 0 must be greater than zero"):
         ray_worker(replicas=0).validate()
     ray_worker(gpus_per_replica=0).validate()  # CPU-only workers are fine
+
+
+@pytest.mark.parametrize(
+    ("insert", "message"),
+    [
+        ("[luigi_extra]\nreplicas = 1\nreplicas = 2\n",
+         "line {last}: option 'replicas' appears twice in section [luigi_extra]; keep one of them"),
+        ("[luigi_ray_head]\ncpus = 2\n", "line {header}: section [luigi_ray_head] appears twice; merge the two"),
+        ("[luigi_extra]\n= 2\n", "cannot be parsed (line {last}: '= 2')"),
+    ],
+    ids=["duplicate-option", "duplicate-section", "option-without-name"],
+)
+def test_a_cfg_law_cannot_read_is_a_config_error_naming_file_and_line(
+    scaffolded: Path, insert: str, message: str
+) -> None:
+    path = scaffolded / "tune.cfg"
+    check_config_file_syntax(path)  # the scaffolded file is fine
+    path.write_text(path.read_text() + insert)
+    last = len(path.read_text().splitlines())
+    header = last - insert.count("\n") + 1
+    with pytest.raises(ConfigError, match=re.escape(message.format(last=last, header=header))) as raised:
+        check_config_file_syntax(path)
+    assert str(raised.value).startswith(str(path))
+    # law itself fails on the same file
+    with pytest.raises(configparser.Error):
+        law.config.Config(config_file=str(path))
+
+
+def test_an_option_outside_any_section_or_a_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "tune.cfg"
+    path.write_text("replicas = 2\n[luigi_ray_worker]\n")
+    with pytest.raises(ConfigError, match=r"line 1: 'replicas = 2' is outside any section"):
+        check_config_file_syntax(path)
+    with pytest.raises(ConfigError, match=r"missing\.cfg: cannot be read .*check LAW_CONFIG_FILE"):
+        check_config_file_syntax(tmp_path / "missing.cfg")

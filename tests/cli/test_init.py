@@ -30,7 +30,7 @@ def test_run_sh_exports_the_local_run_dir_and_law_config(tmp_path: Path) -> None
     run_sh = (tmp_path / "exp" / "run.sh").read_text()
     assert f"export AFRAME_TRAIN_RUN_DIR={tmp_path / 'exp' / 'training'}\n" in run_sh
     assert 'export LAW_CONFIG_FILE="$AFRAME_TUNE_EXPERIMENT_DIR/tune.cfg"' in run_sh
-    assert "law run aframe_tune.tasks.TuneTask" in run_sh
+    assert 'exec "$PYTHON" -m aframe_tune.cli.run "$@"' in run_sh
 
 
 def test_s3_bucket_becomes_the_run_dir(tmp_path: Path) -> None:

@@ -1,0 +1,24 @@
+"""run.sh's entry point: a tune.cfg law cannot read is one line and an exit code, not a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.conftest import aframe_init, clean_environment, run_sh_command
+
+
+def test_run_sh_with_a_repeated_option_says_where_and_starts_nothing(tmp_path: Path) -> None:
+    directory = tmp_path / "exp"
+    assert aframe_init("offline", "--mode", "tune", "--directory", str(directory)).returncode == 0
+    cfg = directory / "tune.cfg"
+    cfg.write_text(cfg.read_text().replace("[luigi_ray_worker]\n", "[luigi_ray_worker]\nreplicas = 1\nreplicas = 2\n"))
+    line = cfg.read_text().splitlines().index("replicas = 2") + 1
+
+    result = subprocess.run(run_sh_command(directory), capture_output=True, text=True, cwd=tmp_path,
+                            env=clean_environment(), timeout=120)
+    assert result.returncode == 30
+    assert result.stderr.strip() == (f"aframe-tune: {cfg} line {line}: option 'replicas' appears twice "
+                                     "in section [luigi_ray_worker]; keep one of them")
+    assert result.stdout == ""
+    assert not (directory / "training").exists()
