@@ -66,7 +66,8 @@ TINY_TUNE = {
     "tune_config.num_samples": 2,
     "tune_config.scheduler.init_args.max_t": 2,
     "tune_config.scheduler.init_args.grace_period": 2,
-    "param_space": {"model.learning_rate": "tune.choice([1e-3, 3e-3])"},
+    # the trailing comma (as copied from Python code) is accepted, and normalized for lightray
+    "param_space": {"model.learning_rate": "tune.choice([1e-3, 3e-3]),"},
 }
 TINY_TRAIN = {"trainer.max_epochs": 2, "data.num_train": 2048, "data.num_valid": 512}
 

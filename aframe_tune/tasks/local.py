@@ -58,6 +58,7 @@ class TuneLocal(TuneParameters):
             tune_config=tune_path,
             train_config=train_path,
             storage_path=str(run_dir),
+            tune_overrides=spec.lightray_overrides(),
             train_overrides=train_overrides,
         )
 

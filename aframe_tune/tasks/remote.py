@@ -223,6 +223,7 @@ class TuneRemote(TuneParameters):
                     train_config=train_path,
                     storage_path=location.url,
                     ray_address=address.ray_client_url,
+                    tune_overrides=spec.lightray_overrides(),
                     train_overrides=train_overrides,
                 )
             )

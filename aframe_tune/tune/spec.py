@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from aframe_tune.errors import ConfigError
+from aframe_tune.tune.param_space import normalize_param_space, param_space_argument
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
@@ -40,6 +41,7 @@ class TuneSpec:
         experiment_name: the experiment's folder in the run directory (``run_config.name``).
         num_samples: number of trials (``tune_config.num_samples``).
         lightning_cli_cls: import path of the LightningCLI class trials run.
+        param_space: dot path -> checked sampling function, as lightray evaluates it.
     """
 
     path: Path
@@ -48,6 +50,11 @@ class TuneSpec:
     experiment_name: str
     num_samples: int
     lightning_cli_cls: str
+    param_space: dict[str, str] = field(default_factory=dict)
+
+    def lightray_overrides(self) -> tuple[str, ...]:
+        """lightray arguments that replace what tune.yaml says with what was checked here."""
+        return (param_space_argument(self.param_space),) if self.param_space else ()
 
     def import_cli_class(self) -> type:
         """Import ``lightning_cli_cls``, with an error that says which key and file to fix."""
@@ -87,4 +94,5 @@ def load_tune_spec(path: Path) -> TuneSpec:
         experiment_name=str(required(run_config, "name", "run_config.name")),
         num_samples=num_samples,
         lightning_cli_cls=str(required(content, "lightning_cli_cls", "lightning_cli_cls")),
+        param_space=normalize_param_space(content.get("param_space"), path),
     )

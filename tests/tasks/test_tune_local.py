@@ -77,6 +77,17 @@ def test_missing_train_yaml_fails_before_ray_starts(experiment) -> None:
     assert not (directory / "training").exists()
 
 
+def test_a_param_space_entry_that_is_not_a_sampling_function_fails_before_ray_starts(experiment) -> None:
+    directory = experiment(tune={"param_space": {"model.learning_rate": "__import__('os').getcwd()"}})
+    result = run_experiment(directory, timeout=120)
+    assert result.returncode == 30
+    assert (f"aframe-tune: {directory / 'tune.yaml'}: param_space 'model.learning_rate' = "
+            "\"__import__('os').getcwd()\" is not a call of a Ray Tune sampling function") in output_of(result)
+    assert "Traceback" not in output_of(result)
+    assert "Ray instance" not in output_of(result)
+    assert not (directory / "training").exists()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -29,6 +29,12 @@ def test_template_spec() -> None:
     assert (spec.metric, spec.mode, spec.experiment_name) == ("valid_auroc", "max", "tune")
     assert spec.num_samples == 8
     assert spec.import_cli_class().__name__ == "DemoCLI"
+    assert spec.param_space == {"model.learning_rate": "tune.loguniform(0.0001, 0.1)",
+                                "data.kernel_length": "tune.choice([1.0, 2.0])"}
+    assert spec.lightray_overrides() == (
+        '--param_space={"model.learning_rate": "tune.loguniform(0.0001, 0.1)", '
+        '"data.kernel_length": "tune.choice([1.0, 2.0])"}',
+    )
 
 
 @pytest.mark.parametrize(
