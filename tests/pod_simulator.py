@@ -453,10 +453,14 @@ class PodSimulator:
 
     def _keep_ray_logs(self, pod: RunningPod) -> None:
         """Copy a pod's Ray logs out of its temp dir (removed with the pod) for failure reports."""
-        logs = pod.temp_dir / "session_latest" / "logs" if pod.temp_dir else None
+        temp_dir = pod.temp_dir
+        logs = temp_dir / "session_latest" / "logs" if temp_dir else None
         if logs is not None and logs.is_dir():
-            shutil.copytree(logs, self.log_dir / f"{pod.name}-ray", dirs_exist_ok=True,
-                            ignore_dangling_symlinks=True, ignore=shutil.ignore_patterns("events"))
+            try:
+                shutil.copytree(logs, self.log_dir / f"{pod.name}-ray", dirs_exist_ok=True,
+                                ignore_dangling_symlinks=True, ignore=shutil.ignore_patterns("events"))
+            except (shutil.Error, OSError):
+                pass  # a log file rotated or removed while copying: these copies are diagnostics
 
     def _stop_pod(self, pod: RunningPod, sig: int = signal.SIGTERM) -> None:
         """Signal the pod's process group, give it a short grace (kubelet's default is 30 s),
@@ -473,9 +477,14 @@ class PodSimulator:
                     process.wait(grace)
                 except subprocess.TimeoutExpired:
                     pass
-        if pod.temp_dir is not None:
-            self._keep_ray_logs(pod)
-            shutil.rmtree(pod.temp_dir, ignore_errors=True)
+        # a pod can be stopped twice at once (its deletion, the simulator's stop): clean up once
+        with self._lock:
+            temp_dir = pod.temp_dir
+            if temp_dir is not None:
+                self._keep_ray_logs(pod)
+                pod.temp_dir = None
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
 
     # ------------------------------------------------------------------ load balancers
 
