@@ -17,7 +17,9 @@ from aframe_tune.errors import ConfigError
 SAMPLERS: dict[str, tuple[int, int, str]] = {
     "uniform": (2, 2, "numbers"), "quniform": (3, 3, "numbers"),
     "loguniform": (2, 3, "numbers"), "qloguniform": (3, 4, "numbers"),
-    "randn": (0, 2, "numbers"), "qrandn": (3, 3, "numbers"),
+    # randn needs one argument here although Ray needs none: lightray only evaluates `tune.f(...)`
+    # with something between the parentheses
+    "randn": (1, 2, "numbers"), "qrandn": (3, 3, "numbers"),
     "randint": (2, 2, "numbers"), "qrandint": (2, 3, "numbers"),
     "lograndint": (2, 3, "numbers"), "qlograndint": (3, 4, "numbers"),
     "choice": (1, 1, "list"), "grid_search": (1, 1, "list"),

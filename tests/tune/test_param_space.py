@@ -48,6 +48,7 @@ def test_sampling_functions_are_accepted_and_normalized(written: str, normalized
         ("tune.uniform(0, __import__('os').getpid())", "arguments must be plain numbers"),
         ("tune.quniform(0, 1, q=0.1)", "has keyword arguments (q=)"),
         ("tune.uniform(0)", "tune.uniform takes 2 arguments, not 1"),
+        ("tune.randn()", "tune.randn takes 1 to 2 arguments, not 0"),  # lightray cannot evaluate it
         ("tune.loguniform(1, 2, 10, 4)", "tune.loguniform takes 2 to 3 arguments, not 4"),
         ("tune.choice(1, 2, 3)", "tune.choice takes 1 arguments, not 3"),
         ("tune.choice(64)", "tune.choice takes one non-empty list of values"),
