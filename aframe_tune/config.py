@@ -15,16 +15,20 @@ import ast
 import configparser
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import luigi
 
-from aframe_tune.errors import ConfigError
+from aframe_tune.errors import ConfigError, InvalidInputsError, did_you_mean
 
 # Kubernetes resource quantities: a decimal number with an optional binary or decimal suffix.
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+# A DNS-1123 label, as Kubernetes requires of namespace and helm release names.
+_DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# law copies [luigi_NAME] sections of its config file to luigi's section NAME.
+LUIGI_PREFIX = "luigi_"
 
 
 class EnvironmentParameter(luigi.Parameter):
@@ -84,6 +88,83 @@ def check_config_file_syntax(path: Path) -> None:
             f"{path}: cannot be parsed ({lines}); write options as `name = value` under a "
             "[section] header"
         ) from None
+
+
+def _value_problem(parameter: luigi.Parameter, value: str) -> str | None:
+    """Why luigi could not read ``value`` for ``parameter``, in words, or None if it can."""
+    try:
+        parameter.parse(os.path.expandvars(value))
+        return None
+    except (ValueError, KeyError, TypeError):
+        pass
+    if isinstance(parameter, luigi.BoolParameter):
+        return "must be true or false"
+    if isinstance(parameter, (luigi.IntParameter, luigi.OptionalIntParameter)):
+        return "is not a whole number; write digits only, such as 2"
+    if isinstance(parameter, (luigi.FloatParameter, luigi.OptionalFloatParameter)):
+        return "is not a number; write one such as 16 or 0.5"
+    if isinstance(parameter, (luigi.ListParameter, luigi.OptionalListParameter)):
+        return 'is not a list; write it in brackets with quoted strings, such as ["H1", "L1"]'
+    if isinstance(parameter, luigi.ChoiceParameter):
+        return f"must be one of {', '.join(sorted(map(str, parameter._choices)))}"
+    return "cannot be read"
+
+
+def check_config_options(
+    path: Path, families: Mapping[str, type[luigi.Task]], strict: Collection[str], law_sections: Collection[str]
+) -> None:
+    """Check every section and option of a (syntactically valid) ``tune.cfg`` before law reads it.
+
+    luigi ignores options it does not know and fails with a traceback on values it cannot
+    parse, long after the run has started; a typo should instead stop the run at once.
+
+    Args:
+        path: the file.
+        families: the luigi task and config classes a ``[luigi_NAME]`` section may configure.
+        strict: the families whose sections may hold only their parameters (luigi itself reads
+            a few undeclared options of its own sections, such as ``[core] rpc-retry-attempts``).
+        law_sections: law's own sections, which are not checked further.
+    """
+    parser = configparser.ConfigParser(allow_no_value=True, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(path)
+    problems = []
+    known_sections = [f"[{LUIGI_PREFIX}{name}]" for name in families] + [f"[{name}]" for name in law_sections]
+    for section in parser.sections():
+        if section in law_sections:
+            continue
+        family = section.removeprefix(LUIGI_PREFIX) if section.startswith(LUIGI_PREFIX) else None
+        if family not in families:
+            problems.append(ConfigError(
+                f"{path}: section [{section}] is not one aframe-tune, law or luigi reads"
+                f"{did_you_mean(f'[{section}]', known_sections, 2) or did_you_mean(f'[{LUIGI_PREFIX}{section}]', known_sections, 2)}"
+            ))
+            continue
+        parameters = dict(families[family].get_params())
+        for option, value in parser.items(section, raw=True):
+            name = option.replace("-", "_")
+            if name not in parameters:
+                if family in strict:
+                    problems.append(ConfigError(
+                        f"{path}: [{section}] has no option {option!r}"
+                        f"{did_you_mean(name, parameters) or '; its options are ' + ', '.join(parameters)}"
+                    ))
+                continue
+            problem = _value_problem(parameters[name], value or "")
+            if problem:
+                problems.append(ConfigError(f"{path}: [{section}] {option} = {value} {problem}"))
+    if problems:
+        raise InvalidInputsError(problems)
+
+
+def check_dns_label(value: str, section: str, option: str) -> str:
+    """Reject names Kubernetes would refuse for a namespace or release (DNS-1123 labels)."""
+    if not _DNS_1123_LABEL.match(value):
+        raise ConfigError(
+            f"tune.cfg [luigi_{section}] {option} = {value!r} is not a valid Kubernetes name: use at "
+            "most 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit"
+        )
+    return value
 
 
 def check_quantity(value: str, section: str, option: str) -> str:

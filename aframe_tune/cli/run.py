@@ -1,8 +1,10 @@
-"""``run.sh``'s entry point: check that tune.cfg can be read, then ``law run`` the tune task.
+"""``run.sh``'s entry point: check tune.cfg, then ``law run`` the tune task.
 
-The check comes first because law reads LAW_CONFIG_FILE while it starts: a file it cannot
-parse would otherwise end in a configparser traceback. The run stays in this process, so the
-driver's pid (and what a signal to it does) is the same as with ``law run``.
+tune.cfg is checked first because law reads LAW_CONFIG_FILE while it starts (a file it cannot
+parse would end in a configparser traceback) and luigi reads options only when a task needs
+them (a mistyped value would fail with a traceback mid-run, an unknown option not at all). The
+run stays in this process, so the driver's pid (and what a signal to it does) is the same as
+with ``law run``.
 """
 
 from __future__ import annotations
@@ -18,21 +20,44 @@ from aframe_tune.errors import ConfigError
 # luigi cannot even read
 EXIT_CONFIG_ERROR = 30
 TUNE_TASK = "aframe_tune.tasks.TuneTask"
+DEBUG_FLAG = "--debug"
+
+
+def law_arguments(arguments: list[str]) -> list[str]:
+    """``law run`` arguments; ``--debug`` (tracebacks with every error) is ``--log-level DEBUG``."""
+    return [*(argument for argument in arguments if argument != DEBUG_FLAG),
+            *(["--log-level", "DEBUG"] if DEBUG_FLAG in arguments else [])]
+
+
+def check_config_file(path: Path) -> None:
+    """Check tune.cfg's syntax, then its sections, options and values."""
+    check_config_file_syntax(path)
+    from aframe_tune.tasks import config_sections
+
+    config_sections().check(path)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the tune task with ``argv`` as extra ``law run`` arguments (``--log-level`` etc.)."""
-    arguments = sys.argv[1:] if argv is None else argv
+    arguments = law_arguments(sys.argv[1:] if argv is None else argv)
     config_file = os.environ.get("LAW_CONFIG_FILE")
     if config_file:
         try:
-            check_config_file_syntax(Path(config_file))
+            check_config_file(Path(config_file))
         except ConfigError as error:
             print(f"aframe-tune: {error}", file=sys.stderr)
             sys.exit(EXIT_CONFIG_ERROR)
     from law.cli.cli import run
 
-    run(["run", TUNE_TASK, *arguments])
+    from aframe_tune.tasks.signals import exit_status, received_stop_signal
+
+    try:
+        run(["run", TUNE_TASK, *arguments])
+    except SystemExit as exit_:
+        signum = received_stop_signal()
+        if signum is not None and exit_.code != 0:
+            sys.exit(exit_status(signum))
+        raise
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 from aframe_tune.tasks.logs import install_error_filter
 from aframe_tune.tasks.local import TuneLocal
 from aframe_tune.tasks.remote import TuneRemote
+from aframe_tune.tasks.sections import config_sections
 from aframe_tune.tasks.tune import TuneTask
 
 install_error_filter()
 
-__all__ = ["TuneLocal", "TuneRemote", "TuneTask"]
+__all__ = ["TuneLocal", "TuneRemote", "TuneTask", "config_sections"]

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import law
 import luigi
 
-from aframe_tune.config import data
-from aframe_tune.errors import ConfigError
+from aframe_tune.config import check_positive, data
+from aframe_tune.errors import ConfigError, Problems
 from aframe_tune.tasks.base import TuneParameters, is_remote
 from aframe_tune.tasks.lock import run_directory_lock
 from aframe_tune.tasks.logs import route_logs_through_root
+from aframe_tune.tasks.signals import install_stop_handlers
 from aframe_tune.tune.arguments import LightrayArguments
-from aframe_tune.tune.results import check_search_finished
-from aframe_tune.tune.spec import load_tune_spec
+from aframe_tune.tune.spec import TuneSpec
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,37 @@ logger = logging.getLogger(__name__)
 # search would train it again. In a local directory the save takes milliseconds: save every
 # second. A user's own TUNE_GLOBAL_CHECKPOINT_S wins.
 LOCAL_STATE_SAVE_PERIOD_S = "1"
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_writable_directory(path: Path, what: str) -> None:
+    """The directory exists and is writable, or can be created."""
+    existing = _nearest_existing(path)
+    if not existing.is_dir():
+        raise ConfigError(f"{what} {path}: {existing} is a file, not a directory; choose another run directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {path}: {existing} is not writable by you; choose a run directory you can "
+                          "write to (AFRAME_TRAIN_RUN_DIR in run.sh)")
+
+
+@dataclass(frozen=True)
+class LocalSearch:
+    """A checked local search, ready to run.
+
+    Args:
+        spec: what aframe-tune acts on in tune.yaml.
+        arguments: lightray's arguments.
+        run_dir: the local run directory.
+    """
+
+    spec: TuneSpec
+    arguments: LightrayArguments
+    run_dir: Path
 
 
 class TuneLocal(TuneParameters):
@@ -39,21 +71,39 @@ class TuneLocal(TuneParameters):
     def output(self) -> law.LocalFileTarget:
         return law.LocalFileTarget(str(Path(self.resolved_run_dir).expanduser() / "best.pt"))
 
-    def run(self) -> None:
-        route_logs_through_root()
-        run_dir_text = self.resolved_run_dir
-        if is_remote(run_dir_text):
-            raise ConfigError(
-                f"TuneLocal needs a local run directory, not {run_dir_text}; use TuneTask, "
-                "which picks TuneRemote for s3:// run directories"
-            )
-        # Validate everything before starting Ray or writing anything.
-        tune_path = self.config_file("tune_config")
-        train_path = self.config_file("train_config")
-        spec = load_tune_spec(tune_path)
-        spec.import_cli_class()
-        run_dir = Path(run_dir_text).expanduser().resolve()
+    def check_inputs(self) -> LocalSearch:
+        """Check every input before Ray starts or anything is written; all problems at once."""
+        from aframe_tune.tune.inputs import check_search_inputs
+        from aframe_tune.tune.local_ray import joins_a_cluster, prepare_ray_environment
+        from aframe_tune.tune.train_config import TrainConfig
+
+        problems = Problems()
+        run_dir = tune_path = train_path = spec = None
+        with problems.check():
+            run_dir_text = self.resolved_run_dir
+            if is_remote(run_dir_text):
+                raise ConfigError(f"TuneLocal needs a local run directory, not {run_dir_text}; use TuneTask, "
+                                  "which picks TuneRemote for s3:// run directories")
+            run_dir = Path(run_dir_text).expanduser().resolve()
+            check_writable_directory(run_dir, "AFRAME_TRAIN_RUN_DIR")
+        with problems.check():
+            tune_path = self.config_file("tune_config")
+        with problems.check():
+            train_path = self.config_file("train_config")
+        with problems.check():
+            if self.cpus is not None:
+                check_positive(self.cpus, "TuneLocal", "cpus")
         train_overrides = tuple(data().lightning_args())
+        # Checking imports Ray, which reads its environment once.
+        prepare_ray_environment()
+        if tune_path and train_path:
+            with problems.check():
+                spec = check_search_inputs(tune_path, TrainConfig(train_path, train_overrides))
+        if spec is not None and not joins_a_cluster():
+            with problems.check():
+                self._check_trial_fits(spec)
+        problems.raise_if_any()
+        assert run_dir and tune_path and train_path and spec
         arguments = LightrayArguments(
             tune_config=tune_path,
             train_config=train_path,
@@ -61,16 +111,41 @@ class TuneLocal(TuneParameters):
             tune_overrides=spec.lightray_overrides(),
             train_overrides=train_overrides,
         )
+        return LocalSearch(spec, arguments, run_dir)
+
+    def _check_trial_fits(self, spec: TuneSpec) -> None:
+        """A trial that asks for more than the local Ray instance has would wait forever."""
+        cpus = self.cpus or os.cpu_count() or 1
+        if spec.cpus_per_trial > cpus:
+            raise ConfigError(
+                f"{spec.path}: cpus_per_trial = {spec.cpus_per_trial}, but the local Ray instance has {cpus} "
+                "CPUs, so no trial could start; lower cpus_per_trial or raise [luigi_TuneLocal] cpus in tune.cfg",
+                key=f"{spec.path}::cpus_per_trial")
+        if spec.gpus_per_trial > 0:
+            import torch
+
+            if torch.cuda.device_count() == 0:
+                raise ConfigError(
+                    f"{spec.path}: gpus_per_trial = {spec.gpus_per_trial}, but this machine has no GPU Ray can "
+                    "use, so no trial could start; set gpus_per_trial: 0 (and trainer.accelerator: cpu in "
+                    "train.yaml), or tune on a GPU machine", key=f"{spec.path}::gpus_per_trial")
+
+    def run(self) -> None:
+        route_logs_through_root()
+        install_stop_handlers()
+        search = self.check_inputs()
 
         from aframe_tune.tune.credentials import aws_keys_in_a_private_file
         from aframe_tune.tune.export import export_best_trial
         from aframe_tune.tune.handoff import run_lightray
         from aframe_tune.tune.local_ray import start_or_join_ray
+        from aframe_tune.tune.results import check_search_finished
 
         os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", LOCAL_STATE_SAVE_PERIOD_S)
         # AWS keys in the user's environment would end up on trial workers' command lines
-        with run_directory_lock(run_dir), aws_keys_in_a_private_file():
+        with run_directory_lock(search.run_dir), aws_keys_in_a_private_file():
             start_or_join_ray(self.cpus)
-            results = run_lightray(arguments)
-            check_search_finished(results, spec.num_samples)
-            export_best_trial(results, spec, train_path, train_overrides, run_dir)
+            results = run_lightray(search.arguments)
+            check_search_finished(results, search.spec.num_samples)
+            export_best_trial(results, search.spec, search.arguments.train_config,
+                              search.arguments.train_overrides, search.run_dir)

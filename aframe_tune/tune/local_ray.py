@@ -20,6 +20,20 @@ def _is_loopback(address: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
+def joins_a_cluster() -> bool:
+    """Whether the local search joins the cluster at ``RAY_ADDRESS`` rather than starting Ray."""
+    return bool(os.environ.get("RAY_ADDRESS"))
+
+
+def prepare_ray_environment() -> None:
+    """Set what Ray reads from the environment once, when it is first imported; call before that."""
+    address = os.environ.get("RAY_ADDRESS") or None
+    # A driver joining a cluster on loopback must see itself on loopback too, or Ray finds
+    # no raylet at the address it resolves for this machine.
+    if address is None or _is_loopback(address):
+        os.environ.update(LOOPBACK_ONLY)
+
+
 def start_or_join_ray(num_cpus: int | None = None) -> str:
     """Join the cluster at ``RAY_ADDRESS`` if set, else start a Ray instance on loopback.
 
@@ -33,10 +47,7 @@ def start_or_join_ray(num_cpus: int | None = None) -> str:
         The address of the cluster's GCS, for the logs.
     """
     address = os.environ.get("RAY_ADDRESS") or None
-    # A driver joining a cluster on loopback must see itself on loopback too, or Ray finds
-    # no raylet at the address it resolves for this machine.
-    if address is None or _is_loopback(address):
-        os.environ.update(LOOPBACK_ONLY)
+    prepare_ray_environment()
     import ray
 
     if ray.is_initialized():

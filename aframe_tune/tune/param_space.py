@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aframe_tune.errors import ConfigError
+from aframe_tune.errors import ConfigError, Problems
 
 # ray.tune's sampling functions that take plain values (sample_from takes a function: excluded),
 # with how many positional arguments each takes and of what kind. A table rather than a trial
@@ -79,18 +79,46 @@ def _check_call(sampler: str, arguments: list[Any], where: str, expression: str)
 
 
 def normalize_param_space(param_space: Any, path: Path) -> dict[str, str]:
-    """Check every entry of ``param_space``; keys are dot paths into the training config."""
+    """Check every entry of ``param_space`` (all problems at once); keys are dot paths into
+    the training config."""
     if param_space is None:
         return {}
     if not isinstance(param_space, Mapping):
         raise ConfigError(f"{path}: param_space must map dot paths (model.learning_rate) to sampling "
-                          f"functions, such as {EXAMPLE}")
+                          f"functions, such as {EXAMPLE}", key=f"{path}::param_space")
     normalized = {}
+    problems = Problems()
     for key, expression in param_space.items():
-        if not isinstance(key, str) or not key.strip():
-            raise ConfigError(f"{path}: param_space key {key!r} must be a dot path such as model.learning_rate")
-        normalized[key] = normalize_sampler(expression, key, path)
+        with problems.check():
+            try:
+                if not isinstance(key, str) or not key.strip():
+                    raise ConfigError(f"{path}: param_space key {key!r} must be a dot path such as "
+                                      "model.learning_rate")
+                normalized[key] = normalize_sampler(expression, key, path)
+            except ConfigError as error:
+                raise ConfigError(str(error), key=f"{path}::param_space.{key}") from None
+    problems.raise_if_any()
     return normalized
+
+
+def sample_values(expression: str, count: int = 3, seed: int = 0) -> list[Any]:
+    """Values trials could get from a checked sampling function: every value of a ``choice`` or
+    ``grid_search`` (up to ``count`` * 4), else ``count`` samples drawn as Ray Tune draws them.
+
+    Imports Ray: call only once the driver has configured it.
+    """
+    import numpy as np
+    from ray import tune
+
+    call = ast.parse(expression, mode="eval").body
+    assert isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+    arguments = [ast.literal_eval(argument) for argument in call.args]
+    if call.func.attr in ("choice", "grid_search"):
+        return list(arguments[0])[: count * 4]
+    domain = getattr(tune, call.func.attr)(*arguments)
+    samples = domain.sample(size=count, random_state=np.random.default_rng(seed))
+    # numpy scalars print as Python numbers, as lightray's str() of them does
+    return [sample.item() if hasattr(sample, "item") else sample for sample in samples]
 
 
 def param_space_argument(param_space: Mapping[str, str]) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from aframe_tune.errors import ConfigError
+from aframe_tune.errors import ConfigError, Problems
 from aframe_tune.tune.param_space import normalize_param_space, param_space_argument
 
 
@@ -42,6 +42,10 @@ class TuneSpec:
         num_samples: number of trials (``tune_config.num_samples``).
         lightning_cli_cls: import path of the LightningCLI class trials run.
         param_space: dot path -> checked sampling function, as lightray evaluates it.
+        checkpoint_metric: the metric checkpoints are ranked by
+            (``run_config.checkpoint_config``'s ``checkpoint_score_attribute``), if any.
+        cpus_per_trial: CPUs each trial asks Ray for.
+        gpus_per_trial: GPUs each trial asks Ray for.
     """
 
     path: Path
@@ -51,6 +55,9 @@ class TuneSpec:
     num_samples: int
     lightning_cli_cls: str
     param_space: dict[str, str] = field(default_factory=dict)
+    checkpoint_metric: str | None = None
+    cpus_per_trial: float = 1
+    gpus_per_trial: float = 0
 
     def lightray_overrides(self) -> tuple[str, ...]:
         """lightray arguments that replace what tune.yaml says with what was checked here."""
@@ -65,34 +72,76 @@ class TuneSpec:
             raise ConfigError(
                 f"{self.path}: lightning_cli_cls {self.lightning_cli_cls!r} cannot be imported "
                 f"({error}); give the full dotted path of a LightningCLI subclass that is "
-                "installed in this environment"
+                "installed in this environment",
+                key=f"{self.path}::lightning_cli_cls",
             ) from None
 
 
+def _mapping(content: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    value = content.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {key} must be a mapping of options, not {value!r}", key=f"{path}::{key}")
+    return value
+
+
+def _checkpoint_metric(run_config: dict[str, Any]) -> str | None:
+    checkpoint = run_config.get("checkpoint_config") or {}
+    if not isinstance(checkpoint, dict):
+        return None
+    options = checkpoint.get("init_args", checkpoint)
+    metric = options.get("checkpoint_score_attribute") if isinstance(options, dict) else None
+    return str(metric) if metric else None
+
+
+def _resource(content: dict[str, Any], key: str, default: float, path: Path) -> float:
+    value = content.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"{path}: {key} = {value!r} must be a number of zero or more", key=f"{path}::{key}")
+    return value
+
+
 def load_tune_spec(path: Path) -> TuneSpec:
-    """Read and check the keys of ``tune.yaml`` that aframe-tune relies on."""
+    """Read and check the keys of ``tune.yaml`` that aframe-tune relies on; every problem is
+    reported at once (:class:`~aframe_tune.errors.InvalidInputsError`)."""
     content = read_yaml_mapping(path)
-    tune_config = content.get("tune_config") or {}
-    run_config = content.get("run_config") or {}
+    problems = Problems()
+    values: dict[str, Any] = {}
 
     def required(section: dict[str, Any], key: str, dotted: str) -> Any:
         if section.get(key) in (None, ""):
-            raise ConfigError(f"{path}: {dotted} is not set; add it (see the scaffolded tune.yaml)")
+            raise ConfigError(f"{path}: {dotted} is not set; add it (see the scaffolded tune.yaml)",
+                              key=f"{path}::{dotted}")
         return section[key]
 
-    metric = required(tune_config, "metric", "tune_config.metric")
-    mode = required(tune_config, "mode", "tune_config.mode")
-    if mode not in ("min", "max"):
-        raise ConfigError(f"{path}: tune_config.mode is {mode!r}; it must be min or max")
-    num_samples = tune_config.get("num_samples", 1)
-    if not isinstance(num_samples, int) or num_samples < 1:
-        raise ConfigError(f"{path}: tune_config.num_samples must be a whole number of at least 1")
-    return TuneSpec(
-        path=path,
-        metric=str(metric),
-        mode=mode,
-        experiment_name=str(required(run_config, "name", "run_config.name")),
-        num_samples=num_samples,
-        lightning_cli_cls=str(required(content, "lightning_cli_cls", "lightning_cli_cls")),
-        param_space=normalize_param_space(content.get("param_space"), path),
-    )
+    tune_config: dict[str, Any] = {}
+    run_config: dict[str, Any] = {}
+    with problems.check():
+        tune_config = _mapping(content, "tune_config", path)
+    with problems.check():
+        run_config = _mapping(content, "run_config", path)
+    with problems.check():
+        values["metric"] = str(required(tune_config, "metric", "tune_config.metric"))
+    with problems.check():
+        mode = required(tune_config, "mode", "tune_config.mode")
+        if mode not in ("min", "max"):
+            raise ConfigError(f"{path}: tune_config.mode is {mode!r}; it must be min or max",
+                              key=f"{path}::tune_config.mode")
+        values["mode"] = mode
+    with problems.check():
+        num_samples = tune_config.get("num_samples", 1)
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ConfigError(f"{path}: tune_config.num_samples = {num_samples!r} must be a whole number of "
+                              "at least 1 (the number of trials)", key=f"{path}::tune_config.num_samples")
+        values["num_samples"] = num_samples
+    with problems.check():
+        values["experiment_name"] = str(required(run_config, "name", "run_config.name"))
+    with problems.check():
+        values["lightning_cli_cls"] = str(required(content, "lightning_cli_cls", "lightning_cli_cls"))
+    with problems.check():
+        values["param_space"] = normalize_param_space(content.get("param_space"), path)
+    with problems.check():
+        values["cpus_per_trial"] = _resource(content, "cpus_per_trial", 1, path)
+    with problems.check():
+        values["gpus_per_trial"] = _resource(content, "gpus_per_trial", 0, path)
+    problems.raise_if_any()
+    return TuneSpec(path=path, checkpoint_metric=_checkpoint_metric(run_config), **values)

@@ -1,0 +1,74 @@
+"""Ctrl-C (SIGINT) and SIGTERM: stop gracefully, clean up, and exit with 130 or 143.
+
+The first signal during a search asks Ray Tune to stop after saving the experiment's state (as
+Tune does on its own for SIGINT, but for SIGTERM too, which batch systems and Kubernetes send);
+a second one, or one at any other time, raises :class:`StoppedBySignal`, so that ``finally``
+blocks (the cluster's uninstall, the run directory's lock) run on the way out. ``run.sh`` then
+exits with 128 + the signal's number, as a shell reports a command stopped by a signal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from types import FrameType
+
+from aframe_tune.errors import AframeTuneError
+
+logger = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Ray Tune's own graceful stop, installed for the length of a search (ray.tune.tune).
+TUNE_STOP_SIGNAL = signal.SIGUSR1
+TUNE_MODULE = "ray.tune.tune"
+
+
+class StoppedBySignal(AframeTuneError):
+    """The run was stopped by SIGINT or SIGTERM."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(
+            f"Stopped by {signal.Signals(signum).name}; finished trials are kept: run run.sh again "
+            "to resume"
+        )
+
+
+_received: list[int] = []
+
+
+def received_stop_signal() -> int | None:
+    """The first stop signal this process received, or None."""
+    return _received[0] if _received else None
+
+
+def exit_status(signum: int) -> int:
+    """The shell's exit status for a command stopped by ``signum``: 130 for SIGINT, 143 for SIGTERM."""
+    return 128 + signum
+
+
+def _tune_is_running() -> bool:
+    handler = signal.getsignal(TUNE_STOP_SIGNAL)
+    return callable(handler) and getattr(handler, "__module__", "") == TUNE_MODULE
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    first = not _received
+    _received.append(signum)
+    name = signal.Signals(signum).name
+    if first and _tune_is_running():
+        logger.warning("%s received: stopping the search once its state is saved (send it again to stop "
+                       "at once)", name)
+        os.kill(os.getpid(), TUNE_STOP_SIGNAL)
+        return
+    raise StoppedBySignal(signum)
+
+
+def install_stop_handlers() -> None:
+    """Handle SIGINT and SIGTERM as described above; call from the main thread."""
+    # Tune would otherwise take SIGINT for itself during a search, and a second Ctrl-C would
+    # not reach this handler.
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _stop)

@@ -1,0 +1,45 @@
+"""One check of everything a search reads (tune.yaml, train.yaml, the model's class) before
+anything starts, reporting every problem found at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aframe_tune.errors import Problems
+from aframe_tune.tune.lightray_config import check_search_libraries, check_with_lightray
+from aframe_tune.tune.spec import TuneSpec, load_tune_spec
+from aframe_tune.tune.train_config import TrainConfig, check_train_config
+
+BASE_CLI = "lightning.pytorch.cli.LightningCLI"
+
+
+def check_search_inputs(tune_path: Path, train: TrainConfig) -> TuneSpec:
+    """Check tune.yaml and train.yaml as lightray and the trials' LightningCLI will read them.
+
+    Imports Ray, lightray and the model: call once the driver has configured Ray's environment.
+
+    Raises:
+        InvalidInputsError: listing every problem, each naming its file and key.
+    """
+    problems = Problems()
+    spec = None
+    cli_cls = None
+    with problems.check():
+        spec = load_tune_spec(tune_path)
+    if spec is not None:
+        with problems.check():
+            cli_cls = spec.import_cli_class()
+    overrides = spec.lightray_overrides() if spec else ()
+    if spec is not None and cli_cls is None:
+        # reported above, by name; lightray's parser would only add "No module named ..."
+        overrides += (f"--lightning_cli_cls={BASE_CLI}",)
+    with problems.check():
+        check_with_lightray(tune_path, overrides)
+    with problems.check():
+        check_search_libraries(tune_path)
+    if spec is not None and cli_cls is not None:
+        with problems.check():
+            check_train_config(cli_cls, train, spec)
+    problems.raise_if_any()
+    assert spec is not None
+    return spec

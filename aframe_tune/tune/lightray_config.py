@@ -1,0 +1,75 @@
+"""tune.yaml checked as lightray will parse it: unknown keys, wrong types, classes that do not
+import, and search algorithms whose library is not installed."""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from aframe_tune.errors import ConfigError, Problems
+from aframe_tune.tune.parser_errors import read_parser_error
+from aframe_tune.tune.spec import read_yaml_mapping
+
+# Ray Tune's integrations import without their library and fail only when the search starts.
+# Package of the Ray Tune class -> (module it needs, what to pip install).
+NEEDED_LIBRARIES: dict[str, tuple[str, str]] = {
+    "ray.tune.search.optuna": ("optuna", "optuna"),
+    "ray.tune.search.hyperopt": ("hyperopt", "hyperopt"),
+    "ray.tune.search.bayesopt": ("bayes_opt", "bayesian-optimization"),
+    "ray.tune.search.ax": ("ax", "ax-platform"),
+    "ray.tune.search.nevergrad": ("nevergrad", "nevergrad"),
+    "ray.tune.search.zoopt": ("zoopt", "zoopt"),
+    "ray.tune.search.hebo": ("hebo", "HEBO"),
+    "ray.tune.search.bohb": ("hpbandster", "hpbandster ConfigSpace"),
+    "ray.tune.schedulers.pb2": ("GPy", "GPy scikit-learn"),
+}
+CLASS_KEYS = ("tune_config.search_alg", "tune_config.scheduler")
+
+
+@cache
+def lightray_parser() -> Any:
+    """lightray's own argument parser, captured without running a search."""
+    from jsonargparse import capture_parser
+    from lightray.cli import cli
+
+    parser = capture_parser(cli)
+    parser.exit_on_error = False
+    return parser
+
+
+def check_with_lightray(path: Path, overrides: tuple[str, ...] = ()) -> None:
+    """Parse tune.yaml (and aframe-tune's overrides) with lightray's parser, instantiating nothing."""
+    from jsonargparse import ArgumentError
+
+    parser = lightray_parser()
+    try:
+        parser.parse_args(["--config", str(path), *overrides])
+    except ArgumentError as error:
+        keys = sorted(action.dest for action in parser._actions if not action.dest.endswith(".help"))
+        problem = read_parser_error(str(error), keys)
+        raise ConfigError(f"{path}: {problem.key or 'the file'} {problem.text}", key=problem.key and f"{path}::{problem.key}") from None
+
+
+def _class_path(content: dict[str, Any], dotted: str) -> str | None:
+    value: Any = content
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, dict):
+        value = value.get("class_path")
+    return value if isinstance(value, str) else None
+
+
+def check_search_libraries(path: Path) -> None:
+    """A search algorithm or scheduler whose library is missing: name what to install."""
+    content = read_yaml_mapping(path)
+    problems = Problems()
+    for dotted in CLASS_KEYS:
+        class_path = _class_path(content, dotted)
+        for package, (module, pip_name) in NEEDED_LIBRARIES.items():
+            if class_path and class_path.startswith(package + ".") and importlib.util.find_spec(module) is None:
+                problems.add(ConfigError(
+                    f"{path}: {dotted} {class_path} needs the {module} library, which is not installed; "
+                    f"install it with: pip install {pip_name}", key=f"{path}::{dotted}"))
+    problems.raise_if_any()
