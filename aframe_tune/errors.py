@@ -48,6 +48,10 @@ class InvalidInputsError(ConfigError):
         super().__init__(message)
 
 
+class RunDirectoryBusyError(AframeTuneError):
+    """Another process is already tuning into this run directory."""
+
+
 class ScaffoldError(AframeTuneError):
     """``aframe-init`` cannot write the experiment directory."""
 

@@ -97,3 +97,15 @@ def deployed_ray_cluster(
                 asyncio.run(uninstall_ray_cluster(target, release))
             except ClusterError as error:
                 logger.error("%s; remove it by hand: helm uninstall %s -n %s", error, release, target.namespace)
+
+
+def remove_left_behind(target: KubeTarget, release: str, holder: str) -> None:
+    """Uninstall the release of an earlier run of this experiment that died without cleaning up
+    (its driver was killed), so that it stops holding GPUs; nothing happens if it is gone."""
+    if not release:
+        return
+    logger.warning("Removing Ray cluster %s, left behind by %s, which stopped without removing it", release, holder)
+    try:
+        asyncio.run(uninstall_ray_cluster(target, release))
+    except ClusterError as error:
+        logger.info("Ray cluster %s is already gone (%s)", release, error)

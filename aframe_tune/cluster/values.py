@@ -84,7 +84,7 @@ class WorkerResources:
 
 @dataclass(frozen=True)
 class S3Credentials:
-    """Where the run's results live and the keys to them; the pods get them as environment."""
+    """Where the run's results live and the keys to them; the pods get them as Secret files."""
 
     endpoint_url: str
     access_key_id: str = field(repr=False)

@@ -8,13 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from aframe_tune.errors import AframeTuneError
+from aframe_tune.errors import RunDirectoryBusyError
 
 LOCK_FILE = ".aframe-tune.lock"
-
-
-class RunDirectoryBusyError(AframeTuneError):
-    """Another process is already tuning into this run directory."""
 
 
 @contextmanager

@@ -3,33 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
-import signal
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import luigi
 
-from aframe_tune.config import data, ray_head, ray_worker, s3, ssh
-from aframe_tune.errors import AframeTuneError, ConfigError
+from aframe_tune.config import check_dns_label, data, ray_head, ray_worker, s3, ssh
+from aframe_tune.errors import AframeTuneError, ConfigError, Problems
 from aframe_tune.tasks.base import TuneParameters, is_remote
 from aframe_tune.tasks.logs import route_logs_through_root
+from aframe_tune.tasks.signals import install_stop_handlers
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.s3 import S3Location, S3Storage
-from aframe_tune.tune.spec import load_tune_spec
+from aframe_tune.tune.spec import TuneSpec
+
+if TYPE_CHECKING:
+    from aframe_tune.cluster.helm import KubeTarget
+    from aframe_tune.cluster.values import GitSync, HeadResources, Image, S3Credentials, WorkerResources
 
 logger = logging.getLogger(__name__)
 
 PRIVATE_KEY_MARKERS = ("-----BEGIN OPENSSH PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----",
                        "-----BEGIN EC PRIVATE KEY-----", "-----BEGIN PRIVATE KEY-----")
-
-
-class TerminatedError(AframeTuneError):
-    """The driver received SIGTERM; the cluster is removed on the way out."""
 
 
 class S3ObjectTarget(luigi.Target):
@@ -74,18 +75,47 @@ def read_ssh_key(path_text: str) -> str:
     return content
 
 
-@contextmanager
-def sigterm_as_error() -> Iterator[None]:
-    """Turn SIGTERM into an exception, so ``finally`` blocks (the uninstall) run."""
+def check_trial_fits_a_worker(spec: TuneSpec, worker: WorkerResources) -> None:
+    """A trial that asks for more than one worker pod has would never be scheduled."""
+    if spec.gpus_per_trial > worker.gpus:
+        raise ConfigError(
+            f"{spec.path}: gpus_per_trial = {spec.gpus_per_trial}, but each worker pod has {worker.gpus} GPUs "
+            "([luigi_ray_worker] gpus_per_replica in tune.cfg), so no trial could start; lower gpus_per_trial "
+            "or raise gpus_per_replica", key=f"{spec.path}::gpus_per_trial")
+    if spec.cpus_per_trial > worker.cpus:
+        raise ConfigError(
+            f"{spec.path}: cpus_per_trial = {spec.cpus_per_trial}, but each worker pod has {worker.cpus} CPUs "
+            "([luigi_ray_worker] cpus_per_gpu x gpus_per_replica in tune.cfg), so no trial could start; lower "
+            "cpus_per_trial or raise cpus_per_gpu", key=f"{spec.path}::cpus_per_trial")
 
-    def raise_terminated(signum: int, frame: object) -> None:
-        raise TerminatedError("Stopped by SIGTERM; the Ray cluster is being removed")
 
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+@dataclass(frozen=True)
+class RemoteSearch:
+    """A checked remote search, ready to deploy and run.
+
+    Args:
+        spec: what aframe-tune acts on in tune.yaml.
+        location: the S3 run directory.
+        target: the cluster and namespace.
+        arguments: lightray's arguments (without the cluster's address, known once it runs).
+        head: the head pod's resources.
+        worker: the worker pods' shape.
+        credentials: S3 endpoint and keys for the pods (kept out of repr).
+        image: the pods' image.
+        git_sync: code cloned into the pods, if any.
+        runtime_env: Ray runtime environment of the connection (``ship_code``), if any.
+    """
+
+    spec: TuneSpec
+    location: S3Location
+    target: KubeTarget
+    arguments: LightrayArguments
+    head: HeadResources
+    worker: WorkerResources
+    credentials: S3Credentials
+    image: Image
+    git_sync: GitSync | None
+    runtime_env: dict[str, Any] | None
 
 
 class TuneRemote(TuneParameters):
@@ -105,8 +135,11 @@ class TuneRemote(TuneParameters):
         description="image of the Ray pods, with Ray matching this machine's; default: "
         "rayproject/ray:2.60.0-py311",
     )
-    image_pull_policy = luigi.Parameter(
-        default="IfNotPresent", significant=False, description="Always, IfNotPresent or Never; default: IfNotPresent"
+    image_pull_policy = luigi.ChoiceParameter(
+        choices=["Always", "IfNotPresent", "Never"],
+        default="IfNotPresent",
+        significant=False,
+        description="Always, IfNotPresent or Never; default: IfNotPresent",
     )
     namespace = luigi.Parameter(
         default="default", significant=False, description="Kubernetes namespace; default: default"
@@ -154,82 +187,134 @@ class TuneRemote(TuneParameters):
             # Unreachable storage is reported by run(), with its reason, not as a scheduling error.
             return False
 
-    def run(self) -> None:
+    def check_inputs(self) -> RemoteSearch:
+        """Check every input, the S3 bucket and the kube context before anything is created;
+        every problem is reported at once."""
         from aframe_tune.cluster.helm import KubeTarget
-        from aframe_tune.cluster.session import check_kube_context, deployed_ray_cluster, new_release_name
-        from aframe_tune.cluster.values import (
-            GitSync, HeadResources, Image, RayClusterValues, S3Credentials, WorkerResources, new_ray_token,
+        from aframe_tune.cluster.session import check_kube_context
+        from aframe_tune.cluster.values import GitSync, HeadResources, Image, S3Credentials, WorkerResources
+        from aframe_tune.tune.inputs import check_search_inputs
+        from aframe_tune.tune.train_config import TrainConfig
+
+        problems = Problems()
+        location = working_dir = tune_path = train_path = spec = None
+        head = worker = git = credentials = None
+        with problems.check():
+            if not is_remote(self.resolved_run_dir):
+                raise ConfigError(f"TuneRemote needs an s3:// run directory, not {self.resolved_run_dir}")
+            location = self.location
+        with problems.check():
+            working_dir = self._shipped_code()
+        with problems.check():
+            tune_path = self.config_file("tune_config")
+        with problems.check():
+            train_path = self.config_file("train_config")
+        with problems.check():
+            check_dns_label(self.namespace, "TuneRemote", "namespace")
+        with problems.check():
+            head_config = ray_head()
+            head_config.validate()
+            head = HeadResources(head_config.cpus, head_config.memory)
+        with problems.check():
+            worker_config = ray_worker()
+            worker_config.validate()
+            worker = WorkerResources.per_gpu(
+                worker_config.replicas, worker_config.gpus_per_replica, worker_config.cpus_per_gpu,
+                worker_config.memory_per_gpu, worker_config.min_gpu_memory,
+            )
+        with problems.check():
+            if self.git_url:
+                git = GitSync(self.git_url, self.git_ref, ssh_key=read_ssh_key(ssh().ssh_file))
+        with problems.check():
+            credentials = S3Credentials(
+                s3().endpoint_url,
+                required_environment("AWS_ACCESS_KEY_ID", "an s3:// run needs S3 credentials"),
+                required_environment("AWS_SECRET_ACCESS_KEY", "an s3:// run needs S3 credentials"),
+            )
+        train_overrides = tuple(data().lightning_args())
+        if tune_path and train_path:
+            with problems.check():
+                spec = check_search_inputs(tune_path, TrainConfig(train_path, train_overrides))
+        if spec is not None and worker is not None:
+            with problems.check():
+                check_trial_fits_a_worker(spec, worker)
+        if location is not None and credentials is not None:
+            with problems.check():
+                S3Storage(credentials.endpoint_url or None).check_bucket(location)
+        target = KubeTarget(namespace=self.namespace, context=self.kube_context)
+        with problems.check():
+            try:
+                asyncio.run(check_kube_context(target))
+            except AframeTuneError as error:  # unreachable is an input problem too: nothing was created
+                raise ConfigError(str(error)) from None
+        problems.raise_if_any()
+        assert location and tune_path and train_path and spec and head and worker and credentials
+        repository, _, tag = self.image.rpartition(":")
+        return RemoteSearch(
+            spec=spec,
+            location=location,
+            target=target,
+            arguments=LightrayArguments(
+                tune_config=tune_path,
+                train_config=train_path,
+                storage_path=location.url,
+                tune_overrides=spec.lightray_overrides(),
+                train_overrides=train_overrides,
+            ),
+            head=head,
+            worker=worker,
+            credentials=credentials,
+            image=Image(repository or self.image, tag or "latest", self.image_pull_policy),
+            git_sync=git,
+            runtime_env={"working_dir": str(working_dir)} if working_dir is not None else None,
         )
+
+    def run(self) -> None:
+        from aframe_tune.cluster.lock import ClusterRunLock, held_run_lock
+        from aframe_tune.cluster.session import deployed_ray_cluster, new_release_name, remove_left_behind
+        from aframe_tune.cluster.values import RayClusterValues, new_ray_token
 
         route_logs_through_root()
-        if not is_remote(self.resolved_run_dir):
-            raise ConfigError(f"TuneRemote needs an s3:// run directory, not {self.resolved_run_dir}")
-        working_dir = self._shipped_code()
-        # Everything is checked before anything is created.
-        tune_path = self.config_file("tune_config")
-        train_path = self.config_file("train_config")
-        spec = load_tune_spec(tune_path)
-        spec.import_cli_class()
-        location = self.location
-        access_key = required_environment("AWS_ACCESS_KEY_ID", "an s3:// run needs S3 credentials")
-        secret_key = required_environment("AWS_SECRET_ACCESS_KEY", "an s3:// run needs S3 credentials")
-        endpoint = s3().endpoint_url
-        storage = S3Storage(endpoint or None)
-        storage.check_bucket(location)
-        worker = ray_worker()
-        head = ray_head()
-        worker.validate()
-        head.validate()
-        repository, _, tag = self.image.rpartition(":")
-        git = None
-        if self.git_url:
-            git = GitSync(self.git_url, self.git_ref, ssh_key=read_ssh_key(ssh().ssh_file))
-        target = KubeTarget(namespace=self.namespace, context=self.kube_context)
-        asyncio.run(check_kube_context(target))
+        install_stop_handlers()
+        search = self.check_inputs()
         token = new_ray_token()
         values = RayClusterValues(
-            head=HeadResources(head.cpus, head.memory),
-            worker=WorkerResources.per_gpu(
-                worker.replicas, worker.gpus_per_replica, worker.cpus_per_gpu,
-                worker.memory_per_gpu, worker.min_gpu_memory,
-            ),
-            s3=S3Credentials(endpoint, access_key, secret_key),
+            head=search.head,
+            worker=search.worker,
+            s3=search.credentials,
             auth_token=token,
-            image=Image(repository or self.image, tag or "latest", self.image_pull_policy),
+            image=search.image,
             wandb_api_key=os.environ.get("WANDB_API_KEY", ""),
-            git_sync=git,
+            git_sync=search.git_sync,
         )
-        train_overrides = tuple(data().lightning_args())
-        runtime_env = {"working_dir": str(working_dir)} if working_dir is not None else None
-
         release = new_release_name()
-        with sigterm_as_error(), deployed_ray_cluster(
-            target, release, values, self.ready_timeout, keep=self.keep_cluster
-        ) as address:
-            # The token reaches Ray through this process's environment, never its arguments.
-            os.environ["RAY_AUTH_MODE"] = "token"
-            os.environ["RAY_AUTH_TOKEN"] = token
-            from aframe_tune.tune.export import export_best_trial
-            from aframe_tune.tune.handoff import run_lightray
-            from aframe_tune.tune.results import check_search_finished
+        lock = ClusterRunLock(search.target, search.location.url, release)
+        with held_run_lock(lock) as left_behind:
+            if left_behind is not None:
+                remove_left_behind(search.target, left_behind.release,
+                                   f"process {left_behind.pid} on {left_behind.host}")
+            with deployed_ray_cluster(
+                search.target, release, values, self.ready_timeout, keep=self.keep_cluster
+            ) as address:
+                # The token reaches Ray through this process's environment, never its arguments.
+                os.environ["RAY_AUTH_MODE"] = "token"
+                os.environ["RAY_AUTH_TOKEN"] = token
+                self._tune(search, address.ray_client_url)
 
-            from aframe_tune.tune.local_ray import connect_ray_client
+    def _tune(self, search: RemoteSearch, address: str) -> None:
+        from aframe_tune.tune.export import export_best_trial
+        from aframe_tune.tune.handoff import run_lightray
+        from aframe_tune.tune.local_ray import connect_ray_client
+        from aframe_tune.tune.results import check_search_finished
 
-            # runtime_env (ship_code) belongs to the connection, so it is given here too.
-            connect_ray_client(address.ray_client_url, runtime_env=runtime_env)
-            results = run_lightray(
-                LightrayArguments(
-                    tune_config=tune_path,
-                    train_config=train_path,
-                    storage_path=location.url,
-                    ray_address=address.ray_client_url,
-                    tune_overrides=spec.lightray_overrides(),
-                    train_overrides=train_overrides,
-                )
-            )
-            check_search_finished(results, spec.num_samples)
-            with tempfile.TemporaryDirectory(prefix="aframe-tune-export-") as scratch:
-                export_best_trial(results, spec, train_path, train_overrides, Path(scratch))
-                # best.pt last: it is the output law checks, so it must not precede best.json.
-                storage.upload(Path(scratch) / "best.json", location.child("best.json"))
-                storage.upload(Path(scratch) / "best.pt", location.child("best.pt"))
+        # runtime_env (ship_code) belongs to the connection, so it is given here too.
+        connect_ray_client(address, runtime_env=search.runtime_env)
+        results = run_lightray(dataclasses.replace(search.arguments, ray_address=address))
+        check_search_finished(results, search.spec.num_samples)
+        storage = S3Storage(search.credentials.endpoint_url or None)
+        with tempfile.TemporaryDirectory(prefix="aframe-tune-export-") as scratch:
+            export_best_trial(results, search.spec, search.arguments.train_config,
+                              search.arguments.train_overrides, Path(scratch))
+            # best.pt last: it is the output law checks, so it must not precede best.json.
+            storage.upload(Path(scratch) / "best.json", search.location.child("best.json"))
+            storage.upload(Path(scratch) / "best.pt", search.location.child("best.pt"))

@@ -112,7 +112,7 @@ def test_ctrl_c_stops_cleanly_then_rerun_resumes(experiment, tmp_path: Path) -> 
         driver.send_signal(signal.SIGINT)
         code = driver.wait(120)
     output = log.read_text()
-    assert code == 30, output[-5000:]
+    assert code == 130, output[-5000:]
     assert "run run.sh again to resume it where it stopped" in output
     assert not (run_dir / "best.pt").exists()
     wait_for(lambda: not alive(ray_pids), 30, "the driver's Ray processes to exit")

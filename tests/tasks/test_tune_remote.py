@@ -146,8 +146,10 @@ def test_rerun_after_a_failure_deploys_a_fresh_cluster_and_resumes_from_s3(
                            lambda: "TERMINATED" in s3_trial_states(s3_server, bucket, "my-tune/tune/").values(),
                            300, "a first trial to finish")
         driver.send_signal(signal.SIGTERM)
-        driver.wait(120)
+        code = driver.wait(120)
     first = log.read_text()
+    assert code == 143, first[-4000:]
+    assert "stopping the search once its state is saved" in first  # Tune stopped gracefully
     assert "Uninstalled Ray cluster release" in first, first[-4000:]
     first_release = re.search(r"release (aframe-tune-[0-9a-f]+)", first).group(1)
     emulated_cluster.api.flush()

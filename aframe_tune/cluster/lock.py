@@ -1,0 +1,204 @@
+"""One driver per S3 run directory: a lock object in the cluster, renewed while the search runs.
+
+A local run directory is locked with ``flock`` (``tasks/lock.py``); an ``s3://`` one has no
+file to lock, and S3's conditional writes are not offered by every S3 service our users have.
+The Kubernetes API server, which every remote run talks to anyway, gives atomic create and
+optimistic concurrency. The lock is a ConfigMap rather than a coordination Lease because
+namespace-scoped roles on shared clusters (the ``edit`` role) always allow ConfigMaps, not
+always Leases. The pattern is client-go's leader election: the holder renews the lock every
+``renew_every_s``; a lock not renewed for ``ttl_s`` (its holder was killed) is taken over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aframe_tune.cluster.errors import ClusterError, translate_kubernetes_error
+from aframe_tune.cluster.helm import KubeTarget
+from aframe_tune.errors import RunDirectoryBusyError
+
+logger = logging.getLogger(__name__)
+
+LOCK_PREFIX = "aframe-tune-lock-"
+PART_OF = {"app.kubernetes.io/part-of": "aframe-tune", "app.kubernetes.io/component": "run-lock"}
+
+
+def lock_name(run_dir: str) -> str:
+    """The lock object's name for a run directory: a DNS-1123 name, the same on every machine."""
+    return LOCK_PREFIX + hashlib.sha256(run_dir.rstrip("/").encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds (or held) a run directory's lock.
+
+    Args:
+        host: the holder's host name.
+        pid: the holder's process id.
+        release: the Ray cluster release the holder deployed.
+        renewed: when the holder last renewed the lock (seconds since the epoch, its clock).
+    """
+
+    host: str
+    pid: int
+    release: str
+    renewed: float
+
+    @classmethod
+    def from_data(cls, data: dict[str, str]) -> LockHolder:
+        return cls(data.get("host", "?"), int(data.get("pid", "0") or 0), data.get("release", ""),
+                   float(data.get("renewed", "0") or 0))
+
+    def to_data(self) -> dict[str, str]:
+        return {"host": self.host, "pid": str(self.pid), "release": self.release, "renewed": f"{self.renewed:.3f}"}
+
+    def is_gone(self, ttl_s: float) -> bool:
+        """Whether the holder is dead: not renewed within ``ttl_s``, or a dead process on this host."""
+        if time.time() - self.renewed > ttl_s:
+            return True
+        if self.host == socket.gethostname() and self.pid != os.getpid():
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+        return False
+
+
+class ClusterRunLock:
+    """The lock of one S3 run directory in one namespace.
+
+    Args:
+        target: the cluster and namespace.
+        run_dir: the ``s3://`` run directory.
+        release: the release this driver deploys (recorded for the busy message and clean-up).
+        ttl_s: a lock not renewed for this long is taken over.
+    """
+
+    def __init__(self, target: KubeTarget, run_dir: str, release: str, ttl_s: float = 60.0) -> None:
+        self.target = target
+        self.run_dir = run_dir
+        self.name = lock_name(run_dir)
+        self.ttl_s = ttl_s
+        self.me = LockHolder(socket.gethostname(), os.getpid(), release, 0.0)
+
+    def _body(self) -> dict[str, Any]:
+        holder = LockHolder(self.me.host, self.me.pid, self.me.release, time.time())
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": self.name, "namespace": self.target.namespace, "labels": PART_OF,
+                         "annotations": {"aframe-tune/run-dir": self.run_dir}},
+            "data": holder.to_data(),
+        }
+
+    async def _api(self) -> Any:
+        from aframe_tune.cluster.session import kr8s_api
+
+        return await kr8s_api(self.target)
+
+    async def _get(self, api: Any) -> Any | None:
+        from kr8s import NotFoundError
+        from kr8s.asyncio.objects import ConfigMap
+
+        try:
+            return await ConfigMap.get(self.name, namespace=self.target.namespace, api=api)
+        except NotFoundError:
+            return None
+
+    async def acquire(self) -> LockHolder | None:
+        """Take the lock; returns the dead holder it was taken from, if any.
+
+        Raises:
+            RunDirectoryBusyError: a live driver holds it.
+        """
+        from kr8s import ServerError
+        from kr8s.asyncio.objects import ConfigMap
+
+        try:
+            api = await self._api()
+            existing = await self._get(api)
+            if existing is None:
+                lock = await ConfigMap(self._body(), api=api)
+                await lock.create()
+                return None
+            holder = LockHolder.from_data(existing.raw.get("data") or {})
+            if not holder.is_gone(self.ttl_s):
+                raise self._busy(holder)
+            # resourceVersion makes the take-over fail if another driver took it first
+            await existing.patch({"metadata": {"resourceVersion": existing.raw["metadata"]["resourceVersion"]},
+                                  "data": self._body()["data"]})
+            return holder
+        except ServerError as error:
+            if error.response is not None and error.response.status_code == 409:
+                raise RunDirectoryBusyError(
+                    f"{self.run_dir} is being started by another run.sh at this very moment; run run.sh again "
+                    "once that one is stopped, to resume") from None
+            raise translate_kubernetes_error(error, f"locking {self.run_dir}", self.target.describe()) from None
+        except (RunDirectoryBusyError, ClusterError):
+            raise
+        except Exception as error:
+            raise translate_kubernetes_error(error, f"locking {self.run_dir}", self.target.describe()) from None
+
+    def _busy(self, holder: LockHolder) -> RunDirectoryBusyError:
+        age = max(0.0, time.time() - holder.renewed)
+        return RunDirectoryBusyError(
+            f"{self.run_dir} is already being tuned by process {holder.pid} on {holder.host} (Ray cluster "
+            f"{holder.release}, alive {age:.0f} s ago); wait for it to finish or stop it (Ctrl-C), then run "
+            "run.sh again to resume")
+
+    async def renew(self) -> None:
+        """Record that this driver is alive (only while it still holds the lock)."""
+        api = await self._api()
+        existing = await self._get(api)
+        if existing is None or LockHolder.from_data(existing.raw.get("data") or {}).pid != self.me.pid:
+            logger.warning("The lock of %s was taken from this run; another run.sh may be tuning it", self.run_dir)
+            return
+        await existing.patch({"metadata": {"resourceVersion": existing.raw["metadata"]["resourceVersion"]},
+                              "data": self._body()["data"]})
+
+    async def release(self) -> None:
+        """Remove the lock if this driver still holds it."""
+        api = await self._api()
+        existing = await self._get(api)
+        if existing is not None and LockHolder.from_data(existing.raw.get("data") or {}).pid == self.me.pid:
+            await existing.delete()
+
+
+@contextmanager
+def held_run_lock(lock: ClusterRunLock, renew_every_s: float = 15.0) -> Iterator[LockHolder | None]:
+    """Hold ``lock`` for the block, renewing it from a background thread; yields the dead
+    holder it was taken over from, if any."""
+    previous = asyncio.run(lock.acquire())
+    stop = threading.Event()
+
+    def renew_until_stopped() -> None:
+        while not stop.wait(renew_every_s):
+            try:
+                asyncio.run(lock.renew())
+            except Exception as error:  # a blip of the API server must not end the search
+                logger.warning("Could not renew the lock of %s (%s); trying again", lock.run_dir, error)
+
+    renewer = threading.Thread(target=renew_until_stopped, name="aframe-tune-run-lock", daemon=True)
+    renewer.start()
+    try:
+        yield previous
+    finally:
+        stop.set()
+        renewer.join()
+        try:
+            asyncio.run(lock.release())
+        except Exception as error:
+            logger.warning("Could not remove the lock of %s (%s); it expires by itself in %.0f s",
+                           lock.run_dir, error, lock.ttl_s)
