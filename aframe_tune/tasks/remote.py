@@ -276,8 +276,12 @@ class TuneRemote(TuneParameters):
 
         route_logs_through_root()
         install_stop_handlers()
-        search = self.check_inputs()
         token = new_ray_token()
+        # The token reaches Ray through this process's environment, never its arguments; Ray
+        # reads it once, when first imported (which checking the inputs does).
+        os.environ["RAY_AUTH_MODE"] = "token"
+        os.environ["RAY_AUTH_TOKEN"] = token
+        search = self.check_inputs()
         values = RayClusterValues(
             head=search.head,
             worker=search.worker,
@@ -296,9 +300,6 @@ class TuneRemote(TuneParameters):
             with deployed_ray_cluster(
                 search.target, release, values, self.ready_timeout, keep=self.keep_cluster
             ) as address:
-                # The token reaches Ray through this process's environment, never its arguments.
-                os.environ["RAY_AUTH_MODE"] = "token"
-                os.environ["RAY_AUTH_TOKEN"] = token
                 self._tune(search, address.ray_client_url)
 
     def _tune(self, search: RemoteSearch, address: str) -> None:

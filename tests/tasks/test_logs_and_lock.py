@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from aframe_tune.errors import ConfigError
-from aframe_tune.tasks.lock import LOCK_FILE, RunDirectoryBusyError, run_directory_lock
+from aframe_tune.errors import RunDirectoryBusyError
+from aframe_tune.tasks.lock import LOCK_FILE, run_directory_lock
 from aframe_tune.tasks.logs import LUIGI_LOGGER, AframeTuneErrorFilter
 
 

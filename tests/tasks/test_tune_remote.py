@@ -7,6 +7,7 @@ import configparser
 import json
 import re
 import signal
+import socket
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,44 @@ def test_worker_pod_killed_mid_run_is_replaced_and_its_trial_retried(
     reports = s3_reports(s3_server, bucket, "my-tune/tune/")
     assert len(reports) == 2 and all(iterations[-1] == 3 for iterations in reports.values())
     assert "my-tune/best.pt" in s3_server.keys(bucket, "my-tune/")
+
+
+def helm_releases(cluster: EmulatedCluster) -> set[str]:
+    """Releases helm has records of (its Secrets, one per revision)."""
+    return {s["metadata"]["labels"]["name"] for s in cluster.api.list("secrets", label_selector={"owner": "helm"})}
+
+
+def test_a_second_run_sh_is_refused_and_a_killed_drivers_cluster_is_removed_by_the_next(
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
+) -> None:
+    bucket = s3_server.create_bucket("remote-lock")
+    directory = remote_experiment(tmp_path, bucket, ray_worker={"cpus_per_gpu": "1"})
+    env = remote_env(emulated_cluster, s3_server)
+    log = tmp_path / "first.log"
+    with background_run_sh(directory, log, env) as driver:
+        wait_while_running(driver, log, lambda: any(s3_reports(s3_server, bucket, "my-tune/tune/").values()),
+                           300, "a first report")
+        (first_release,) = helm_releases(emulated_cluster)
+
+        second = run_experiment(directory, env=env, timeout=300)
+        output = second.stdout + second.stderr
+        assert second.returncode == 30, output[-4000:]
+        assert (f"s3://{bucket}/my-tune is already being tuned by process {driver.pid} on "
+                f"{socket.gethostname()} (Ray cluster {first_release}") in output
+        assert "Traceback" not in output
+        assert helm_releases(emulated_cluster) == {first_release}  # the refused run installed nothing
+
+        driver.send_signal(signal.SIGKILL)  # no clean-up at all
+        driver.wait(30)
+    assert f"deployments/{first_release}-head" in emulated_cluster.release_objects()
+
+    third = run_experiment(directory, env=env, timeout=900)
+    output = third.stdout + third.stderr
+    assert third.returncode == 0, output[-6000:]
+    assert f"Removing Ray cluster {first_release}, left behind by process {driver.pid}" in output
+    assert "Restoring from previous tuning run" in output
+    reports = s3_reports(s3_server, bucket, "my-tune/tune/")
+    assert len(reports) == 2 and all(iterations[-1] == 2 for iterations in reports.values())
+    emulated_cluster.api.flush()
+    assert emulated_cluster.release_objects() == []
+    assert emulated_cluster.api.list("configmaps", label_selector={"app.kubernetes.io/component": "run-lock"}) == []
