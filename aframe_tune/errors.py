@@ -98,7 +98,9 @@ class Problems:
 
 def did_you_mean(name: str, candidates: Iterable[str], limit: int = 3) -> str:
     """``"; did you mean a or b?"`` for the candidates closest to ``name``, else ``""``."""
-    close = difflib.get_close_matches(name, list(candidates), n=limit, cutoff=0.6)
+    # compared without case, so that CsvLogger finds CSVLogger first
+    by_lower = {candidate.lower(): candidate for candidate in candidates}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=limit, cutoff=0.6)
     if not close:
         return ""
-    return "; did you mean " + " or ".join(close) + "?"
+    return "; did you mean " + " or ".join(by_lower[match] for match in close) + "?"

@@ -10,8 +10,6 @@ from aframe_tune.tune.lightray_config import check_search_libraries, check_with_
 from aframe_tune.tune.spec import TuneSpec, load_tune_spec
 from aframe_tune.tune.train_config import TrainConfig, check_train_config
 
-BASE_CLI = "lightning.pytorch.cli.LightningCLI"
-
 
 def check_search_inputs(tune_path: Path, train: TrainConfig) -> TuneSpec:
     """Check tune.yaml and train.yaml as lightray and the trials' LightningCLI will read them.
@@ -29,12 +27,12 @@ def check_search_inputs(tune_path: Path, train: TrainConfig) -> TuneSpec:
     if spec is not None:
         with problems.check():
             cli_cls = spec.import_cli_class()
-    overrides = spec.lightray_overrides() if spec else ()
+    replaced = {"param_space": spec.param_space} if spec and spec.param_space else {}
     if spec is not None and cli_cls is None:
         # reported above, by name; lightray's parser would only add "No module named ..."
-        overrides += (f"--lightning_cli_cls={BASE_CLI}",)
+        replaced["lightning_cli_cls"] = None
     with problems.check():
-        check_with_lightray(tune_path, overrides)
+        check_with_lightray(tune_path, replaced)
     with problems.check():
         check_search_libraries(tune_path)
     if spec is not None and cli_cls is not None:

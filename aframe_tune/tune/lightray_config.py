@@ -39,17 +39,29 @@ def lightray_parser() -> Any:
     return parser
 
 
-def check_with_lightray(path: Path, overrides: tuple[str, ...] = ()) -> None:
-    """Parse tune.yaml (and aframe-tune's overrides) with lightray's parser, instantiating nothing."""
+def check_with_lightray(path: Path, replaced: dict[str, Any] | None = None) -> None:
+    """Parse tune.yaml with lightray's parser, instantiating nothing.
+
+    Args:
+        path: tune.yaml.
+        replaced: top-level keys to parse in place of the file's (``None`` drops a key): what
+            aframe-tune passes lightray instead, or a key already reported as broken.
+    """
     from jsonargparse import ArgumentError
 
+    content = {**read_yaml_mapping(path), **(replaced or {})}
+    content = {key: value for key, value in content.items() if value is not None}
+    content.setdefault("lightning_args", [])  # the LightningCLI's arguments, checked elsewhere
     parser = lightray_parser()
     try:
-        parser.parse_args(["--config", str(path), *overrides])
+        parser.parse_object(content)
     except ArgumentError as error:
         keys = sorted(action.dest for action in parser._actions if not action.dest.endswith(".help"))
         problem = read_parser_error(str(error), keys)
-        raise ConfigError(f"{path}: {problem.key or 'the file'} {problem.text}", key=problem.key and f"{path}::{problem.key}") from None
+        raise ConfigError(f"{path}: {problem.key or 'the file'} {problem.text}",
+                          key=problem.key and f"{path}::{problem.key}") from None
+    except ImportError as error:  # jsonargparse imports class paths while it reads them
+        raise ConfigError(f"{path}: {error}; check the class paths in it") from None
 
 
 def _class_path(content: dict[str, Any], dotted: str) -> str | None:

@@ -94,7 +94,19 @@ def check_train_config(cli_cls: type, train: TrainConfig, spec: TuneSpec) -> Non
             _check_param(parser, train, spec, keys, key, expression)
     with problems.check():
         _check_metrics(parser, parsed, spec)
+    with problems.check():
+        _check_accelerator(parsed, train, spec)
     problems.raise_if_any()
+
+
+def _check_accelerator(parsed: Any, train: TrainConfig, spec: TuneSpec) -> None:
+    """Ray hides every GPU from a trial that asks for none, so a GPU trainer would fail in every trial."""
+    accelerator = str(parsed.get("trainer.accelerator") or "")
+    if spec.gpus_per_trial == 0 and accelerator in ("gpu", "cuda"):
+        raise ConfigError(
+            f"{train.path}: trainer.accelerator = {accelerator}, but tune.yaml's gpus_per_trial is 0, so Ray gives "
+            "trials no GPU and every trial would fail; set gpus_per_trial: 1 in tune.yaml, or "
+            "trainer.accelerator: cpu", key=f"{train.path}::trainer.accelerator")
 
 
 def _check_param(parser: Any, train: TrainConfig, spec: TuneSpec, keys: list[str], key: str, expression: str) -> None:
