@@ -3,11 +3,43 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from aframe_tune.errors import AframeTuneError
 
 # luigi's worker logs a failed task's exception, with its traceback, on this logger.
 LUIGI_LOGGER = "luigi-interface"
+# Variables whose values never appear in a log line, whatever the level.
+SECRET_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "WANDB_API_KEY",
+                    "RAY_AUTH_TOKEN")
+# HTTP clients that log request headers (S3 request signatures name the access key) at DEBUG.
+HEADER_LOGGERS = ("botocore", "boto3", "s3transfer", "aiobotocore", "s3fs", "urllib3")
+REDACTED = "***"
+_MIN_SECRET_LENGTH = 8
+_registered_secrets: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Have ``value`` (an SSH key, say) masked in every log line from now on, line by line."""
+    _registered_secrets.update(line.strip() for line in value.splitlines() if len(line.strip()) >= _MIN_SECRET_LENGTH)
+
+
+class SecretRedactor(logging.Filter):
+    """Mask secrets in log records, tracebacks included: the last line of defence should a
+    library log a credential (botocore logs request signatures at DEBUG, for one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = {os.environ.get(name, "") for name in SECRET_VARIABLES} | _registered_secrets
+        secrets = {secret for secret in secrets if len(secret) >= _MIN_SECRET_LENGTH}
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        for secret in secrets:
+            message = message.replace(secret, REDACTED)
+            if record.exc_text:
+                record.exc_text = record.exc_text.replace(secret, REDACTED)
+        record.msg, record.args = message, ()
+        return True
 
 
 class AframeTuneErrorFilter(logging.Filter):
@@ -51,3 +83,9 @@ def route_logs_through_root() -> None:
     root.setLevel(luigi_logger.getEffectiveLevel())
     if luigi_logger.handlers:
         luigi_logger.propagate = False
+    for handler in [*root.handlers, *luigi_logger.handlers]:
+        if not any(isinstance(f, SecretRedactor) for f in handler.filters):
+            handler.addFilter(SecretRedactor())
+    # their DEBUG lines are request dumps: noise to a researcher, and they carry signatures
+    for name in HEADER_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))

@@ -17,7 +17,7 @@ import luigi
 from aframe_tune.config import check_dns_label, data, ray_head, ray_worker, s3, ssh
 from aframe_tune.errors import AframeTuneError, ConfigError, Problems
 from aframe_tune.tasks.base import TuneParameters, is_remote
-from aframe_tune.tasks.logs import route_logs_through_root
+from aframe_tune.tasks.logs import register_secret, route_logs_through_root
 from aframe_tune.tasks.signals import install_stop_handlers
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.s3 import S3Location, S3Storage
@@ -225,6 +225,7 @@ class TuneRemote(TuneParameters):
         with problems.check():
             if self.git_url:
                 git = GitSync(self.git_url, self.git_ref, ssh_key=read_ssh_key(ssh().ssh_file))
+                register_secret(git.ssh_key)
         with problems.check():
             credentials = S3Credentials(
                 s3().endpoint_url,

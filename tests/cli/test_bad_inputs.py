@@ -21,6 +21,7 @@ from tests.s3_server import S3Server
 
 CORPUS = Path(__file__).resolve().parents[1] / "bad_inputs"
 CASES = sorted(path for path in CORPUS.glob("*.yaml"))
+FAKE_WANDB_KEY = "fake-wandb-key-Corpus5LeakCheck"
 
 
 def load_case(path: Path) -> dict[str, Any]:
@@ -82,7 +83,7 @@ def test_bad_input_is_refused_clearly_before_anything_starts(case_path: Path, tm
     case = load_case(case_path)
     directory = tmp_path / "experiment"
     values = {"dir": str(directory)}
-    env = clean_environment()
+    env = clean_environment(WANDB_API_KEY=FAKE_WANDB_KEY)
     bucket: str | None = None
     s3: S3Server | None = None
     cluster: EmulatedCluster | None = None
@@ -111,6 +112,9 @@ def test_bad_input_is_refused_clearly_before_anything_starts(case_path: Path, tm
     for line in fill(case["error"], values):
         assert line in output, f"expected {line!r} in:\n{output[-4000:]}"
     assert "Traceback" not in output
+    # no secret in any message
+    secrets = [FAKE_WANDB_KEY, *([s3.access_key_id, s3.secret_access_key] if s3 else [])]
+    assert not [secret for secret in secrets if secret in output]
     # refused before anything was created
     assert "Started a local Ray instance" not in output and "Joined the Ray cluster" not in output
     assert "Installed Ray cluster" not in output

@@ -5,9 +5,13 @@ from __future__ import annotations
 import base64
 import configparser
 import json
+import os
 import re
 import signal
 import socket
+import stat
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -57,6 +61,7 @@ def remote_env(cluster: EmulatedCluster, s3_server: S3Server) -> dict[str, str]:
     return clean_environment(**cluster.environment(), **s3_server.environment())
 
 
+FAKE_SSH_KEY_BODY = "b3BlbnNzaC1rZXktdjEAAAAFakeSshKeyBody7LeakCheck"
 FAKE_SECRETS = {
     "AWS_ACCESS_KEY_ID": "AKIAFAKEKEY7LEAKCHECK",
     "AWS_SECRET_ACCESS_KEY": "fake-s3-secret-Zq8vLeakCheck",
@@ -68,17 +73,27 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
     bucket = s3_server.create_bucket("remote-end-to-end")
-    directory = remote_experiment(tmp_path, bucket)
+    # git-sync on, so that an SSH private key travels too (the simulator runs no init containers)
+    ssh_key = tmp_path / "id_ed25519"
+    ssh_key.write_text(f"-----BEGIN OPENSSH PRIVATE KEY-----\n{FAKE_SSH_KEY_BODY}\n-----END OPENSSH PRIVATE KEY-----\n")
+    ssh_key.chmod(0o600)
+    directory = remote_experiment(tmp_path, bucket, ssh={"ssh_file": str(ssh_key)},
+                                  TuneRemote={"git_url": "git@github.com:albert.einstein/aframe.git"})
     env = {**remote_env(emulated_cluster, s3_server), **FAKE_SECRETS}
     tokens: set[str] = set()
+    started = time.time()
+
+    secret_names: set[str] = set()
 
     def remember_token(event) -> None:
+        secret_names.add(event.name)
         if event.name.endswith("-ray-auth") and event.type == "ADDED":
             tokens.add(base64.b64decode(event.object["data"]["token"]).decode())
 
     emulated_cluster.api.subscribe(remember_token, "secrets")
     with ArgvSampler() as argv:
-        result = run_experiment(directory, env=env, timeout=900)
+        # logs at every level must be free of secrets too
+        result = run_experiment(directory, "--log-level", "DEBUG", env=env, timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     assert re.search(r"is ready; its client address is 127\.\d+\.\d+\.\d+:10001", output)
@@ -99,7 +114,8 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     # head's Ray logs. (Ray Tune copies AWS_* variables of its driver onto trial workers' command
     # lines; the chart gives the pods a credentials file instead.)
     assert len(tokens) == 1 and len(argv.seen) > 20
-    secrets = [*FAKE_SECRETS.values(), *tokens]
+    secrets = [*FAKE_SECRETS.values(), *tokens, FAKE_SSH_KEY_BODY]
+    assert any(name.endswith("-git-ssh") for name in secret_names)  # the key did travel to the cluster
     # (the simulator copies a head's Ray logs once its processes are gone)
     emulated_cluster.api.wait_for(lambda: list(emulated_cluster.pods.log_dir.glob("*-ray/raylet.out")), timeout=30)
     logs = [p for p in emulated_cluster.pods.log_dir.rglob("*") if p.is_file() and "volumes" not in p.parts]
@@ -109,6 +125,32 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
         assert secret not in pod_logs
         leaks = [line for line in argv.seen if secret in line]
         assert not leaks, [leak[max(0, leak.index(secret) - 300):leak.index(secret) + 40] for leak in leaks[:2]]
+    # Files written during the run that hold a secret are private to their owner (the pods' Secret
+    # volumes are the cluster's, and the key file is the user's own).
+    cluster_files = emulated_cluster.pods.log_dir / "volumes"
+    written = files_written_since(started, tmp_path, Path(tempfile.gettempdir()))
+    assert len(written) > 10  # the scan saw the run's files
+    exposed = [f"{path} ({oct(mode)})" for path, (mode, content) in written.items()
+               if path != ssh_key and cluster_files not in path.parents and mode & 0o077
+               and any(secret.encode() in content for secret in secrets)]
+    assert not exposed, exposed
+
+
+def files_written_since(started: float, *roots: Path) -> dict[Path, tuple[int, bytes]]:
+    """Permission bits and content of the regular files under ``roots`` modified after
+    ``started`` (symbolic links not followed; files removed meanwhile skipped)."""
+    found = {}
+    for root in roots:
+        for folder, _dirs, names in os.walk(root):
+            for name in names:
+                path = Path(folder) / name
+                try:
+                    status = path.lstat()
+                    if stat.S_ISREG(status.st_mode) and status.st_mtime >= started and status.st_size < 64 << 20:
+                        found[path] = (status.st_mode & 0o777, path.read_bytes())
+                except OSError:
+                    continue
+    return found
 
 
 def s3_trial_states(s3_server: S3Server, bucket: str, prefix: str) -> dict[str, str]:
