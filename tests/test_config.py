@@ -136,3 +136,45 @@ def test_an_option_outside_any_section_or_a_missing_file(tmp_path: Path) -> None
         check_config_file_syntax(path)
     with pytest.raises(ConfigError, match=r"missing\.cfg: cannot be read .*check LAW_CONFIG_FILE"):
         check_config_file_syntax(tmp_path / "missing.cfg")
+
+
+def config_problems(tmp_path: Path, text: str) -> list[str]:
+    from aframe_tune.errors import InvalidInputsError
+    from aframe_tune.tasks import config_sections
+
+    path = tmp_path / "tune.cfg"
+    path.write_text(text)
+    try:
+        config_sections().check(path)
+    except InvalidInputsError as error:
+        return [str(problem).removeprefix(f"{path}: ") for problem in error.problems]
+    return []
+
+
+def test_the_scaffolded_tune_cfg_has_no_unknown_sections_or_options(tmp_path: Path) -> None:
+    assert main(["offline", "--mode", "tune", "--directory", str(tmp_path / "exp")]) == 0
+    assert config_problems(tmp_path, (tmp_path / "exp" / "tune.cfg").read_text()) == []
+
+
+def test_unknown_sections_options_and_unreadable_values_are_all_reported(tmp_path: Path) -> None:
+    problems = config_problems(tmp_path, """
+[core]
+index_file = /tmp/index
+[luigi_core]
+rpc-retry-attempts = 5
+[luigi_ray_wroker]
+replicas = 2
+[luigi_ray_worker]
+replicas = 2.5
+cpus-per-gpu = 4
+gpu_per_replica = 1
+[luigi_TuneRemote]
+keep_cluster = maybe
+""")
+    assert problems == [
+        "section [luigi_ray_wroker] is not one aframe-tune, law or luigi reads; did you mean [luigi_ray_worker] or "
+        "[luigi_worker]?",
+        "[luigi_ray_worker] replicas = 2.5 is not a whole number; write digits only, such as 2",
+        "[luigi_ray_worker] has no option 'gpu_per_replica'; did you mean gpus_per_replica or replicas?",
+        "[luigi_TuneRemote] keep_cluster = maybe must be true or false",
+    ]

@@ -55,7 +55,8 @@ def _import_problem(class_path: str, reason: str) -> str:
     attribute = re.search(r"has no attribute '([^']+)'", reason)
     if attribute:
         try:
-            hint = did_you_mean(name, [n for n in dir(importlib.import_module(module)) if not n.startswith("_")])
+            members = vars(importlib.import_module(module))
+            hint = did_you_mean(name, [n for n, v in members.items() if isinstance(v, type) and not n.startswith("_")])
         except ImportError:
             pass
     return f"class_path {class_path} cannot be imported ({reason.strip()}){hint}"

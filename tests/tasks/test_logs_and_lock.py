@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from aframe_tune.errors import ConfigError
-from aframe_tune.errors import RunDirectoryBusyError
+from aframe_tune.errors import ConfigError, RunDirectoryBusyError
 from aframe_tune.tasks.lock import LOCK_FILE, run_directory_lock
-from aframe_tune.tasks.logs import LUIGI_LOGGER, AframeTuneErrorFilter
+from aframe_tune.tasks.logs import LUIGI_LOGGER, REDACTED, AframeTuneErrorFilter, SecretRedactor, register_secret
 
 
 def record_for(error: Exception) -> logging.LogRecord:
@@ -32,6 +31,20 @@ def test_our_errors_lose_the_traceback() -> None:
     AframeTuneErrorFilter().filter(record)
     assert record.exc_info is None
     assert record.getMessage() == "aframe-tune: tune.yaml: tune_config.metric is not set"
+
+
+def test_secrets_are_masked_in_messages_and_tracebacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-Redact9Check")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "0123456789abcdef")
+    register_secret("-----BEGIN OPENSSH PRIVATE KEY-----\nFakeKeyLine7Redact\n-----END OPENSSH PRIVATE KEY-----\n")
+    record = record_for(ValueError("signed with fake-secret-Redact9Check"))
+    record.msg, record.args = "headers %s %s", ("Authorization: 0123456789abcdef", "FakeKeyLine7Redact")
+    SecretRedactor().filter(record)
+    formatted = logging.Formatter().format(record)
+    for secret in ("fake-secret-Redact9Check", "0123456789abcdef", "FakeKeyLine7Redact"):
+        assert secret not in formatted
+    assert formatted.startswith(f"headers Authorization: {REDACTED} {REDACTED}")
+    assert f"ValueError: signed with {REDACTED}" in formatted
 
 
 def test_bugs_keep_the_traceback() -> None:
