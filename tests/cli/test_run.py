@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.conftest import aframe_init, clean_environment, run_sh_command
+from aframe_tune.cli.run import law_arguments
+from tests.conftest import aframe_init, clean_environment, run_experiment, run_sh_command
 
 
 def test_run_sh_with_a_repeated_option_says_where_and_starts_nothing(tmp_path: Path) -> None:
@@ -22,3 +23,20 @@ def test_run_sh_with_a_repeated_option_says_where_and_starts_nothing(tmp_path: P
                                      "in section [luigi_ray_worker]; keep one of them")
     assert result.stdout == ""
     assert not (directory / "training").exists()
+
+
+def test_debug_adds_the_traceback_to_an_error(experiment) -> None:
+    directory = experiment(tune={"tune_config.mode": "maximum"})
+    plain = run_experiment(directory, timeout=120)
+    debug = run_experiment(directory, "--debug", timeout=120)
+    message = "tune_config.mode is 'maximum'; it must be min or max"
+    for result in (plain, debug):
+        assert result.returncode == 30
+        assert message in result.stdout + result.stderr
+    assert "Traceback" not in plain.stdout + plain.stderr
+    assert "Traceback" in debug.stdout + debug.stderr
+
+
+def test_debug_is_law_s_debug_log_level() -> None:
+    assert law_arguments(["--debug", "--workers", "1"]) == ["--workers", "1", "--log-level", "DEBUG"]
+    assert law_arguments(["--log-level", "INFO"]) == ["--log-level", "INFO"]
