@@ -81,7 +81,13 @@ def check_train_config(cli_cls: type, train: TrainConfig, spec: TuneSpec) -> Non
     """Check train.yaml, every ``param_space`` key and value, and the metrics the search ranks by."""
     from jsonargparse import ArgumentError
 
-    parser = fit_parser(cli_cls)
+    try:
+        parser = fit_parser(cli_cls)
+    except Exception as error:  # the user's CLI class failed while building its parser
+        raise ConfigError(
+            f"{spec.path}: lightning_cli_cls {spec.lightning_cli_cls} fails while building its argument parser "
+            f"({type(error).__name__}: {error}); fix that class, or run it alone with `fit --help` to see why",
+            key=f"{spec.path}::lightning_cli_cls") from None
     try:
         parsed = parser.parse_args(train.arguments)
     except ArgumentError as error:

@@ -19,6 +19,7 @@ from tests.conftest import BIN, TINY_TRAIN, TINY_TUNE, aframe_init, clean_enviro
 from tests.emulated_cluster import EmulatedCluster
 from tests.s3_server import S3Server
 
+pytestmark = pytest.mark.e2e
 CORPUS = Path(__file__).resolve().parents[1] / "bad_inputs"
 CASES = sorted(path for path in CORPUS.glob("*.yaml"))
 FAKE_WANDB_KEY = "fake-wandb-key-Corpus5LeakCheck"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean_environment, edit_yaml, run_experiment
+from tests.conftest import clean_environment, run_experiment
 from tests.emulated_cluster import EmulatedCluster
 from tests.s3_fault_proxy import FaultPlan, s3_fault_proxy
 from tests.s3_server import S3Server
