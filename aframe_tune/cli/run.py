@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(EXIT_CONFIG_ERROR)
     from law.cli.cli import run
 
-    from aframe_tune.tasks.signals import exit_status, received_stop_signal
+    from aframe_tune.signals import exit_status, received_stop_signal
 
     try:
         run(["run", TUNE_TASK, *arguments])

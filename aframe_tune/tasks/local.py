@@ -15,7 +15,7 @@ from aframe_tune.errors import ConfigError, Problems
 from aframe_tune.tasks.base import TuneParameters, is_remote
 from aframe_tune.tasks.lock import run_directory_lock
 from aframe_tune.tasks.logs import route_logs_through_root
-from aframe_tune.tasks.signals import install_stop_handlers
+from aframe_tune.signals import install_stop_handlers
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.spec import TuneSpec
 
@@ -110,6 +110,7 @@ class TuneLocal(TuneParameters):
             storage_path=str(run_dir),
             tune_overrides=spec.lightray_overrides(),
             train_overrides=train_overrides,
+            keep_stop_handlers=True,
         )
         return LocalSearch(spec, arguments, run_dir)
 

@@ -18,7 +18,7 @@ from aframe_tune.config import check_dns_label, data, ray_head, ray_worker, s3, 
 from aframe_tune.errors import AframeTuneError, ConfigError, Problems
 from aframe_tune.tasks.base import TuneParameters, is_remote
 from aframe_tune.tasks.logs import register_secret, route_logs_through_root
-from aframe_tune.tasks.signals import install_stop_handlers
+from aframe_tune.signals import install_stop_handlers
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.s3 import S3Location, S3Storage
 from aframe_tune.tune.spec import TuneSpec

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# appends to run_config.callbacks whatever tune.yaml lists there
+STOP_HANDLERS_ARGUMENT = "--run_config.callbacks+=aframe_tune.tune.stop.ReinstallStopHandlers"
+
 
 @dataclass(frozen=True)
 class LightrayArguments:
@@ -20,6 +23,9 @@ class LightrayArguments:
             connection is open (Ray only reuses a client connection for a ``ray://`` address).
         tune_overrides: extra lightray arguments, after the config so that they win.
         train_overrides: extra LightningCLI arguments (such as ``--data.ifos``), likewise.
+        keep_stop_handlers: add the Tune callback that re-installs aframe-tune's SIGINT/SIGTERM
+            handlers (``aframe_tune.tune.stop``); only where Tune's loop runs in this process, since
+            the callback is imported wherever the loop runs (a remote image may lack aframe-tune).
     """
 
     tune_config: Path
@@ -28,6 +34,7 @@ class LightrayArguments:
     ray_address: str | None = None
     tune_overrides: tuple[str, ...] = field(default_factory=tuple)
     train_overrides: tuple[str, ...] = field(default_factory=tuple)
+    keep_stop_handlers: bool = False
 
     def to_argv(self) -> list[str]:
         argv = ["--config", str(self.tune_config), f"--run_config.storage_path={self.storage_path}"]
@@ -35,6 +42,8 @@ class LightrayArguments:
         argv.append("--ray_init.ignore_reinit_error=true")
         if self.ray_address is not None:
             argv.append(f"--ray_init.address={self.ray_address}")
+        if self.keep_stop_handlers:
+            argv.append(STOP_HANDLERS_ARGUMENT)
         argv += self.tune_overrides
         argv += ["--", "--config", str(self.train_config), *self.train_overrides]
         return argv

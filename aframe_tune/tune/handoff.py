@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 
 from aframe_tune.errors import TuningError
+from aframe_tune.signals import stopped_by
 from aframe_tune.tune.arguments import LightrayArguments
 
 logger = logging.getLogger(__name__)
@@ -23,6 +25,9 @@ def run_lightray(arguments: LightrayArguments):  # -> ray.tune.ResultGrid
     try:
         return cli(argv)
     except SystemExit as exit_:
+        if exit_.code == signal.SIGTERM:
+            # Ray's SIGTERM handler, which lightray's ray.init installed, exits with the signal's number
+            raise stopped_by(signal.SIGTERM) from None
         # jsonargparse exits on a configuration it cannot parse, after printing why.
         raise TuningError(
             f"lightray rejected the configuration (exit status {exit_.code}); the message above "

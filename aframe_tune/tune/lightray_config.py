@@ -13,17 +13,18 @@ from aframe_tune.tune.parser_errors import read_parser_error
 from aframe_tune.tune.spec import read_yaml_mapping
 
 # Ray Tune's integrations import without their library and fail only when the search starts.
-# Package of the Ray Tune class -> (module it needs, what to pip install).
-NEEDED_LIBRARIES: dict[str, tuple[str, str]] = {
-    "ray.tune.search.optuna": ("optuna", "optuna"),
-    "ray.tune.search.hyperopt": ("hyperopt", "hyperopt"),
-    "ray.tune.search.bayesopt": ("bayes_opt", "bayesian-optimization"),
-    "ray.tune.search.ax": ("ax", "ax-platform"),
-    "ray.tune.search.nevergrad": ("nevergrad", "nevergrad"),
-    "ray.tune.search.zoopt": ("zoopt", "zoopt"),
-    "ray.tune.search.hebo": ("hebo", "HEBO"),
-    "ray.tune.search.bohb": ("hpbandster", "hpbandster ConfigSpace"),
-    "ray.tune.schedulers.pb2": ("GPy", "GPy scikit-learn"),
+# Package of the Ray Tune class -> (module it needs, pip requirement (as Ray's docs give it),
+# aframe-tune's extra that installs it, if any).
+NEEDED_LIBRARIES: dict[str, tuple[str, str, str | None]] = {
+    "ray.tune.search.optuna": ("optuna", "optuna>=3", "optuna"),
+    "ray.tune.search.hyperopt": ("hyperopt", "hyperopt", "hyperopt"),
+    "ray.tune.search.bayesopt": ("bayes_opt", "bayesian-optimization==1.4.3", "bayesopt"),
+    "ray.tune.search.ax": ("ax", "ax-platform", None),
+    "ray.tune.search.nevergrad": ("nevergrad", "nevergrad", None),
+    "ray.tune.search.zoopt": ("zoopt", "zoopt", None),
+    "ray.tune.search.hebo": ("hebo", "HEBO", None),
+    "ray.tune.search.bohb": ("hpbandster", "hpbandster ConfigSpace", None),
+    "ray.tune.schedulers.pb2": ("GPy", "GPy scikit-learn", None),
 }
 CLASS_KEYS = ("tune_config.search_alg", "tune_config.scheduler")
 
@@ -79,9 +80,10 @@ def check_search_libraries(path: Path) -> None:
     problems = Problems()
     for dotted in CLASS_KEYS:
         class_path = _class_path(content, dotted)
-        for package, (module, pip_name) in NEEDED_LIBRARIES.items():
+        for package, (module, requirement, extra) in NEEDED_LIBRARIES.items():
             if class_path and class_path.startswith(package + ".") and importlib.util.find_spec(module) is None:
+                how = f"pip install 'aframe-tune[{extra}]'" if extra else f"pip install '{requirement}'"
                 problems.add(ConfigError(
                     f"{path}: {dotted} {class_path} needs the {module} library, which is not installed; "
-                    f"install it with: pip install {pip_name}", key=f"{path}::{dotted}"))
+                    f"install it with: {how}", key=f"{path}::{dotted}"))
     problems.raise_if_any()

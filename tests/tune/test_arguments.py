@@ -37,3 +37,10 @@ def test_remote_address_and_overrides_follow_the_config() -> None:
     # later arguments win in jsonargparse, so overrides must come after --config
     assert argv.index("--tune_config.num_samples=2") > argv.index("--config")
     assert argv[separator + 1:] == ["--config", "train.yaml"]
+
+
+def test_a_local_search_keeps_aframe_tunes_stop_handlers() -> None:
+    local = LightrayArguments(Path("tune.yaml"), Path("train.yaml"), "/e/training", keep_stop_handlers=True)
+    remote = LightrayArguments(Path("tune.yaml"), Path("train.yaml"), "s3://bucket/run")
+    assert "--run_config.callbacks+=aframe_tune.tune.stop.ReinstallStopHandlers" in local.to_argv()
+    assert not any("stop" in argument for argument in remote.to_argv())

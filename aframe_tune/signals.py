@@ -1,10 +1,16 @@
-"""Ctrl-C (SIGINT) and SIGTERM: stop gracefully, clean up, and exit with 130 or 143.
+"""Ctrl-C (SIGINT) and SIGTERM: stop, clean up, and exit with 130 or 143.
 
-The first signal during a search asks Ray Tune to stop after saving the experiment's state (as
-Tune does on its own for SIGINT, but for SIGTERM too, which batch systems and Kubernetes send);
-a second one, or one at any other time, raises :class:`StoppedBySignal`, so that ``finally``
-blocks (the cluster's uninstall, the run directory's lock) run on the way out. ``run.sh`` then
-exits with 128 + the signal's number, as a shell reports a command stopped by a signal.
+The first signal during a local search asks Ray Tune to stop after saving the experiment's
+state (as Tune does on its own for SIGINT); a second one, or one at any other time, raises
+:class:`StoppedBySignal`, so that ``finally`` blocks (the cluster's uninstall, the run
+directory's lock) run on the way out. ``run.sh`` then exits with 128 + the signal's number, as a
+shell reports a command stopped by a signal.
+
+Every ``ray.init`` call (lightray makes one of its own) replaces the SIGTERM handler with Ray's,
+which raises ``SystemExit(15)``. A local search re-installs these handlers once Tune starts
+(``aframe_tune.tune.stop``); otherwise, as for a remote search, whose loop runs on the cluster,
+:func:`stopped_by` turns Ray's exit into the same error, and the search stops at once with the
+state Ray Tune saved last.
 """
 
 from __future__ import annotations
@@ -36,6 +42,12 @@ class StoppedBySignal(AframeTuneError):
 
 
 _received: list[int] = []
+
+
+def stopped_by(signum: int) -> StoppedBySignal:
+    """Record a stop signal that another handler (Ray's) received, and the error to raise for it."""
+    _received.append(signum)
+    return StoppedBySignal(signum)
 
 
 def received_stop_signal() -> int | None:
