@@ -22,7 +22,7 @@ from typing import Any
 from aframe_tune.errors import ConfigError, Problems, did_you_mean
 from aframe_tune.tune.param_space import sample_values
 from aframe_tune.tune.parser_errors import ParserProblem, read_parser_error
-from aframe_tune.tune.spec import TuneSpec
+from aframe_tune.tune.spec import TuneSpec, read_yaml_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ def check_train_config(cli_cls: type, train: TrainConfig, spec: TuneSpec) -> Non
             f"{spec.path}: lightning_cli_cls {spec.lightning_cli_cls} fails while building its argument parser "
             f"({type(error).__name__}: {error}); fix that class, or run it alone with `fit --help` to see why",
             key=f"{spec.path}::lightning_cli_cls") from None
+    read_yaml_mapping(train.path)  # YAML syntax errors named with their line, as for tune.yaml
     try:
         parsed = parser.parse_args(train.arguments)
     except ArgumentError as error:
