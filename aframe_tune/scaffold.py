@@ -38,7 +38,8 @@ def check_s3_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def _nearest_existing(path: Path) -> Path:
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its closest ancestor that exists."""
     while not path.exists() and path != path.parent:
         path = path.parent
     return path
@@ -62,7 +63,7 @@ class Experiment:
         """Refuse before writing anything if the directory cannot be written or holds our files."""
         if self.directory.exists() and not self.directory.is_dir():
             raise ScaffoldError(f"--directory {self.directory} exists and is not a directory")
-        existing = _nearest_existing(self.directory)
+        existing = nearest_existing(self.directory)
         if not os.access(existing, os.W_OK | os.X_OK):
             raise ScaffoldError(f"--directory {self.directory}: cannot write to {existing}")
         clobbered = [name for name in TEMPLATE_FILES if (self.directory / name).exists()]

@@ -12,6 +12,7 @@ import luigi
 
 from aframe_tune.config import check_positive, data
 from aframe_tune.errors import ConfigError, Problems
+from aframe_tune.scaffold import nearest_existing
 from aframe_tune.tasks.base import TuneParameters, is_remote
 from aframe_tune.tasks.lock import run_directory_lock
 from aframe_tune.tasks.logs import route_logs_through_root
@@ -28,15 +29,9 @@ logger = logging.getLogger(__name__)
 LOCAL_STATE_SAVE_PERIOD_S = "1"
 
 
-def _nearest_existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
 def check_writable_directory(path: Path, what: str) -> None:
     """The directory exists and is writable, or can be created."""
-    existing = _nearest_existing(path)
+    existing = nearest_existing(path)
     if not existing.is_dir():
         raise ConfigError(f"{what} {path}: {existing} is a file, not a directory; choose another run directory")
     if not os.access(existing, os.W_OK | os.X_OK):
