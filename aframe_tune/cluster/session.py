@@ -60,7 +60,9 @@ class RayClusterAddress:
         return f"ray://{self.host}:{self.port}"
 
 
-async def _wait_until_usable(target: KubeTarget, release: str, timeout_s: float) -> RayClusterAddress:
+async def wait_until_usable(target: KubeTarget, release: str, timeout_s: float) -> RayClusterAddress:
+    """Watch the release until its head and a worker are ready and its client Service has an
+    external address; return that address."""
     api = await kr8s_api(target)
     await wait_for_head_and_worker(api, release, target.namespace, timeout_s, context=target.describe())
     host = await wait_for_client_address(
@@ -85,7 +87,7 @@ def deployed_ray_cluster(
     """
     try:
         asyncio.run(install_ray_cluster(target, release, values))
-        yield asyncio.run(_wait_until_usable(target, release, ready_timeout_s))
+        yield asyncio.run(wait_until_usable(target, release, ready_timeout_s))
     finally:
         if keep:
             logger.warning(
