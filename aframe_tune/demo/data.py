@@ -6,7 +6,11 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from aframe_tune.data_cache import cached_tensors
 from aframe_tune.demo.strain import InjectionParameters, StrainSimulator
+
+# Options of the data module that do not change what a window looks like.
+NOT_SIMULATION_OPTIONS = ("batch_size", "num_train", "num_valid", "seed", "cache")
 
 
 class SimulatedStrainDataModule(pl.LightningDataModule):
@@ -23,6 +27,8 @@ class SimulatedStrainDataModule(pl.LightningDataModule):
         num_train: training windows made once per fit.
         num_valid: validation windows; always the same ones, whatever the other options.
         seed: seed of the training set.
+        cache: keep the windows in the node's data cache (:mod:`aframe_tune.data_cache`), so
+            that later trials of a search load them instead of simulating them again.
     """
 
     def __init__(
@@ -37,6 +43,7 @@ class SimulatedStrainDataModule(pl.LightningDataModule):
         num_train: int = 4096,
         num_valid: int = 1024,
         seed: int = 0,
+        cache: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -55,17 +62,23 @@ class SimulatedStrainDataModule(pl.LightningDataModule):
     def num_ifos(self) -> int:
         return len(self.hparams.ifos)
 
-    def _make(self, size: int, seed: int) -> TensorDataset:
-        generator = torch.Generator().manual_seed(seed)
-        windows, labels = self.simulator.sample(size, self.hparams.injection_fraction, generator)
-        return TensorDataset(windows, labels)
+    def _make(self, name: str, size: int, seed: int) -> TensorDataset:
+        def simulate() -> tuple[torch.Tensor, torch.Tensor]:
+            generator = torch.Generator().manual_seed(seed)
+            return self.simulator.sample(size, self.hparams.injection_fraction, generator)
+
+        if not self.hparams.cache:
+            return TensorDataset(*simulate())
+        # what the windows depend on: the simulation's options, their number and their seed
+        simulation = {key: value for key, value in self.hparams.items() if key not in NOT_SIMULATION_OPTIONS}
+        return TensorDataset(*cached_tensors(name, {**simulation, "size": size, "seed": seed}, simulate))
 
     def setup(self, stage: str) -> None:
         if self.train_dataset is None:
-            self.train_dataset = self._make(self.hparams.num_train, self.hparams.seed)
+            self.train_dataset = self._make("train", self.hparams.num_train, self.hparams.seed)
         if self.valid_dataset is None:
             # A fixed seed, distinct from any training seed a user is likely to pick.
-            self.valid_dataset = self._make(self.hparams.num_valid, seed=2**31 - 1)
+            self.valid_dataset = self._make("valid", self.hparams.num_valid, seed=2**31 - 1)
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.train_dataset, batch_size=self.hparams.batch_size, shuffle=True)
