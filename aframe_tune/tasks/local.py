@@ -105,6 +105,8 @@ class TuneLocal(TuneParameters):
             storage_path=str(run_dir),
             tune_overrides=spec.lightray_overrides(),
             train_overrides=train_overrides,
+            cpus_per_trial=spec.cpus_per_trial,
+            gpus_per_trial=spec.gpus_per_trial,
             keep_stop_handlers=True,
         )
         return LocalSearch(spec, arguments, run_dir)

@@ -261,6 +261,8 @@ class TuneRemote(TuneParameters):
                 storage_path=location.url,
                 tune_overrides=spec.lightray_overrides(),
                 train_overrides=train_overrides,
+                cpus_per_trial=spec.cpus_per_trial,
+                gpus_per_trial=spec.gpus_per_trial,
             ),
             head=head,
             worker=worker,

@@ -26,6 +26,8 @@ class LightrayArguments:
         keep_stop_handlers: add the Tune callback that re-installs aframe-tune's SIGINT/SIGTERM
             handlers (``aframe_tune.tune.stop``); only where Tune's loop runs in this process, since
             the callback is imported wherever the loop runs (a remote image may lack aframe-tune).
+        cpus_per_trial: CPUs each trial gets (tune.yaml's, checked), fractions included.
+        gpus_per_trial: GPUs each trial gets, fractions included (0.25: four trials share a GPU).
     """
 
     tune_config: Path
@@ -35,6 +37,8 @@ class LightrayArguments:
     tune_overrides: tuple[str, ...] = field(default_factory=tuple)
     train_overrides: tuple[str, ...] = field(default_factory=tuple)
     keep_stop_handlers: bool = False
+    cpus_per_trial: float = 1
+    gpus_per_trial: float = 0
 
     def to_argv(self) -> list[str]:
         argv = ["--config", str(self.tune_config), f"--run_config.storage_path={self.storage_path}"]

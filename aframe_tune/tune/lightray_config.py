@@ -4,9 +4,12 @@ import, and search algorithms whose library is not installed."""
 from __future__ import annotations
 
 import importlib.util
+import math
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from aframe_tune.errors import ConfigError, Problems
 from aframe_tune.tune.parser_errors import read_parser_error
@@ -27,6 +30,40 @@ NEEDED_LIBRARIES: dict[str, tuple[str, str, str | None]] = {
     "ray.tune.schedulers.pb2": ("GPy", "GPy scikit-learn", None),
 }
 CLASS_KEYS = ("tune_config.search_alg", "tune_config.scheduler")
+# lightray 0.2.5 reads these as whole numbers; aframe-tune gives Ray fractions itself
+# (aframe_tune.tune.handoff.trial_resources)
+RESOURCE_KEYS = ("cpus_per_trial", "gpus_per_trial")
+
+
+def as_lightray_reads_resources(value: Any) -> Any:
+    """A resource count as lightray's parser accepts it: fractions rounded up to whole numbers."""
+    if isinstance(value, float) and not isinstance(value, bool):
+        return math.ceil(value)
+    return value
+
+
+def has_float_resources(text: str) -> bool:
+    """Whether tune.yaml gives a per-trial resource as a number with a decimal point (0.25,
+    or 1.0), which lightray's parser refuses."""
+    content = yaml.safe_load(text)
+    return isinstance(content, dict) and any(isinstance(content.get(key), float) for key in RESOURCE_KEYS)
+
+
+def with_whole_number_resources(text: str) -> str:
+    """tune.yaml's text with its per-trial resources rounded up to whole numbers, so lightray can
+    read it; everything else (comments, layout, quoting) is left exactly as it was."""
+    root = yaml.compose(text)
+    if not isinstance(root, yaml.MappingNode):
+        return text
+    spans = []
+    for key, value in root.value:
+        if key.value in RESOURCE_KEYS and isinstance(value, yaml.ScalarNode):
+            number = yaml.safe_load(value.value) if value.tag.endswith(":float") else None
+            if isinstance(number, float):
+                spans.append((value.start_mark.index, value.end_mark.index, str(math.ceil(number))))
+    for start, end, replacement in sorted(spans, reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
 
 
 @cache
@@ -51,6 +88,9 @@ def check_with_lightray(path: Path, replaced: dict[str, Any] | None = None) -> N
     from jsonargparse import ArgumentError
 
     content = {**read_yaml_mapping(path), **(replaced or {})}
+    for key in RESOURCE_KEYS:
+        if key in content:
+            content[key] = as_lightray_reads_resources(content[key])
     content = {key: value for key, value in content.items() if value is not None}
     content.setdefault("lightning_args", [])  # the LightningCLI's arguments, checked elsewhere
     parser = lightray_parser()

@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -94,9 +96,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def loopback_ray_cluster():
-    """A Ray head started with `ray start` on 127.0.0.1, as a user's existing cluster would be."""
+@contextmanager
+def loopback_ray_head(num_gpus: int = 0) -> Iterator[str]:
+    """A Ray head started with `ray start` on 127.0.0.1, as a user's existing cluster would be.
+
+    Ray counts GPUs as it is told, so a head with ``num_gpus`` schedules GPU trials on a machine
+    without one (the trials themselves then train on the CPU).
+    """
     env = clean_environment(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
     ray = str(Path(sys.executable).parent / "ray")
     port = free_port()
@@ -104,7 +110,7 @@ def loopback_ray_cluster():
     with tempfile.TemporaryDirectory(prefix="ray", dir="/tmp") as temp_dir:
         started = subprocess.run(
             [ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-             "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
+             "--num-cpus=2", f"--num-gpus={num_gpus}", "--include-dashboard=false", "--disable-usage-stats",
              f"--temp-dir={temp_dir}"],
             capture_output=True, text=True, env=env, timeout=120,
         )
@@ -113,6 +119,12 @@ def loopback_ray_cluster():
             yield f"127.0.0.1:{port}"
         finally:
             subprocess.run([ray, "stop", "--force"], capture_output=True, env=env, timeout=120)
+
+
+@pytest.fixture
+def loopback_ray_cluster() -> Iterator[str]:
+    with loopback_ray_head() as address:
+        yield address
 
 
 def test_run_sh_joins_the_cluster_at_ray_address(experiment, loopback_ray_cluster: str) -> None:
@@ -129,4 +141,22 @@ def test_run_sh_joins_the_cluster_at_ray_address(experiment, loopback_ray_cluste
     assert result.returncode == 0, output_of(result)[-5000:]
     assert f"Joined the Ray cluster at {loopback_ray_cluster}" in output_of(result)
     assert "Started a local Ray instance" not in output_of(result)
+    assert (directory / "training" / "best.pt").is_file()
+
+
+def test_fractional_gpus_per_trial_let_trials_share_a_gpu(experiment) -> None:
+    # lightray itself reads gpus_per_trial as a whole number and refuses 0.5
+    directory = experiment(tune={"gpus_per_trial": 0.5, "tune_config.num_samples": 2})
+    with loopback_ray_head(num_gpus=1) as address:
+        result = run_experiment(directory, env=clean_environment(RAY_ADDRESS=address, RAY_AUTH_MODE="token"))
+    assert result.returncode == 0, output_of(result)[-5000:]
+    assert "the trials get 1 CPUs and 0.5 GPUs each" in output_of(result)
+    trials = trial_results(directory / "training")
+    assert len(trials) == 2
+    # [start, end] of each trial: with half a GPU each, both ran at once on the cluster's one GPU
+    spans = [(reports[0]["timestamp"] - reports[0]["time_this_iter_s"], reports[-1]["timestamp"])
+             for reports in trials.values()]
+    # (Ray Tune's timestamps are whole seconds: one after the other would overlap by a second at most)
+    (start_a, end_a), (start_b, end_b) = spans
+    assert min(end_a, end_b) - max(start_a, start_b) > 2, spans
     assert (directory / "training" / "best.pt").is_file()
