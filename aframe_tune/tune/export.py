@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 import torch
 
@@ -83,13 +81,9 @@ def select_best_trial(results: Any, spec: TuneSpec) -> tuple[BestTrial, Any]:
 
 def build_model(cli_class: type, train_config: Path, overrides: Sequence[str]) -> Any:
     """Instantiate the LightningModule exactly as a trial's LightningCLI would, without fitting."""
-    from jsonargparse import capture_parser
+    from aframe_tune.tune.train_config import fit_parser
 
-    # The CLI reads sys.argv (here law's) when given no args, and warns when given both.
-    with patch.object(sys, "argv", sys.argv[:1]):
-        parser = capture_parser(cli_class)
-    if parser._subcommands_action:  # same lookup lightray does: the "fit" subcommand's parser
-        parser = parser._subcommands_action._name_parser_map["fit"]
+    parser = fit_parser(cli_class)
     config = parser.parse_args(["--config", str(train_config), *overrides])
     return parser.instantiate_classes(config).model
 

@@ -12,12 +12,14 @@ import ast
 import importlib
 import inspect
 import logging
+import sys
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 from aframe_tune.errors import ConfigError, Problems, did_you_mean
 from aframe_tune.tune.param_space import sample_values
@@ -34,10 +36,16 @@ LOG_METHODS = ("log", "log_dict")
 
 @cache
 def fit_parser(cli_cls: type) -> Any:
-    """The ``fit`` parser of a LightningCLI class, built without running it (as lightray does)."""
+    """The ``fit`` parser of a LightningCLI class, built without running it (as lightray does).
+
+    Built once per process: the checks and the export of ``best.pt`` share it (building one
+    takes up to a second).
+    """
     from jsonargparse import capture_parser
 
-    parser = capture_parser(cli_cls)
+    # The CLI reads sys.argv (here law's) when given no args, and warns when given both.
+    with patch.object(sys, "argv", sys.argv[:1]):
+        parser = capture_parser(cli_cls)
     if parser._subcommands_action:  # jsonargparse has no public accessor for a subcommand's parser
         parser = parser._subcommands_action._name_parser_map["fit"]
     parser.exit_on_error = False

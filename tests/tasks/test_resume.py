@@ -74,7 +74,10 @@ def check_resumed_search(directory: Path, finished_before: dict[str, list[int]])
 
 
 def test_sigkill_of_the_driver_then_rerun_resumes(experiment, tmp_path: Path) -> None:
-    directory = experiment(tune=RESUMABLE_TUNE, train=RESUMABLE_TRAIN)
+    # One trial at a time, each of several seconds: trials must be left when the second run.sh
+    # (seconds after the first trial finished) and the SIGKILL come.
+    directory = experiment(tune={**RESUMABLE_TUNE, "tune_config.max_concurrent_trials": 1},
+                           train={**RESUMABLE_TRAIN, "data.num_train": 4096})
     run_dir = directory / "training"
     log = tmp_path / "first.log"
     with background_run_sh(directory, log) as driver:
