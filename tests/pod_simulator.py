@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from tests.k8s.emulator import KubernetesEmulator
 
 log = logging.getLogger(__name__)
@@ -464,15 +466,26 @@ class PodSimulator:
 
     def _stop_pod(self, pod: RunningPod, sig: int = signal.SIGTERM) -> None:
         """Signal the pod's process group, give it a short grace (kubelet's default is 30 s),
-        then SIGKILL whatever is left of the group, so no Ray process outlives its pod."""
+        then SIGKILL whatever is left of the pod, so no Ray process outlives its pod.
+
+        Ray's worker processes run in process groups of their own, so the pod's processes are
+        found as descendants of its first one, as a container's end would take them all.
+        """
         pod.stopped.set()
         process = pod.process
         if process is not None:
+            descendants = _descendants(process.pid)
             for signum, grace in ((sig, 10), (signal.SIGKILL, 10)):
                 try:
                     os.killpg(process.pid, signum)
                 except ProcessLookupError:
                     pass
+                if signum == signal.SIGKILL:
+                    for child in descendants:
+                        try:
+                            child.kill()
+                        except psutil.Error:
+                            pass
                 try:
                     process.wait(grace)
                 except subprocess.TimeoutExpired:
@@ -509,3 +522,11 @@ class PodSimulator:
 
             self.balancers[(namespace, name)] = TcpForwarder(ip, service_port["port"], backend)
         self.emulator.update_status("services", namespace, name, {"loadBalancer": {"ingress": [{"ip": ip}]}})
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    """Every live process started, directly or not, by ``pid``."""
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []

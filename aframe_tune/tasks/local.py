@@ -135,7 +135,7 @@ class TuneLocal(TuneParameters):
 
         from aframe_tune.tune.credentials import aws_keys_in_a_private_file
         from aframe_tune.tune.export import export_best_trial
-        from aframe_tune.tune.handoff import run_lightray
+        from aframe_tune.tune.handoff import run_search
         from aframe_tune.tune.local_ray import start_or_join_ray
         from aframe_tune.tune.results import check_search_finished
 
@@ -143,7 +143,7 @@ class TuneLocal(TuneParameters):
         # AWS keys in the user's environment would end up on trial workers' command lines
         with run_directory_lock(search.run_dir), aws_keys_in_a_private_file():
             start_or_join_ray(self.cpus)
-            results = run_lightray(search.arguments)
+            results = run_search(search.arguments)
             check_search_finished(results, search.spec.num_samples)
             export_best_trial(results, search.spec, search.arguments.train_config,
                               search.arguments.train_overrides, search.run_dir)

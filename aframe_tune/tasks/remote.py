@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import sys
@@ -87,6 +86,20 @@ def check_trial_fits_a_worker(spec: TuneSpec, worker: WorkerResources) -> None:
             f"{spec.path}: cpus_per_trial = {spec.cpus_per_trial}, but each worker pod has {worker.cpus} CPUs "
             "([luigi_ray_worker] cpus_per_gpu x gpus_per_replica in tune.cfg), so no trial could start; lower "
             "cpus_per_trial or raise cpus_per_gpu", key=f"{spec.path}::cpus_per_trial")
+
+
+def remote_tune_overrides(spec: TuneSpec) -> tuple[str, ...]:
+    """What a remote search changes of tune.yaml: it never reuses trial processes.
+
+    With ``reuse_actors``, a trial whose worker pod is lost can fail twice on the lost process
+    (Ray 2.60), spending its retries, where without it Ray Tune moves it to a new pod. A trial
+    on a GPU node runs for minutes or hours, so the seconds a new process costs matter little.
+    """
+    if not spec.reuse_actors:
+        return ()
+    logger.warning("%s: tune_config.reuse_actors is true, but a remote search starts a process per trial, "
+                   "so that a trial whose pod is lost is retried on another one", spec.path)
+    return ("--tune_config.reuse_actors=false",)
 
 
 @dataclass(frozen=True)
@@ -259,7 +272,7 @@ class TuneRemote(TuneParameters):
                 tune_config=tune_path,
                 train_config=train_path,
                 storage_path=location.url,
-                tune_overrides=spec.lightray_overrides(),
+                tune_overrides=(*spec.lightray_overrides(), *remote_tune_overrides(spec)),
                 train_overrides=train_overrides,
                 cpus_per_trial=spec.cpus_per_trial,
                 gpus_per_trial=spec.gpus_per_trial,
@@ -307,13 +320,13 @@ class TuneRemote(TuneParameters):
 
     def _tune(self, search: RemoteSearch, address: str) -> None:
         from aframe_tune.tune.export import export_best_trial
-        from aframe_tune.tune.handoff import run_lightray
+        from aframe_tune.tune.handoff import run_search
         from aframe_tune.tune.local_ray import connect_ray_client
         from aframe_tune.tune.results import check_search_finished
 
         # runtime_env (ship_code) belongs to the connection, so it is given here too.
         connect_ray_client(address, runtime_env=search.runtime_env)
-        results = run_lightray(dataclasses.replace(search.arguments, ray_address=address))
+        results = run_search(search.arguments)
         check_search_finished(results, search.spec.num_samples)
         storage = S3Storage(search.credentials.endpoint_url or None)
         with tempfile.TemporaryDirectory(prefix="aframe-tune-export-") as scratch:

@@ -1,4 +1,4 @@
-"""The command line aframe-tune hands to lightray."""
+"""A search's arguments, in the form of lightray's command line."""
 
 from __future__ import annotations
 
@@ -17,10 +17,6 @@ class LightrayArguments:
         tune_config: the lightray/Ray Tune configuration.
         train_config: the LightningCLI configuration of the model.
         storage_path: where Ray Tune keeps the experiment (a local directory or ``s3://``).
-        ray_address: the ``ray://`` address the driver has already connected to, or ``None``
-            for the local instance it started or joined. lightray calls ``ray.init`` itself; without
-            the address, that call would start a new local Ray instance even while a Ray client
-            connection is open (Ray only reuses a client connection for a ``ray://`` address).
         tune_overrides: extra lightray arguments, after the config so that they win.
         train_overrides: extra LightningCLI arguments (such as ``--data.ifos``), likewise.
         keep_stop_handlers: add the Tune callback that re-installs aframe-tune's SIGINT/SIGTERM
@@ -33,7 +29,6 @@ class LightrayArguments:
     tune_config: Path
     train_config: Path
     storage_path: str
-    ray_address: str | None = None
     tune_overrides: tuple[str, ...] = field(default_factory=tuple)
     train_overrides: tuple[str, ...] = field(default_factory=tuple)
     keep_stop_handlers: bool = False
@@ -42,10 +37,6 @@ class LightrayArguments:
 
     def to_argv(self) -> list[str]:
         argv = ["--config", str(self.tune_config), f"--run_config.storage_path={self.storage_path}"]
-        # The driver has already started, joined or connected to Ray; lightray's ray.init reuses it.
-        argv.append("--ray_init.ignore_reinit_error=true")
-        if self.ray_address is not None:
-            argv.append(f"--ray_init.address={self.ray_address}")
         if self.keep_stop_handlers:
             argv.append(STOP_HANDLERS_ARGUMENT)
         argv += self.tune_overrides

@@ -1,90 +1,103 @@
-"""Running a lightray search in this process."""
+"""Running a checked search: lightray's parser, trainable and callbacks, with Ray Tune's Tuner.
+
+Each trial runs lightray's LightningCLI wrapper (``lightray.utils.get_trainable``), reporting
+through the ``tune_callback`` of tune.yaml, exactly as under the ``lightray`` command. What
+``lightray.cli.cli`` does around it is done here instead, for three reasons:
+
+- the driver has started (or connected to) Ray already, and the checks have built lightray's
+  parser and the model's LightningCLI parser; ``cli`` would build both again and call
+  ``ray.init`` again (half a second to a second before the first trial);
+- ``cli`` ends with ``ray.shutdown()``, which waits a second or more for Ray's processes to stop
+  gracefully; the driver exports ``best.pt`` and exits instead, and Ray's processes, which share
+  its fate, go with it;
+- lightray 0.2.5 types ``cpus_per_trial`` and ``gpus_per_trial`` as whole numbers; several
+  small trials sharing a GPU (``gpus_per_trial: 0.25``) need the fraction given to Ray here.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+import math
 import signal
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from aframe_tune.errors import TuningError
 from aframe_tune.signals import stopped_by
 from aframe_tune.tune.arguments import LightrayArguments
-from aframe_tune.tune.lightray_config import has_float_resources, with_whole_number_resources
 
 logger = logging.getLogger(__name__)
 
 
-def run_lightray(arguments: LightrayArguments):  # -> ray.tune.ResultGrid
-    """Run ``lightray.cli.cli`` in-process and return its ``ResultGrid``.
+def parse_search(arguments: LightrayArguments) -> Any:
+    """tune.yaml and its overrides parsed by lightray's parser, as ``lightray`` would read them."""
+    from jsonargparse import ArgumentError
 
-    In-process rather than through the ``lightray`` console script, which exits 1 even when the
-    search succeeds (it returns the ResultGrid from its entry point).
-    """
-    from lightray.cli import cli
+    from aframe_tune.tune.lightray_config import lightray_parser, readable_by_lightray
 
-    with readable_by_lightray(arguments) as arguments, trial_resources(
-        arguments.cpus_per_trial, arguments.gpus_per_trial
-    ):
-        argv = arguments.to_argv()
-        logger.info("Handing off to lightray: %s", " ".join(argv))
+    argv = arguments.to_argv()
+    logger.info("Searching with lightray's trainable: %s", " ".join(argv))
+    # tune.yaml as lightray can read it: whole numbers of CPUs and GPUs (the trials get the real ones)
+    with readable_by_lightray(arguments.tune_config) as tune_config:
         try:
-            return cli(argv)
-        except SystemExit as exit_:
-            if exit_.code == signal.SIGTERM:
-                # Ray's SIGTERM handler, which lightray's ray.init installed, exits with the signal's number
-                raise stopped_by(signal.SIGTERM) from None
-            # jsonargparse exits on a configuration it cannot parse, after printing why.
-            raise TuningError(
-                f"lightray rejected the configuration (exit status {exit_.code}); the message above "
-                f"says which key of {arguments.tune_config} or {arguments.train_config} to fix"
-            ) from None
+            return lightray_parser().parse_args(["--config", str(tune_config), *argv[2:]])
+        except ArgumentError as error:  # the checks passed, so this is not the user's to fix
+            raise TuningError(f"lightray's parser rejected the checked configuration: {error}") from None
 
 
-@contextmanager
-def readable_by_lightray(arguments: LightrayArguments) -> Iterator[LightrayArguments]:
-    """``arguments`` with a tune.yaml that lightray 0.2.5 can read.
+def trial_config(cli_cls: type, lightning_args: list[str], tune_callback: Any) -> str:
+    """The LightningCLI configuration every trial starts from (before its hyperparameters), with the
+    callback that reports to Ray Tune first among the trainer's callbacks, as lightray builds it."""
+    from aframe_tune.tune.train_config import fit_parser
 
-    lightray types ``cpus_per_trial`` and ``gpus_per_trial`` as whole numbers and refuses 0.25 or
-    even 1.0. For such a file it reads a private copy with those values rounded up, and the trials
-    get the real ones from :func:`trial_resources`.
+    parser = fit_parser(cli_cls)
+    # lightning_args is lightray's remainder, "--" first
+    config = parser.parse_args(lightning_args[1:]) if len(lightning_args) > 1 else parser.get_defaults()
+    config["trainer.callbacks"] = [tune_callback, *(config.get("trainer.callbacks") or [])]
+    return parser.dump(config)
+
+
+def run_search(arguments: LightrayArguments):  # -> ray.tune.ResultGrid
+    """Run the search on the Ray cluster this process has started, joined or connected to; a
+    search found in the storage is restored (finished trials are not run again).
+
+    Returns:
+        The ``ray.tune.ResultGrid``.
     """
-    text = arguments.tune_config.read_text()
-    if not has_float_resources(text):
-        yield arguments
-        return
-    with tempfile.TemporaryDirectory(prefix="aframe-tune-") as scratch:
-        copy = Path(scratch) / arguments.tune_config.name
-        copy.write_text(with_whole_number_resources(text))
-        logger.info("lightray reads %s, a copy of %s with whole numbers of CPUs and GPUs per trial; the "
-                    "trials get %g CPUs and %g GPUs each", copy, arguments.tune_config,
-                    arguments.cpus_per_trial, arguments.gpus_per_trial)
-        yield dataclasses.replace(arguments, tune_config=copy)
-
-
-@contextmanager
-def trial_resources(cpus: float, gpus: float) -> Iterator[None]:
-    """Give each trial lightray builds ``cpus`` CPUs and ``gpus`` GPUs, fractions included.
-
-    lightray builds its trainable with ``tune.with_resources`` from its whole-number options;
-    applying it again with the checked values wins (Ray keeps the last resources set on a
-    function trainable). lightray looks ``get_trainable`` up on its module when it runs, so
-    the replacement is seen; it is undone afterwards.
-    """
+    import lightray.fs
     import lightray.utils
     from ray import tune
 
-    build = lightray.utils.get_trainable
+    from aframe_tune.tune.lightray_config import lightray_parser
 
-    def get_trainable(*args: Any, **kwargs: Any) -> Any:
-        return tune.with_resources(build(*args, **kwargs), {"cpu": cpus, "gpu": gpus})
+    parsed = parse_search(arguments)
+    search = lightray_parser().instantiate(parsed)
+    search.run_config.sync_config = search.sync_config
+    param_space = dict(search.param_space or {})
+    lightray.utils.eval_tune_run_config(param_space)  # checked strings -> Ray Tune domains
 
-    lightray.utils.get_trainable = get_trainable
+    storage_path = search.run_config.storage_path
+    trainable = lightray.utils.get_trainable(
+        storage_path, parsed.lightning_cli_cls,
+        trial_config(parsed.lightning_cli_cls, parsed.lightning_args, parsed.tune_callback),
+        math.ceil(arguments.cpus_per_trial), math.ceil(arguments.gpus_per_trial),
+    )
+    # the real resources, fractions included (Ray keeps the last ones set on a function trainable)
+    trainable = tune.with_resources(trainable, {"cpu": arguments.cpus_per_trial, "gpu": arguments.gpus_per_trial})
+    logger.info("Each trial gets %g CPUs and %g GPUs", arguments.cpus_per_trial, arguments.gpus_per_trial)
+
+    filesystem = lightray.fs.setup_filesystem(storage_path)  # s3fs for s3://, None for a local path
+    experiment = f"{storage_path.removeprefix('s3://')}/{search.run_config.name}"
     try:
-        yield
-    finally:
-        lightray.utils.get_trainable = build
+        if tune.Tuner.can_restore(experiment, storage_filesystem=filesystem):
+            logger.info("Restoring from previous tuning run at %s", experiment)
+            tuner = tune.Tuner.restore(experiment, trainable, resume_errored=True, storage_filesystem=filesystem)
+        else:
+            tuner = tune.Tuner(trainable, param_space=param_space, tune_config=search.tune_config,
+                               run_config=search.run_config)
+        return tuner.fit()
+    except SystemExit as exit_:
+        if exit_.code == signal.SIGTERM:
+            # Ray's SIGTERM handler, which ray.init installed, exits with the signal's number
+            raise stopped_by(signal.SIGTERM) from None
+        raise
+

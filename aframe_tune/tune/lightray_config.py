@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,20 @@ def has_float_resources(text: str) -> bool:
     or 1.0), which lightray's parser refuses."""
     content = yaml.safe_load(text)
     return isinstance(content, dict) and any(isinstance(content.get(key), float) for key in RESOURCE_KEYS)
+
+
+@contextmanager
+def readable_by_lightray(path: Path) -> Iterator[Path]:
+    """``path``, or, if lightray 0.2.5 cannot read its CPUs or GPUs per trial (0.25, or even 1.0:
+    it wants whole numbers), a private copy with those rounded up, for as long as the block runs."""
+    text = path.read_text()
+    if not has_float_resources(text):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="aframe-tune-") as scratch:
+        copy = Path(scratch) / path.name
+        copy.write_text(with_whole_number_resources(text))
+        yield copy
 
 
 def with_whole_number_resources(text: str) -> str:

@@ -46,6 +46,8 @@ class TuneSpec:
             (``run_config.checkpoint_config``'s ``checkpoint_score_attribute``), if any.
         cpus_per_trial: CPUs each trial asks Ray for.
         gpus_per_trial: GPUs each trial asks Ray for.
+        reuse_actors: whether a finished trial's process runs the next trial
+            (``tune_config.reuse_actors``).
     """
 
     path: Path
@@ -58,6 +60,7 @@ class TuneSpec:
     checkpoint_metric: str | None = None
     cpus_per_trial: float = 1
     gpus_per_trial: float = 0
+    reuse_actors: bool = False
 
     def lightray_overrides(self) -> tuple[str, ...]:
         """lightray arguments that replace what tune.yaml says with what was checked here."""
@@ -143,5 +146,7 @@ def load_tune_spec(path: Path) -> TuneSpec:
         values["cpus_per_trial"] = _resource(content, "cpus_per_trial", 1, path)
     with problems.check():
         values["gpus_per_trial"] = _resource(content, "gpus_per_trial", 0, path)
+    # its type is checked with lightray's parser
+    values["reuse_actors"] = tune_config.get("reuse_actors") is True
     problems.raise_if_any()
     return TuneSpec(path=path, checkpoint_metric=_checkpoint_metric(run_config), **values)

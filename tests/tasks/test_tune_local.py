@@ -150,7 +150,7 @@ def test_fractional_gpus_per_trial_let_trials_share_a_gpu(experiment) -> None:
     with loopback_ray_head(num_gpus=1) as address:
         result = run_experiment(directory, env=clean_environment(RAY_ADDRESS=address, RAY_AUTH_MODE="token"))
     assert result.returncode == 0, output_of(result)[-5000:]
-    assert "the trials get 1 CPUs and 0.5 GPUs each" in output_of(result)
+    assert "Each trial gets 1 CPUs and 0.5 GPUs" in output_of(result)
     trials = trial_results(directory / "training")
     assert len(trials) == 2
     # [start, end] of each trial: with half a GPU each, both ran at once on the cluster's one GPU

@@ -273,7 +273,10 @@ def test_a_second_run_sh_is_refused_and_a_killed_drivers_cluster_is_removed_by_t
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
     bucket = s3_server.create_bucket("remote-lock")
-    directory = remote_experiment(tmp_path, bucket, ray_worker={"cpus_per_gpu": "1"})
+    # trials of several seconds, one at a time: the search must still run when the second run.sh
+    # reaches the lock, seconds after the first report
+    directory = remote_experiment(tmp_path, bucket, epochs=4, ray_worker={"cpus_per_gpu": "1"})
+    edit_yaml(directory / "train.yaml", {"data.num_train": 4096})
     env = remote_env(emulated_cluster, s3_server)
     log = tmp_path / "first.log"
     with background_run_sh(directory, log, env) as driver:
@@ -299,7 +302,7 @@ def test_a_second_run_sh_is_refused_and_a_killed_drivers_cluster_is_removed_by_t
     assert f"Removing Ray cluster {first_release}, left behind by process {driver.pid}" in output
     assert "Restoring from previous tuning run" in output
     reports = s3_reports(s3_server, bucket, "my-tune/tune/")
-    assert len(reports) == 2 and all(iterations[-1] == 2 for iterations in reports.values())
+    assert len(reports) == 2 and all(iterations[-1] == 4 for iterations in reports.values())
     emulated_cluster.api.flush()
     assert emulated_cluster.release_objects() == []
     assert emulated_cluster.api.list("configmaps", label_selector={"app.kubernetes.io/component": "run-lock"}) == []

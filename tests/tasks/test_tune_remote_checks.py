@@ -87,3 +87,14 @@ def test_unreachable_kube_context(experiment, s3_server: S3Server, tmp_path: Pat
     result = run_experiment(directory, env=env, timeout=120)
     expect_refusal(result, "cannot reach the API server")
     assert s3_server.keys(bucket) == []
+
+
+def test_a_remote_search_starts_a_process_per_trial(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from aframe_tune.tasks.remote import remote_tune_overrides
+    from aframe_tune.tune.spec import TuneSpec
+
+    spec = TuneSpec(tmp_path / "tune.yaml", "valid_auroc", "max", "tune", 2, "aframe_tune.demo.cli.DemoCLI",
+                    reuse_actors=True)
+    assert remote_tune_overrides(spec) == ("--tune_config.reuse_actors=false",)
+    assert "a trial whose pod is lost is retried on another one" in caplog.text
+    assert remote_tune_overrides(TuneSpec(**{**spec.__dict__, "reuse_actors": False})) == ()
