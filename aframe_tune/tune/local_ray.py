@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 
@@ -54,6 +55,11 @@ def start_or_join_ray(num_cpus: int | None = None) -> str:
         return ray.get_runtime_context().gcs_address
     if address is None:
         context = ray.init(num_cpus=num_cpus, include_dashboard=False)
+        # At exit, Ray's own handler sleeps half a second, then waits a second or more for every
+        # process of the instance to stop gracefully. They share the driver's fate anyway (Ray
+        # starts a reaper for when its handler does not run), and the search's state is saved
+        # by then, so the driver need not wait for them.
+        atexit.unregister(ray.shutdown)
         logger.info("Started a local Ray instance at %s", context.address_info["gcs_address"])
     else:
         context = _join(ray, address)
