@@ -1,0 +1,130 @@
+"""``python -m bench [--quick] [--out results.json]``: the benchmark suite, one invocation.
+
+Runs every measurement for every contender on this machine, interleaved and repeated, prints
+medians and ratios, and with ``--out`` writes the raw numbers and the headline figures as JSON.
+See docs/benchmarks.md for what each number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.contenders import CONTENDERS, Launch
+from bench.plan import FULL, QUICK, SMOKE, Plan
+from bench.readiness import WAITERS, measure_once, summarise
+from bench.report import headline, print_report, summarise_resumes, summarise_searches
+from bench.searches import run_resume, run_search
+
+MEASUREMENTS = ("readiness", "overhead", "resume", "scaling")
+logger = logging.getLogger("bench")
+
+
+def interleaved(repetitions: int) -> list[tuple[int, str]]:
+    """Every contender once per repetition, the order rotated so none always goes first."""
+    order = []
+    for rep in range(repetitions):
+        shift = rep % len(CONTENDERS)
+        order += [(rep, name) for name in CONTENDERS[shift:] + CONTENDERS[:shift]]
+    return order
+
+
+def machine() -> dict:
+    import ray
+    import torch
+
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor(),
+            "python": platform.python_version(), "ray": ray.__version__, "torch": torch.__version__,
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def run(plan: Plan, measurements: Sequence[str], workdir: Path) -> dict:
+    concurrency = os.cpu_count() or 1
+    results: dict = {"plan": plan.as_json(), "machine": machine()}
+    if "readiness" in measurements:
+        rng = random.Random(0)
+        runs = []
+        for rep in range(plan.readiness_repetitions):
+            for workers in plan.readiness_workers:
+                for waiter in WAITERS:
+                    run_ = measure_once(waiter, workers, rng)
+                    logger.info("readiness %s/%d #%d: %.3f s, %d requests", waiter, workers, rep,
+                                run_.latency_s, run_.api_requests)
+                    runs.append(run_)
+        results["readiness"] = {"runs": [r.as_json() for r in runs], "summary": summarise(runs)}
+    if "overhead" in measurements:
+        runs = []
+        for rep, name in interleaved(plan.repetitions):
+            launch = Launch(name, plan.overhead, workdir / f"overhead-{rep}-{name}")
+            search = run_search(launch, min(concurrency, plan.overhead.trials), plan.timeout_s)
+            logger.info("overhead %s #%d: %.1f s wall, %.1f s ideal, ratio %.3f, first trial after %.1f s",
+                        name, rep, search.wall_s, search.ideal_s, search.overhead_ratio,
+                        search.time_to_first_trial_s)
+            runs.append(search)
+        results["overhead"] = {"runs": [r.as_json() for r in runs], "summary": summarise_searches(runs)}
+    if "resume" in measurements:
+        runs = []
+        for rep, name in interleaved(plan.resume_repetitions):
+            launch = Launch(name, plan.resume, workdir / f"resume-{rep}-{name}")
+            resumed = run_resume(launch, plan.timeout_s)
+            logger.info("resume %s #%d: first resumed step after %.1f s (restored: %s)", name, rep,
+                        resumed.resume_s, resumed.restored)
+            runs.append(resumed)
+        results["resume"] = {"runs": [r.as_json() for r in runs], "summary": summarise_resumes(runs)}
+    if "scaling" in measurements:
+        scaling = {}
+        for workload in plan.scaling:
+            runs = []
+            for rep, name in interleaved(plan.scaling_repetitions):
+                launch = Launch(name, workload, workdir / f"scaling-{workload.trials}-{rep}-{name}")
+                search = run_search(launch, min(concurrency, workload.trials), plan.timeout_s)
+                logger.info("scaling %d trials, %s #%d: %.1f s wall, ratio %.3f", workload.trials, name, rep,
+                            search.wall_s, search.overhead_ratio)
+                runs.append(search)
+            scaling[str(workload.trials)] = {"runs": [r.as_json() for r in runs],
+                                             "summary": summarise_searches(runs)}
+        results["scaling"] = scaling
+    return {**headline(results), **results}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller searches and fewer repetitions (~10 min)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="the smallest run of everything, to check the benchmark works (~2 min); numbers mean little")
+    parser.add_argument("--out", type=Path, help="write the raw numbers and headline figures here as JSON")
+    parser.add_argument("--only", action="append", choices=MEASUREMENTS,
+                        help="run only this measurement (repeatable); default: all")
+    parser.add_argument("--workdir", type=Path, help="keep the searches here instead of a temporary directory")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+
+    plan = SMOKE if args.smoke else QUICK if args.quick else FULL
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="aframe-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    try:
+        results = run(plan, args.only or MEASUREMENTS, workdir)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    results["bench_wall_s"] = time.monotonic() - started
+    print_report(results)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+        print(f"\nraw numbers: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

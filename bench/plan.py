@@ -1,0 +1,77 @@
+"""How big each measurement is, for a full run and for ``--quick``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from bench.workload import Workload
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One benchmark run's sizes.
+
+    Args:
+        repetitions: runs of the 8-trial search per contender.
+        overhead: the 8-trial fixed-work search.
+        resume: the search that is interrupted once a trial finished, then resumed.
+        resume_repetitions: interrupted-and-resumed searches per contender.
+        scaling: short-trial searches of growing size.
+        scaling_repetitions: runs of each per contender.
+        readiness_repetitions: cluster start-ups per waiter and size.
+        readiness_workers: worker replicas of the emulated cluster.
+        timeout_s: a search that takes longer has failed.
+    """
+
+    repetitions: int
+    overhead: Workload
+    resume: Workload
+    resume_repetitions: int
+    scaling: tuple[Workload, ...]
+    scaling_repetitions: int
+    readiness_repetitions: int
+    readiness_workers: tuple[int, ...] = (1, 32)
+    timeout_s: float = 900.0
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def short_trials(trials: int) -> Workload:
+    """Searches of many short trials: one epoch of a few steps each."""
+    return Workload(trials=trials, epochs=1, num_train=256, num_valid=128)
+
+
+# about 5 s of compute per trial, of which a tenth is generating its data
+SMALL = Workload(trials=8, epochs=2, num_train=4096, num_valid=512)
+FULL = Plan(
+    repetitions=3,
+    # about 25 s of compute per trial: 100 s of ideal wall time on 2 CPUs
+    overhead=Workload(trials=8, epochs=6, num_train=8192, num_valid=1024),
+    resume=SMALL,
+    resume_repetitions=3,
+    scaling=(short_trials(8), short_trials(32), short_trials(128)),
+    scaling_repetitions=1,
+    readiness_repetitions=5,
+)
+QUICK = Plan(
+    repetitions=2,
+    overhead=SMALL,
+    resume=SMALL,
+    resume_repetitions=1,
+    scaling=(short_trials(8), short_trials(32)),
+    scaling_repetitions=1,
+    readiness_repetitions=3,
+)
+# the smallest run of every measurement: checks that the benchmark itself works (tests/test_bench.py)
+SMOKE = Plan(
+    repetitions=1,
+    overhead=Workload(trials=2, epochs=1, num_train=256, num_valid=128),
+    resume=Workload(trials=4, epochs=2, num_train=256, num_valid=128),
+    resume_repetitions=1,
+    scaling=(short_trials(4),),
+    scaling_repetitions=1,
+    readiness_repetitions=1,
+    readiness_workers=(1, 4),
+    timeout_s=300.0,
+)

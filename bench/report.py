@@ -1,0 +1,91 @@
+"""Medians, ratios and the headline figures, for the terminal and the JSON file."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from bench.contenders import CONTENDERS
+from bench.searches import ResumeRun, SearchRun
+
+SEARCH_FIGURES = ("wall_s", "ideal_s", "overhead_ratio", "time_to_first_trial_s", "setup_first_s", "setup_later_s")
+
+
+def _median(values: list[float]) -> float:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    return statistics.median(values) if values else float("nan")
+
+
+def summarise_searches(runs: list[SearchRun]) -> dict:
+    """Per contender, the median of each figure over its repetitions."""
+    summary = {}
+    for name in CONTENDERS:
+        mine = [run.as_json() for run in runs if run.contender == name]
+        if mine:
+            summary[name] = {figure: _median([run[figure] for run in mine]) for figure in SEARCH_FIGURES}
+    return summary
+
+
+def summarise_resumes(runs: list[ResumeRun]) -> dict:
+    return {name: {"resume_s": _median([r.resume_s for r in runs if r.contender == name]),
+                   "all_restored": all(r.restored for r in runs if r.contender == name)}
+            for name in CONTENDERS if any(r.contender == name for r in runs)}
+
+
+def headline(results: dict) -> dict:
+    """The top-level figures: this pipeline's, the others' overhead, readiness with 1 replica."""
+    figures: dict = {}
+    overhead = results.get("overhead", {}).get("summary", {})
+    if "pipeline" in overhead:
+        figures["overhead_ratio"] = overhead["pipeline"]["overhead_ratio"]
+        figures["time_to_first_trial_s"] = overhead["pipeline"]["time_to_first_trial_s"]
+    for name in ("lightray", "raw_tune"):
+        if name in overhead:
+            figures[f"{name}_overhead_ratio"] = overhead[name]["overhead_ratio"]
+    readiness = results.get("readiness", {}).get("summary", {})
+    if "watch/1" in readiness:
+        figures["readiness_latency_s"] = readiness["watch/1"]["latency_s"]
+        figures["readiness_api_requests"] = readiness["watch/1"]["api_requests"]
+    return figures
+
+
+def _table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    print(f"\n{title}")
+    for row in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+
+
+def _searches_table(title: str, summary: dict) -> None:
+    base = summary.get("lightray", {})
+    rows = []
+    for name, figures in summary.items():
+        vs = figures["wall_s"] / base["wall_s"] if base else float("nan")
+        rows.append([name, f"{figures['wall_s']:.1f}", f"{figures['ideal_s']:.1f}", f"{figures['overhead_ratio']:.3f}",
+                     f"{vs:.3f}", f"{figures['time_to_first_trial_s']:.1f}", f"{figures['setup_first_s']:.2f}",
+                     f"{figures['setup_later_s']:.2f}"])
+    _table(title, ["contender", "wall s", "ideal s", "wall/ideal", "wall/lightray", "1st trial s",
+                   "setup 1st s", "setup later s"], rows)
+
+
+def print_report(results: dict) -> None:
+    """Medians and ratios, one table per measurement."""
+    machine = results["machine"]
+    print(f"aframe-tune benchmarks on {machine['cpus']} CPUs, {machine['platform']}, Ray {machine['ray']}, "
+          f"torch {machine['torch']} (medians)")
+    if "overhead" in results:
+        _searches_table(f"Orchestration overhead: {results['plan']['overhead']['trials']} fixed-work trials",
+                        results["overhead"]["summary"])
+    if "resume" in results:
+        rows = [[name, f"{f['resume_s']:.1f}", str(f["all_restored"])] for name, f in results["resume"]["summary"].items()]
+        _table("Resume cost: re-run to first resumed training step", ["contender", "seconds", "restored"], rows)
+    for trials, scaled in results.get("scaling", {}).items():
+        _searches_table(f"Scaling: {trials} short trials", scaled["summary"])
+    if "readiness" in results:
+        rows = [[key, f"{f['latency_s'] * 1000:.0f}", f"{f['api_requests']:.0f}", f"{f['state_changes']:.0f}"]
+                for key, f in results["readiness"]["summary"].items()]
+        _table("Cluster readiness (waiter/workers)", ["waiter", "latency ms", "API requests", "pod changes"], rows)
+    figures = headline(results)
+    if figures:
+        print("\nheadline: " + ", ".join(f"{k} = {v:.3f}" if isinstance(v, float) else f"{k} = {v}"
+                                        for k, v in figures.items()))

@@ -1,0 +1,120 @@
+"""The fixed-work search every contender runs: the built-in detector, fixed data, a fixed number
+of training steps, the same reports and checkpoints.
+
+The pipeline and plain lightray train it through :class:`BenchCLI`; raw Ray Tune through
+:func:`raw_trainable`, which builds the same model, data and Trainer in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aframe_tune.demo.cli import DemoCLI
+
+from bench.timing import StepTimer, record
+
+METRIC = "valid_auroc"
+MODE = "max"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """How much work each trial does.
+
+    Args:
+        trials: number of trials (``num_samples``).
+        epochs: training epochs per trial; each ends in a validation, a report and a checkpoint.
+        num_train: training windows; steps per epoch are ``num_train / batch_size``.
+        num_valid: validation windows.
+        batch_size: windows per step.
+        width: channels of the model's first layer (the work per step).
+    """
+
+    trials: int
+    epochs: int
+    num_train: int
+    num_valid: int
+    batch_size: int = 64
+    width: int = 16
+
+    def train_config(self) -> dict[str, Any]:
+        """train.yaml: the demo model, CPU, fixed data, and the bench's step timer."""
+        return {
+            "seed_everything": 42,
+            "trainer": {
+                "max_epochs": self.epochs,
+                "accelerator": "cpu",
+                "devices": 1,
+                "enable_progress_bar": False,
+                "enable_model_summary": False,
+                "log_every_n_steps": 8,
+                "num_sanity_val_steps": 0,
+                "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
+                           "init_args": {"save_dir": ".", "name": ""}},
+                "enable_checkpointing": False,
+                "callbacks": [{"class_path": "bench.timing.StepTimer"}],
+            },
+            "model": {"width": self.width, "depth": 3, "learning_rate": 1.0e-3, "weight_decay": 0.0},
+            "data": {"ifos": ["H1", "L1"], "sample_rate": 512.0, "kernel_length": 1.0,
+                     "batch_size": self.batch_size, "num_train": self.num_train, "num_valid": self.num_valid},
+        }
+
+    def tune_config(self) -> dict[str, Any]:
+        """tune.yaml: random search without early stopping, so every trial does the same work."""
+        return {
+            "tune_config": {"metric": METRIC, "mode": MODE, "num_samples": self.trials,
+                            "max_concurrent_trials": None, "scheduler": None, "search_alg": None,
+                            "reuse_actors": True},
+            "run_config": {
+                "name": "tune",
+                "failure_config": {"max_failures": 0},
+                "checkpoint_config": {"class_path": "ray.air.config.CheckpointConfig",
+                                      "init_args": {"num_to_keep": 2, "checkpoint_score_attribute": METRIC,
+                                                    "checkpoint_score_order": MODE}},
+                "verbose": 0,
+            },
+            "tune_callback": {"class_path": "lightray.callbacks.LightRayReportCheckpointCallback",
+                              "init_args": {"on": "validation_end", "checkpoint_every": 1}},
+            "cpus_per_trial": 1,
+            "gpus_per_trial": 0,
+            "lightning_cli_cls": "bench.workload.BenchCLI",
+            "param_space": {"model.learning_rate": "tune.loguniform(1e-4, 1e-1)"},
+        }
+
+
+class BenchCLI(DemoCLI):
+    """The demo's LightningCLI, recording when the trial's code starts."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        record("start")
+        super().__init__(*args, **kwargs)
+
+
+def raw_trainable(config: dict[str, Any], workload: Workload) -> None:
+    """A Ray Tune function trainable as a raw Ray Tune user writes it: the same model, data and
+    Trainer as the CLI builds, reporting (with a checkpoint) after each validation."""
+    record("start")
+    import lightning.pytorch as pl
+    from lightning.pytorch.loggers import CSVLogger
+    from ray import tune
+    from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
+
+    from aframe_tune.demo.data import SimulatedStrainDataModule
+    from aframe_tune.demo.model import Detector
+
+    pl.seed_everything(42)
+    settings = workload.train_config()
+    data = SimulatedStrainDataModule(**settings["data"])
+    model = Detector(n_ifos=2, **{**settings["model"], "learning_rate": config["learning_rate"]})
+    trainer = pl.Trainer(
+        max_epochs=workload.epochs, accelerator="cpu", devices=1, enable_progress_bar=False,
+        enable_model_summary=False, log_every_n_steps=8, num_sanity_val_steps=0,
+        enable_checkpointing=False, logger=CSVLogger(tune.get_context().get_trial_dir(), name=""),
+        callbacks=[StepTimer(), TuneReportCheckpointCallback(on="validation_end")],
+    )
+    checkpoint = tune.get_checkpoint()
+    ckpt_path = None
+    if checkpoint is not None:
+        ckpt_path = f"{checkpoint.path}/checkpoint"
+    trainer.fit(model, datamodule=data, ckpt_path=ckpt_path)

@@ -1,0 +1,68 @@
+"""The benchmark suite (bench/) works: its figures are computed right and one smallest run of
+every measurement completes. No timing is asserted: benchmarks measure, tests check."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.readiness import measure_once
+from bench.searches import SearchRun, read_trials
+from tests.conftest import clean_environment
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def write_events(directory: Path, pid: int, events: list[tuple[str, str, float, dict]]) -> None:
+    with (directory / f"{pid}.jsonl").open("a") as handle:
+        for event, trial, t, fields in events:
+            handle.write(json.dumps({"event": event, "trial": trial, "pid": pid, "t": t, **fields}) + "\n")
+
+
+def test_figures_from_the_trials_events(tmp_path: Path) -> None:
+    # two processes, two trials each; the second trial of each reuses the process
+    write_events(tmp_path, 1, [("start", "a", 10.0, {}), ("first_step", "a", 12.0, {}), ("end", "a", 20.0, {"compute_s": 7.0}),
+                               ("start", "c", 20.1, {}), ("first_step", "c", 20.3, {}), ("end", "c", 28.0, {"compute_s": 7.5})])
+    write_events(tmp_path, 2, [("start", "b", 10.5, {}), ("first_step", "b", 12.5, {}), ("end", "b", 20.5, {"compute_s": 7.0}),
+                               ("start", "d", 20.6, {}), ("first_step", "d", 21.0, {}), ("end", "d", 28.5, {"compute_s": 7.5})])
+    trials = read_trials(tmp_path)
+    assert [t.trial for t in trials] == ["a", "b", "c", "d"]
+    run = SearchRun("pipeline", wall_s=30.0, concurrency=2, trials=trials, launched=4.0)
+    assert run.compute_s == 29.0 and run.ideal_s == 14.5
+    assert math.isclose(run.overhead_ratio, 30.0 / 14.5)
+    assert run.time_to_first_trial_s == 8.0  # launched at 4, first step at 12
+    assert run.setup_first_s == 2.0
+    assert math.isclose(run.setup_later_s, 0.3)  # median of 0.2 and 0.4
+    # a resumed run counts from its own start
+    assert [t.trial for t in read_trials(tmp_path, since=20.05)] == ["c", "d"]
+
+
+@pytest.mark.cluster
+def test_the_watch_makes_as_many_requests_for_32_workers_as_for_1() -> None:
+    rng = random.Random(1)
+    one, many = measure_once("watch", 1, rng), measure_once("watch", 32, rng)
+    assert many.state_changes > 3 * one.state_changes
+    assert many.api_requests == one.api_requests  # O(1): one watch, whatever the pods do
+
+
+@pytest.mark.e2e
+def test_python_m_bench_runs_every_measurement_and_writes_the_headline_figures(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    result = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--out", str(out)], cwd=REPOSITORY,
+                            capture_output=True, text=True, env=clean_environment(), timeout=900)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    results = json.loads(out.read_text())
+    for figure in ("overhead_ratio", "lightray_overhead_ratio", "raw_tune_overhead_ratio", "time_to_first_trial_s",
+                   "readiness_latency_s", "readiness_api_requests"):
+        assert results[figure] > 0, figure
+    assert set(results["overhead"]["summary"]) == {"pipeline", "lightray", "raw_tune"}
+    assert all(run["trials"] == 2 for run in results["overhead"]["runs"])
+    assert all(run["restored"] for run in results["resume"]["runs"])
+    assert set(results["readiness"]["summary"]) == {"watch/1", "watch/4", "poll_2s/1", "poll_2s/4"}
+    assert "Orchestration overhead" in result.stdout and "headline:" in result.stdout
