@@ -25,6 +25,7 @@ from bench.plan import FULL, QUICK, SMOKE, Plan
 from bench.readiness import WAITERS, measure_once, summarise
 from bench.report import headline, print_report, summarise_resumes, summarise_searches
 from bench.searches import run_resume, run_search
+from bench.workload import Workload
 
 MEASUREMENTS = ("readiness", "overhead", "resume", "scaling")
 logger = logging.getLogger("bench")
@@ -48,52 +49,56 @@ def machine() -> dict:
             "date": time.strftime("%Y-%m-%d")}
 
 
+def measure_readiness(plan: Plan) -> dict:
+    rng = random.Random(0)
+    runs = []
+    for rep in range(plan.readiness_repetitions):
+        for workers in plan.readiness_workers:
+            for waiter in WAITERS:
+                run_ = measure_once(waiter, workers, rng)
+                logger.info("readiness %s/%d #%d: %.3f s, %d requests", waiter, workers, rep,
+                            run_.latency_s, run_.api_requests)
+                runs.append(run_)
+    return {"runs": [r.as_json() for r in runs], "summary": summarise(runs)}
+
+
+def measure_searches(label: str, workload: Workload, repetitions: int, workdir: Path, timeout_s: float) -> dict:
+    """Each contender runs ``workload`` to the end, ``repetitions`` times, interleaved."""
+    concurrency = min(os.cpu_count() or 1, workload.trials)
+    runs = []
+    for rep, name in interleaved(repetitions):
+        search = run_search(Launch(name, workload, workdir / f"{label}-{rep}-{name}"), concurrency, timeout_s)
+        logger.info("%s %s #%d: %.1f s wall, %.1f s ideal, ratio %.3f, first trial after %.1f s", label, name, rep,
+                    search.wall_s, search.ideal_s, search.overhead_ratio, search.time_to_first_trial_s)
+        runs.append(search)
+    return {"runs": [r.as_json() for r in runs], "summary": summarise_searches(runs)}
+
+
+def measure_resumes(plan: Plan, workdir: Path) -> dict:
+    """Each contender's search interrupted with Ctrl-C once a trial finished, then started again."""
+    runs = []
+    for rep, name in interleaved(plan.resume_repetitions):
+        resumed = run_resume(Launch(name, plan.resume, workdir / f"resume-{rep}-{name}"), plan.timeout_s)
+        logger.info("resume %s #%d: first resumed step after %.1f s (restored: %s)", name, rep,
+                    resumed.resume_s, resumed.restored)
+        runs.append(resumed)
+    return {"runs": [r.as_json() for r in runs], "summary": summarise_resumes(runs)}
+
+
 def run(plan: Plan, measurements: Sequence[str], workdir: Path) -> dict:
-    concurrency = os.cpu_count() or 1
     results: dict = {"plan": plan.as_json(), "machine": machine()}
     if "readiness" in measurements:
-        rng = random.Random(0)
-        runs = []
-        for rep in range(plan.readiness_repetitions):
-            for workers in plan.readiness_workers:
-                for waiter in WAITERS:
-                    run_ = measure_once(waiter, workers, rng)
-                    logger.info("readiness %s/%d #%d: %.3f s, %d requests", waiter, workers, rep,
-                                run_.latency_s, run_.api_requests)
-                    runs.append(run_)
-        results["readiness"] = {"runs": [r.as_json() for r in runs], "summary": summarise(runs)}
+        results["readiness"] = measure_readiness(plan)
     if "overhead" in measurements:
-        runs = []
-        for rep, name in interleaved(plan.repetitions):
-            launch = Launch(name, plan.overhead, workdir / f"overhead-{rep}-{name}")
-            search = run_search(launch, min(concurrency, plan.overhead.trials), plan.timeout_s)
-            logger.info("overhead %s #%d: %.1f s wall, %.1f s ideal, ratio %.3f, first trial after %.1f s",
-                        name, rep, search.wall_s, search.ideal_s, search.overhead_ratio,
-                        search.time_to_first_trial_s)
-            runs.append(search)
-        results["overhead"] = {"runs": [r.as_json() for r in runs], "summary": summarise_searches(runs)}
+        results["overhead"] = measure_searches("overhead", plan.overhead, plan.repetitions, workdir, plan.timeout_s)
     if "resume" in measurements:
-        runs = []
-        for rep, name in interleaved(plan.resume_repetitions):
-            launch = Launch(name, plan.resume, workdir / f"resume-{rep}-{name}")
-            resumed = run_resume(launch, plan.timeout_s)
-            logger.info("resume %s #%d: first resumed step after %.1f s (restored: %s)", name, rep,
-                        resumed.resume_s, resumed.restored)
-            runs.append(resumed)
-        results["resume"] = {"runs": [r.as_json() for r in runs], "summary": summarise_resumes(runs)}
+        results["resume"] = measure_resumes(plan, workdir)
     if "scaling" in measurements:
-        scaling = {}
-        for workload in plan.scaling:
-            runs = []
-            for rep, name in interleaved(plan.scaling_repetitions):
-                launch = Launch(name, workload, workdir / f"scaling-{workload.trials}-{rep}-{name}")
-                search = run_search(launch, min(concurrency, workload.trials), plan.timeout_s)
-                logger.info("scaling %d trials, %s #%d: %.1f s wall, ratio %.3f", workload.trials, name, rep,
-                            search.wall_s, search.overhead_ratio)
-                runs.append(search)
-            scaling[str(workload.trials)] = {"runs": [r.as_json() for r in runs],
-                                             "summary": summarise_searches(runs)}
-        results["scaling"] = scaling
+        results["scaling"] = {
+            str(workload.trials): measure_searches(f"scaling-{workload.trials}", workload, plan.scaling_repetitions,
+                                                   workdir, plan.timeout_s)
+            for workload in plan.scaling
+        }
     return {**headline(results), **results}
 
 
