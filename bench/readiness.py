@@ -5,7 +5,8 @@ release's pods, then one of its client Service) against a loop that lists the po
 until the head and a worker are ready (what the reference pipeline does), on the same
 API server, with the same pod life cycle played out by a stand-in kubelet:
 
-- every pod is created Pending; then scheduled; then Running but not Ready, one by one;
+- every pod is created Pending; then scheduled; then Running but not Ready, one by one, as its
+  image is pulled;
 - the workers turn Ready one by one, and the head, the last pod the search needs, last, at a
   random moment (so the poll loop's phase is random too).
 
@@ -63,9 +64,10 @@ def _pod(name: str, component: str) -> dict:
 class StandInKubelet(threading.Thread):
     """Plays one release's pods through their life cycle; records when the head turned Ready."""
 
-    def __init__(self, api: KubernetesEmulator, workers: int, rng: random.Random) -> None:
+    def __init__(self, api: KubernetesEmulator, workers: int, rng: random.Random, pull_s: float) -> None:
         super().__init__(daemon=True)
         self.api = api
+        self.pull_s = pull_s
         self.names = ["head"] + [f"worker-{i}" for i in range(workers)]
         self.rng = rng
         self.head_ready_at: float | None = None
@@ -84,14 +86,13 @@ class StandInKubelet(threading.Thread):
             time.sleep(0.3)
             for name in self.names:
                 self._change(name, condition="PodScheduled")
-            time.sleep(0.3)
-            for name in self.names:
+            for name in self.names:  # images pulled one after the other
+                time.sleep(self.pull_s / len(self.names))
                 self._change(name, status={"phase": "Running", "containerStatuses": [
                     {"name": "ray", "ready": False, "state": {"running": {}}}]})
-                time.sleep(0.3 / len(self.names))
             for name in self.names[1:]:
                 self._change(name, condition="Ready")
-                time.sleep(0.3 / len(self.names))
+                time.sleep(0.5 / len(self.names))
             time.sleep(self.rng.uniform(0.0, POLL_INTERVAL_S))
             self.head_ready_at = time.perf_counter()
             self._change("head", condition="Ready")
@@ -112,8 +113,10 @@ class ReadinessRun:
                 "api_requests": self.api_requests, "state_changes": self.state_changes}
 
 
-def measure_once(waiter: str, workers: int, rng: random.Random, timeout_s: float = 60.0) -> ReadinessRun:
-    """One release coming up, waited for by ``waiter``."""
+def measure_once(waiter: str, workers: int, rng: random.Random, pull_s: float = 4.0,
+                 timeout_s: float = 60.0) -> ReadinessRun:
+    """One release coming up, waited for by ``waiter``; its pods' images take ``pull_s`` to pull
+    (real clusters take minutes: the poll loop's request count grows with it, the watch's does not)."""
     with tempfile.TemporaryDirectory(prefix="aframe-bench-k8s-") as scratch, KubernetesEmulator() as api:
         target = KubeTarget(namespace=NAMESPACE, kubeconfig=api.write_kubeconfig(Path(scratch) / "kubeconfig"))
         for name in ["head"] + [f"worker-{i}" for i in range(workers)]:
@@ -123,7 +126,7 @@ def measure_once(waiter: str, workers: int, rng: random.Random, timeout_s: float
         api.update_status("services", NAMESPACE, f"{RELEASE}-client",
                           {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}})
         api.clear_request_log()
-        kubelet = StandInKubelet(api, workers, rng)
+        kubelet = StandInKubelet(api, workers, rng, pull_s)
         kubelet.start()
         asyncio.run(WAITERS[waiter](target, RELEASE, timeout_s))
         returned_at = time.perf_counter()

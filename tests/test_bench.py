@@ -46,7 +46,7 @@ def test_figures_from_the_trials_events(tmp_path: Path) -> None:
 @pytest.mark.cluster
 def test_the_watch_makes_as_many_requests_for_32_workers_as_for_1() -> None:
     rng = random.Random(1)
-    one, many = measure_once("watch", 1, rng), measure_once("watch", 32, rng)
+    one, many = measure_once("watch", 1, rng, pull_s=1.0), measure_once("watch", 32, rng, pull_s=1.0)
     assert many.state_changes > 3 * one.state_changes
     assert many.api_requests == one.api_requests  # O(1): one watch, whatever the pods do
 

@@ -1,0 +1,55 @@
+"""``python -m bench.markdown results.json``: the tables of docs/benchmarks.md from one run's JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def searches_table(summary: dict) -> list[str]:
+    base = summary.get("lightray", {}).get("wall_s")
+    lines = [_row(["contender", "wall s", "ideal s", "wall / ideal", "wall / lightray", "first trial s",
+                   "set-up, first trial s", "set-up, later trials s"]),
+             _row(["---"] + ["---:"] * 7)]
+    for name, f in summary.items():
+        vs = f"{f['wall_s'] / base:.3f}" if base else "-"
+        lines.append(_row([name, f"{f['wall_s']:.1f}", f"{f['ideal_s']:.1f}", f"{f['overhead_ratio']:.3f}", vs,
+                           f"{f['time_to_first_trial_s']:.1f}", f"{f['setup_first_s']:.2f}",
+                           f"{f['setup_later_s']:.2f}"]))
+    return lines
+
+
+def tables(results: dict) -> str:
+    out = [f"Machine: {results['machine']['cpus']} CPUs, {results['machine']['platform']}, Python "
+           f"{results['machine']['python']}, Ray {results['machine']['ray']}, torch {results['machine']['torch']}, "
+           f"{results['machine']['date']}; the whole run took {results.get('bench_wall_s', 0) / 60:.0f} min.", ""]
+    if "overhead" in results:
+        w = results["plan"]["overhead"]
+        out += [f"**Orchestration overhead**: {w['trials']} trials of {w['epochs']} epochs of {w['num_train']} "
+                f"windows, medians of {results['plan']['repetitions']} runs each", ""]
+        out += searches_table(results["overhead"]["summary"]) + [""]
+    if "resume" in results:
+        out += ["**Resume cost**: from starting again to the first resumed training step", "",
+                _row(["contender", "seconds", "restored its trials"]), _row(["---", "---:", "---"])]
+        out += [_row([name, f"{f['resume_s']:.1f}", "yes" if f["all_restored"] else "no"])
+                for name, f in results["resume"]["summary"].items()] + [""]
+    for trials, scaled in results.get("scaling", {}).items():
+        out += [f"**Scaling**: {trials} short trials", ""] + searches_table(scaled["summary"]) + [""]
+    if "readiness" in results:
+        out += ["**Cluster readiness** on the emulated API server", "",
+                _row(["waiter / worker replicas", "latency ms", "API requests", "pod state changes"]),
+                _row(["---", "---:", "---:", "---:"])]
+        out += [_row([key, f"{f['latency_s'] * 1000:.0f}", f"{f['api_requests']:.0f}", f"{f['state_changes']:.0f}"])
+                for key, f in results["readiness"]["summary"].items()] + [""]
+    headline = {k: v for k, v in results.items() if not isinstance(v, (dict, list))}
+    out += ["**Headline figures** (`--out`, top level)", "", "```json", json.dumps(headline, indent=2), "```"]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(tables(json.loads(Path(sys.argv[1]).read_text())))
