@@ -5,8 +5,14 @@ Each trial process appends one JSON line per event to ``$AFRAME_BENCH_EVENTS/<pi
 
 - ``start``: the trial's code began (the LightningCLI, or the raw trainable, was entered);
 - ``first_step``: its first training step began;
-- ``end``: training ended, with ``compute_s``, the summed wall time of its training and
-  validation steps: the work an ideal orchestrator could not avoid.
+- ``end``: training ended, with ``compute_s``: the trial's training loop, from its first
+  training step to its end (every training and validation batch, data loading and metrics
+  included), less the time its reports and checkpoints to Ray Tune took. That is the work the
+  same training costs without any tuning framework, which an ideal orchestrator could not avoid.
+  ``steps_s`` (the training and validation steps alone) and ``reports_s`` are recorded too.
+
+The reports are timed by the ``tune_callback`` classes below, thin timed versions of lightray's
+and Ray Tune's own reporting callbacks, which every contender's configuration names.
 """
 
 from __future__ import annotations
@@ -19,8 +25,38 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+from lightray.callbacks import LightRayReportCheckpointCallback
+from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
 
 EVENTS_VARIABLE = "AFRAME_BENCH_EVENTS"
+
+
+class _ReportClock:
+    """Seconds this process's current trial has spent reporting to Ray Tune."""
+
+    total_s = 0.0
+
+    @classmethod
+    def timed(cls, report, *args: Any) -> None:
+        started = time.perf_counter()
+        try:
+            report(*args)
+        finally:
+            cls.total_s += time.perf_counter() - started
+
+
+class TimedLightRayReport(LightRayReportCheckpointCallback):
+    """lightray's reporting callback (pipeline and lightray contenders), timed."""
+
+    def _handle(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        _ReportClock.timed(super()._handle, trainer, pl_module)
+
+
+class TimedTuneReport(TuneReportCheckpointCallback):
+    """Ray Tune's reporting callback (raw Ray Tune contender), timed."""
+
+    def _handle(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        _ReportClock.timed(super()._handle, trainer, pl_module)
 
 
 def trial_id() -> str | None:
@@ -45,26 +81,27 @@ def record(event: str, **fields: Any) -> None:
 
 
 class StepTimer(pl.Callback):
-    """Times each training and validation step of a trial and records the events above."""
+    """Times a trial's training loop, its steps and its reports, and records the events above."""
 
     def __init__(self) -> None:
-        self.compute_s = 0.0
+        self.steps_s = 0.0
         self.steps = 0
+        self._loop_started: float | None = None
         self._step_started: float | None = None
-        self._first_step_seen = False
 
     def _begin(self) -> None:
         self._step_started = time.perf_counter()
 
     def _finish(self) -> None:
         if self._step_started is not None:
-            self.compute_s += time.perf_counter() - self._step_started
+            self.steps_s += time.perf_counter() - self._step_started
             self.steps += 1
             self._step_started = None
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
-        if not self._first_step_seen:
-            self._first_step_seen = True
+        if self._loop_started is None:
+            self._loop_started = time.perf_counter()
+            _ReportClock.total_s = 0.0  # a reused process: this trial's reports only
             record("first_step", global_step=trainer.global_step)
         self._begin()
 
@@ -82,5 +119,7 @@ class StepTimer(pl.Callback):
         if not trainer.sanity_checking:
             self._finish()
 
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        record("end", compute_s=self.compute_s, steps=self.steps)
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        loop_s = time.perf_counter() - (self._loop_started or time.perf_counter())
+        record("end", compute_s=loop_s - _ReportClock.total_s, steps_s=self.steps_s,
+               reports_s=_ReportClock.total_s, steps=self.steps)

@@ -12,7 +12,7 @@ from typing import Any
 
 from aframe_tune.demo.cli import DemoCLI
 
-from bench.timing import StepTimer, record
+from bench.timing import StepTimer, TimedTuneReport, record
 
 METRIC = "valid_auroc"
 MODE = "max"
@@ -74,7 +74,7 @@ class Workload:
                                                     "checkpoint_score_order": MODE}},
                 "verbose": 0,
             },
-            "tune_callback": {"class_path": "lightray.callbacks.LightRayReportCheckpointCallback",
+            "tune_callback": {"class_path": "bench.timing.TimedLightRayReport",
                               "init_args": {"on": "validation_end", "checkpoint_every": 1}},
             "cpus_per_trial": 1,
             "gpus_per_trial": 0,
@@ -98,7 +98,6 @@ def raw_trainable(config: dict[str, Any], workload: Workload) -> None:
     import lightning.pytorch as pl
     from lightning.pytorch.loggers import CSVLogger
     from ray import tune
-    from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
 
     from aframe_tune.demo.data import SimulatedStrainDataModule
     from aframe_tune.demo.model import Detector
@@ -111,7 +110,8 @@ def raw_trainable(config: dict[str, Any], workload: Workload) -> None:
         max_epochs=workload.epochs, accelerator="cpu", devices=1, enable_progress_bar=False,
         enable_model_summary=False, log_every_n_steps=8, num_sanity_val_steps=0,
         enable_checkpointing=False, logger=CSVLogger(tune.get_context().get_trial_dir(), name=""),
-        callbacks=[StepTimer(), TuneReportCheckpointCallback(on="validation_end")],
+        # the reporting callback first, as lightray orders them
+        callbacks=[TimedTuneReport(on="validation_end"), StepTimer()],
     )
     checkpoint = tune.get_checkpoint()
     ckpt_path = None
