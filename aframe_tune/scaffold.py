@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aframe_tune.errors import ScaffoldError
+from aframe_tune.presets import DEFAULT_PRESET, PRESETS, render_tune_yaml
 
 TEMPLATE_FILES = ("tune.cfg", "tune.yaml", "train.yaml", "run.sh")
 # DNS-compatible S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens.
@@ -53,11 +54,13 @@ class Experiment:
         directory: where the four files go.
         run_dir: what run.sh exports as AFRAME_TRAIN_RUN_DIR.
         mode: the template set (only ``tune`` so far).
+        search: the search preset written into tune.yaml (:data:`aframe_tune.presets.PRESETS`).
     """
 
     directory: Path
     run_dir: str
     mode: str = "tune"
+    search: str = DEFAULT_PRESET
 
     def check_writable(self, force: bool) -> None:
         """Refuse before writing anything if the directory cannot be written or holds our files."""
@@ -74,6 +77,8 @@ class Experiment:
             )
 
     def render(self, name: str, template: str) -> str:
+        if name == "tune.yaml":
+            return render_tune_yaml(template, PRESETS[self.search], template_directory(self.mode))
         if name != "run.sh":
             return template
         return template.replace("@RUN_DIR@", shlex.quote(self.run_dir)).replace(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 from aframe_tune.errors import AframeTuneError
+from aframe_tune.presets import DEFAULT_PRESET, PRESETS
 from aframe_tune.scaffold import Experiment, check_s3_url
 
 
@@ -19,6 +21,10 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    presets = "; ".join(
+        f"{preset.name}: {preset.summary}" + (f" (pip install 'aframe-tune[{preset.extra}]')" if preset.extra else "")
+        for preset in PRESETS.values()
+    )
     parser = OneLineErrorParser(
         prog="aframe-init",
         description="Create an experiment directory with tune.cfg, tune.yaml, train.yaml and run.sh.",
@@ -35,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
         "in DIRECTORY/training",
     )
     parser.add_argument(
+        "--search", choices=list(PRESETS), default=DEFAULT_PRESET, metavar="{" + ",".join(PRESETS) + "}",
+        help=f"how tune.yaml searches, commented there: {presets}",
+    )
+    parser.add_argument(
         "--force", action="store_true", help="overwrite the files of an existing experiment"
     )
     return parser
@@ -45,14 +55,19 @@ def main(argv: list[str] | None = None) -> int:
     directory = args.directory.expanduser().absolute()
     try:
         run_dir = check_s3_url(args.s3_bucket) if args.s3_bucket else str(directory / "training")
-        experiment = Experiment(directory=directory, run_dir=run_dir, mode=args.mode)
+        experiment = Experiment(directory=directory, run_dir=run_dir, mode=args.mode, search=args.search)
         experiment.check_writable(force=args.force)
         experiment.write()
     except AframeTuneError as error:
         print(f"aframe-init: error: {error}", file=sys.stderr)
         return 1
     where = "on Kubernetes" if args.s3_bucket else "on this machine"
-    print(f"Created a tuning experiment in {directory} (results: {run_dir}, tuned {where}).")
+    print(f"Created a tuning experiment in {directory} (results: {run_dir}, tuned {where}, "
+          f"search: {args.search}).")
+    preset = PRESETS[args.search]
+    if preset.module and importlib.util.find_spec(preset.module) is None:
+        print(f"The {preset.name} search needs its library here and where trials run:  "
+              f"pip install 'aframe-tune[{preset.extra}]'")
     print(f"Edit tune.yaml and train.yaml there, then run:  bash {directory / 'run.sh'}")
     return 0
 

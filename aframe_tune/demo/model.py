@@ -103,6 +103,15 @@ class Detector(pl.LightningModule):
         self.log("valid_loss", F.binary_cross_entropy_with_logits(logits, labels))
         self.log("valid_auroc", binary_auroc(logits, labels.long()))
 
+    def on_train_start(self) -> None:
+        # A trial resumed from a checkpoint gets the optimizer's saved settings back. Population
+        # Based Training resumes trials from another trial's checkpoint with mutated
+        # hyperparameters, which must win over the saved ones.
+        for optimizer in self.trainer.optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = self.hparams.learning_rate
+                group["weight_decay"] = self.hparams.weight_decay
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(
             self.parameters(),

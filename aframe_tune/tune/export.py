@@ -62,7 +62,9 @@ def select_best_trial(results: Any, spec: TuneSpec) -> tuple[BestTrial, Any]:
             if best is None or sign * value > best[0]:
                 trial = BestTrial(
                     trial_id=str(metrics.get("trial_id", "")),
-                    hyperparameters=dict(result.config or {}),
+                    # the hyperparameters the checkpoint was trained with: under Population Based
+                    # Training a trial's final ones may have come later, from another trial
+                    hyperparameters=dict(metrics.get("config") or result.config or {}),
                     metric=spec.metric,
                     mode=spec.mode,
                     value=float(value),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aframe_tune.errors import Problems
-from aframe_tune.tune.lightray_config import check_search_libraries, check_with_lightray
+from aframe_tune.tune.lightray_config import check_search_libraries, check_search_space, check_with_lightray
 from aframe_tune.tune.spec import TuneSpec, load_tune_spec
 from aframe_tune.tune.train_config import TrainConfig, check_train_config
 
@@ -33,11 +33,16 @@ def check_search_inputs(tune_path: Path, train: TrainConfig) -> TuneSpec:
         replaced["lightning_cli_cls"] = None
     with problems.check():
         check_with_lightray(tune_path, replaced)
+    searchable = False
     with problems.check():
         check_search_libraries(tune_path)
+        searchable = spec is not None and not problems.found
     if spec is not None and cli_cls is not None:
         with problems.check():
             check_train_config(cli_cls, train, spec)
+    if searchable:  # tune.yaml parsed and its libraries import: build its search algorithm
+        with problems.check():
+            check_search_space(tune_path, spec)
     problems.raise_if_any()
     assert spec is not None
     return spec

@@ -16,7 +16,7 @@ import yaml
 
 from aframe_tune.errors import ConfigError, Problems
 from aframe_tune.tune.parser_errors import read_parser_error
-from aframe_tune.tune.spec import read_yaml_mapping
+from aframe_tune.tune.spec import TuneSpec, read_yaml_mapping
 
 # Ray Tune's integrations import without their library and fail only when the search starts.
 # Package of the Ray Tune class -> (module it needs, pip requirement (as Ray's docs give it),
@@ -94,6 +94,16 @@ def lightray_parser() -> Any:
     return parser
 
 
+def _as_lightray_reads(path: Path, replaced: dict[str, Any] | None) -> dict[str, Any]:
+    content = {**read_yaml_mapping(path), **(replaced or {})}
+    for key in RESOURCE_KEYS:
+        if key in content:
+            content[key] = as_lightray_reads_resources(content[key])
+    content = {key: value for key, value in content.items() if value is not None}
+    content.setdefault("lightning_args", [])  # the LightningCLI's arguments, checked elsewhere
+    return content
+
+
 def check_with_lightray(path: Path, replaced: dict[str, Any] | None = None) -> None:
     """Parse tune.yaml with lightray's parser, instantiating nothing.
 
@@ -104,15 +114,9 @@ def check_with_lightray(path: Path, replaced: dict[str, Any] | None = None) -> N
     """
     from jsonargparse import ArgumentError
 
-    content = {**read_yaml_mapping(path), **(replaced or {})}
-    for key in RESOURCE_KEYS:
-        if key in content:
-            content[key] = as_lightray_reads_resources(content[key])
-    content = {key: value for key, value in content.items() if value is not None}
-    content.setdefault("lightning_args", [])  # the LightningCLI's arguments, checked elsewhere
     parser = lightray_parser()
     try:
-        parser.parse_object(content)
+        parser.parse_object(_as_lightray_reads(path, replaced))
     except ArgumentError as error:
         keys = sorted(action.dest for action in parser._actions if not action.dest.endswith(".help"))
         problem = read_parser_error(str(error), keys)
@@ -144,3 +148,52 @@ def check_search_libraries(path: Path) -> None:
                     f"{path}: {dotted} {class_path} needs the {module} library, which is not installed; "
                     f"install it with: {how}", key=f"{path}::{dotted}"))
     problems.raise_if_any()
+
+
+def check_search_space(path: Path, spec: TuneSpec) -> None:
+    """The search algorithm and scheduler of tune.yaml, built as the search will build them, must
+    accept ``param_space`` (BayesOpt takes only continuous ranges, HyperOpt no grid_search, …);
+    Population Based Training may mutate only keys the search samples, and needs the newest
+    checkpoints kept."""
+    import lightray.utils
+
+    parser = lightray_parser()
+    # the checks before this one passed, so it parses; param_space is given to the searcher below
+    search = parser.instantiate(parser.parse_object(_as_lightray_reads(path, {"param_space": None})))
+    domains = dict(spec.param_space)
+    lightray.utils.eval_tune_run_config(domains)
+    problems = Problems()
+    searcher = search.tune_config.search_alg
+    if searcher is not None:
+        with problems.check():
+            try:
+                searcher.set_search_properties(spec.metric, spec.mode, domains)
+            except (ValueError, TypeError) as error:
+                raise ConfigError(
+                    f"{path}: tune_config.search_alg {type(searcher).__name__} cannot search "
+                    f"param_space: {str(error).rstrip('.')}; change param_space or pick another search algorithm",
+                    key=f"{path}::param_space") from None
+    mutations = getattr(search.tune_config.scheduler, "_hyperparam_mutations", None) or {}
+    unknown = sorted(set(mutations) - set(spec.param_space))
+    if unknown:
+        problems.add(ConfigError(
+            f"{path}: tune_config.scheduler's hyperparam_mutations {', '.join(unknown)} "
+            f"{'is' if len(unknown) == 1 else 'are'} not in param_space; add "
+            f"{'it' if len(unknown) == 1 else 'them'} there too, so each trial starts from a sampled value",
+            key=f"{path}::tune_config.scheduler"))
+    with problems.check():
+        check_checkpoints_for_pbt(path, search)
+    problems.raise_if_any()
+
+
+def check_checkpoints_for_pbt(path: Path, search: Any) -> None:
+    """Population Based Training restores a trial from a checkpoint another trial reported at its
+    last perturbation, which a limit on kept checkpoints may have deleted since (the trial then
+    fails with "Could not recover from checkpoint")."""
+    scheduler = search.tune_config.scheduler
+    checkpoints = search.run_config.checkpoint_config
+    if hasattr(scheduler, "_hyperparam_mutations") and checkpoints is not None and checkpoints.num_to_keep is not None:
+        raise ConfigError(
+            f"{path}: run_config.checkpoint_config keeps {checkpoints.num_to_keep} checkpoints per trial, but "
+            f"{type(scheduler).__name__} restores trials from other trials' earlier checkpoints, which "
+            "may be deleted by then; set num_to_keep: null", key=f"{path}::run_config.checkpoint_config")

@@ -63,3 +63,29 @@ def test_detector_maps_windows_to_one_logit_and_scripts() -> None:
     scripted = torch.jit.script(model.inference_module())
     assert torch.allclose(scripted(batch), model(batch))
     assert scripted(torch.randn(3, 2, 512)).shape == (3, 1)
+
+
+def test_a_resumed_detector_trains_with_its_own_optimizer_settings_not_the_checkpoints(tmp_path) -> None:
+    # Population Based Training resumes a trial from another's checkpoint with a mutated
+    # learning rate; the checkpoint's optimizer state must not put the old one back.
+    import lightning.pytorch as pl
+
+    class RecordLearningRate(pl.Callback):
+        seen: list[tuple[float, float]] = []
+
+        def on_train_epoch_start(self, trainer, module) -> None:
+            group = trainer.optimizers[0].param_groups[0]
+            self.seen.append((group["lr"], group["weight_decay"]))
+
+    def fit(learning_rate: float, weight_decay: float, epochs: int, ckpt_path=None) -> None:
+        trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
+                             enable_progress_bar=False, enable_model_summary=False,
+                             callbacks=[RecordLearningRate()], default_root_dir=tmp_path)
+        data = SimulatedStrainDataModule(num_train=64, num_valid=32, batch_size=32, cache=False)
+        trainer.fit(Detector(width=4, depth=1, learning_rate=learning_rate, weight_decay=weight_decay), data,
+                    ckpt_path=ckpt_path)
+        trainer.save_checkpoint(tmp_path / "last.ckpt")
+
+    fit(1e-3, 0.0, epochs=1)
+    fit(0.25, 0.01, epochs=2, ckpt_path=tmp_path / "last.ckpt")
+    assert RecordLearningRate.seen == [(1e-3, 0.0), (0.25, 0.01)]
