@@ -7,6 +7,7 @@ message that says which URL and what to check.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,25 @@ class S3Storage:
         except (ClientError, BotoCoreError) as error:
             raise _translate(error, location, "uploading") from None
         logger.info("Uploaded %s to %s", path.name, location.url)
+
+    def download_prefix(self, location: S3Location, destination: Path, skip: Callable[[str], bool]) -> int:
+        """Copy every object under ``location`` whose key (relative to it) ``skip`` does not
+        reject into ``destination``, keeping the layout; return how many were copied."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        prefix = f"{location.key}/" if location.key else ""
+        copied = 0
+        try:
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    relative = item["Key"][len(prefix):]
+                    if not relative or relative.endswith("/") or skip(relative):
+                        continue
+                    target = destination / relative
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    self._client.download_file(location.bucket, item["Key"], str(target))
+                    copied += 1
+        except (ClientError, BotoCoreError) as error:
+            raise _translate(error, location, "downloading") from None
+        logger.info("Downloaded %d objects from %s", copied, location.url)
+        return copied
