@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import NoReturn
 
+from aframe_tune.cli.cleanup import add_cleanup_command
 from aframe_tune.cli.init import OneLineErrorParser
 from aframe_tune.cli.report import add_report_command
 from aframe_tune.errors import AframeTuneError
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND",
                                      parser_class=OneLineErrorParser)
     add_report_command(commands)
+    add_cleanup_command(commands)
     return parser
 
 

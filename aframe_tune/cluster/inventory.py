@@ -1,0 +1,145 @@
+"""The Ray clusters aframe-tune deployed in a namespace, found by their labels, and their removal.
+
+A release is known by the chart's ``app.kubernetes.io/instance`` label on its objects, and by
+helm's own record (a Secret labelled ``owner=helm``) for a release whose objects are gone. A
+release that a live run lock names (``cluster/lock.py``) is in use by a running search.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from aframe_tune.cluster.errors import ClusterError, translate_kubernetes_error
+from aframe_tune.cluster.helm import KubeTarget, uninstall_ray_cluster
+from aframe_tune.cluster.lock import LockHolder
+from aframe_tune.cluster.pods import ClusterState, read_pod_state
+
+logger = logging.getLogger(__name__)
+
+PART_OF = "app.kubernetes.io/part-of"
+INSTANCE = "app.kubernetes.io/instance"
+COMPONENT = "app.kubernetes.io/component"
+RELEASE_PREFIX = "aframe-tune-"
+# what a release is made of, in the order they are deleted (pods last: their Deployment recreates them)
+RELEASE_KINDS = ("deployments", "services", "secrets", "pods")
+# a lock renewed within this long belongs to a running search (the driver renews every 15 s)
+LOCK_ALIVE_S = 60.0
+
+
+@dataclass(frozen=True)
+class DeployedRayCluster:
+    """One release of the ray-cluster chart.
+
+    Args:
+        release: the helm release name.
+        created: when its oldest object was created.
+        objects: its objects, as ``kind/name``.
+        state: its pods, read as the waiting code reads them.
+        in_use_by: the live run lock that names it (a search is running on it), if any.
+        helm_record: whether helm still has a record of it (``helm list`` shows it).
+    """
+
+    release: str
+    created: datetime | None
+    objects: list[str] = field(default_factory=list)
+    state: ClusterState = field(default_factory=lambda: ClusterState({}))
+    in_use_by: LockHolder | None = None
+    helm_record: bool = False
+
+    def age(self, now: datetime | None = None) -> str:
+        """``3d4h``, ``2h5m``, ``7m`` or ``40s``."""
+        if self.created is None:
+            return "?"
+        seconds = int(((now or datetime.now(timezone.utc)) - self.created).total_seconds())
+        days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+        if days:
+            return f"{days}d{hours}h"
+        if hours:
+            return f"{hours}h{minutes}m"
+        return f"{minutes}m" if minutes else f"{max(seconds, 0)}s"
+
+    def describe_state(self) -> str:
+        if not self.state.pods:
+            return "no pods" if any(o.startswith("deployments/") for o in self.objects) else "no Deployments left"
+        return self.state.summary()
+
+    def describe_use(self) -> str:
+        if self.in_use_by is None:
+            return "-"
+        holder = self.in_use_by
+        return f"search of process {holder.pid} on {holder.host}"
+
+
+def _created(raw: dict[str, Any]) -> datetime | None:
+    stamp = (raw.get("metadata") or {}).get("creationTimestamp")
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+async def _list(api: Any, kind: str, namespace: str, selector: dict[str, str]) -> list[dict[str, Any]]:
+    return [obj.raw async for obj in api.async_get(kind, namespace=namespace, label_selector=selector)]
+
+
+async def find_ray_clusters(api: Any, namespace: str, release: str | None = None) -> list[DeployedRayCluster]:
+    """Every aframe-tune Ray cluster in ``namespace`` (or only ``release``), oldest first."""
+    selector = {PART_OF: "aframe-tune", **({INSTANCE: release} if release else {})}
+    objects: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    try:
+        for kind in RELEASE_KINDS:
+            for raw in await _list(api, kind, namespace, selector):
+                labels = raw["metadata"].get("labels") or {}
+                if labels.get(COMPONENT) != "run-lock" and labels.get(INSTANCE):
+                    objects.setdefault(labels[INSTANCE], []).append((kind, raw))
+        records = {}
+        for raw in await _list(api, "secrets", namespace, {"owner": "helm"}):
+            name = raw["metadata"]["labels"].get("name", "")
+            if name.startswith(RELEASE_PREFIX) and release in (None, name):
+                records[name] = raw
+        locks = [LockHolder.from_data(raw.get("data") or {})
+                 for raw in await _list(api, "configmaps", namespace, {PART_OF: "aframe-tune", COMPONENT: "run-lock"})]
+    except ClusterError:
+        raise
+    except Exception as error:
+        raise translate_kubernetes_error(error, f"listing aframe-tune's Ray clusters in namespace {namespace}",
+                                         namespace) from None
+    alive = {holder.release: holder for holder in locks if time.time() - holder.renewed < LOCK_ALIVE_S}
+    clusters = []
+    for name in sorted(set(objects) | set(records)):
+        found = objects.get(name, [])
+        stamps = [stamp for stamp in (_created(raw) for _, raw in found + [("", records.get(name, {}))]) if stamp]
+        pods = {raw["metadata"]["name"]: read_pod_state(raw) for kind, raw in found if kind == "pods"}
+        clusters.append(DeployedRayCluster(
+            release=name, created=min(stamps) if stamps else None,
+            objects=[f"{kind}/{raw['metadata']['name']}" for kind, raw in found],
+            state=ClusterState(pods), in_use_by=alive.get(name), helm_record=name in records,
+        ))
+    return sorted(clusters, key=lambda cluster: cluster.created or datetime.max.replace(tzinfo=timezone.utc))
+
+
+async def remove_ray_cluster(api: Any, target: KubeTarget, cluster: DeployedRayCluster) -> None:
+    """Uninstall the release with helm, then delete whatever of it is left (objects of a release
+    helm has no record of, or that an interrupted uninstall left), its Secrets included."""
+    from kr8s import NotFoundError
+
+    if cluster.helm_record:
+        await uninstall_ray_cluster(target, cluster.release)
+    try:
+        for kind in RELEASE_KINDS:
+            async for obj in api.async_get(kind, namespace=target.namespace,
+                                           label_selector={PART_OF: "aframe-tune", INSTANCE: cluster.release}):
+                try:
+                    await obj.delete()
+                except NotFoundError:  # gone meanwhile (a pod of a deleted Deployment)
+                    continue
+                logger.info("Deleted %s/%s of %s", kind, obj.name, cluster.release)
+    except Exception as error:
+        raise translate_kubernetes_error(error, f"deleting what is left of {cluster.release}",
+                                         target.describe()) from None
