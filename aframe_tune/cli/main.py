@@ -1,4 +1,4 @@
-"""``aframe-tune``: the commands around tuning runs (``report``, ``cleanup``)."""
+"""``aframe-tune``: the commands around tuning runs (``report``, ``cleanup``, ``dispatch``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from typing import NoReturn
 
 from aframe_tune.cli.cleanup import add_cleanup_command
+from aframe_tune.cli.dispatch import add_dispatch_command
 from aframe_tune.cli.init import OneLineErrorParser
 from aframe_tune.cli.report import add_report_command
 from aframe_tune.errors import AframeTuneError
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      parser_class=OneLineErrorParser)
     add_report_command(commands)
     add_cleanup_command(commands)
+    add_dispatch_command(commands)
     return parser
 
 

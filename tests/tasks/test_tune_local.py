@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import torch
 
 from tests.conftest import ArgvSampler, clean_environment, run_experiment
+from tests.ray_head import loopback_ray_head
 
 pytestmark = pytest.mark.e2e
 
@@ -88,37 +84,6 @@ def test_a_param_space_entry_that_is_not_a_sampling_function_fails_before_ray_st
     assert "Traceback" not in output_of(result)
     assert "Ray instance" not in output_of(result)
     assert not (directory / "training").exists()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def loopback_ray_head(num_gpus: int = 0) -> Iterator[str]:
-    """A Ray head started with `ray start` on 127.0.0.1, as a user's existing cluster would be.
-
-    Ray counts GPUs as it is told, so a head with ``num_gpus`` schedules GPU trials on a machine
-    without one (the trials themselves then train on the CPU).
-    """
-    env = clean_environment(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
-    ray = str(Path(sys.executable).parent / "ray")
-    port = free_port()
-    # Ray's Unix sockets live in the temp dir, and their paths may not exceed 107 bytes.
-    with tempfile.TemporaryDirectory(prefix="ray", dir="/tmp") as temp_dir:
-        started = subprocess.run(
-            [ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-             "--num-cpus=2", f"--num-gpus={num_gpus}", "--include-dashboard=false", "--disable-usage-stats",
-             f"--temp-dir={temp_dir}"],
-            capture_output=True, text=True, env=env, timeout=120,
-        )
-        assert started.returncode == 0, started.stdout + started.stderr
-        try:
-            yield f"127.0.0.1:{port}"
-        finally:
-            subprocess.run([ray, "stop", "--force"], capture_output=True, env=env, timeout=120)
 
 
 @pytest.fixture

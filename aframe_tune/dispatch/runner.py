@@ -1,0 +1,309 @@
+"""Running a :class:`~aframe_tune.dispatch.jobs.DispatchPlan` on a Ray cluster.
+
+Each job is a Ray task that asks for the job's CPUs, GPUs and memory and runs the job's command
+as a child process, so Ray's scheduler keeps jobs from sharing what they asked for. The child
+sees only the GPUs Ray gave the task (``CUDA_VISIBLE_DEVICES``, empty for a job without GPUs),
+writes its output to the job's log, and dies with the task. Jobs that finished are recorded
+(``LOG_DIR/NAME.done.json``, a law target) and skipped when the plan runs again unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aframe_tune.dispatch.jobs import DispatchPlan, Job, gibibytes
+from aframe_tune.errors import AframeTuneError, ConfigError
+from aframe_tune.signals import StoppedBySignal
+
+logger = logging.getLogger(__name__)
+
+# states a job goes through, as the status table shows them
+WAITING, RUNNING, SUCCEEDED, FAILED, SKIPPED = "waiting", "running", "succeeded", "failed", "done earlier"
+
+
+class DispatchError(AframeTuneError):
+    """A job cannot run on the Ray cluster at hand."""
+
+
+def definition_hash(job: Job) -> str:
+    """What a job is, for telling whether a recorded completion is still this job's."""
+    return hashlib.sha256(json.dumps([job.kind, job.argv, asdict(job.resources), job.env]).encode()).hexdigest()[:16]
+
+
+@dataclass
+class JobStatus:
+    """Where one job stands.
+
+    Args:
+        job: the job.
+        state: one of waiting, running, succeeded, failed, done earlier.
+        started: when it started (``time.time()``), if it has.
+        seconds: how long it ran, once it ended.
+        exit_code: its exit status, once it ended.
+        gpus: the GPU ids it was given.
+        node: the node it ran on.
+    """
+
+    job: Job
+    state: str = WAITING
+    started: float | None = None
+    seconds: float | None = None
+    exit_code: int | None = None
+    gpus: str = ""
+    node: str = ""
+
+    def elapsed(self) -> str:
+        if self.seconds is not None:
+            seconds = self.seconds
+        elif self.started is not None:
+            seconds = time.time() - self.started
+        else:
+            return "-"
+        return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
+@dataclass
+class DispatchResult:
+    """The outcome of a dispatch: every job's final status."""
+
+    statuses: list[JobStatus] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return all(status.state in (SUCCEEDED, SKIPPED) for status in self.statuses)
+
+
+def completion_path(plan: DispatchPlan, job: Job) -> Path:
+    return plan.log_dir / f"{job.name}.done.json"
+
+
+def log_path(plan: DispatchPlan, job: Job) -> Path:
+    return plan.log_dir / f"{job.name}.log"
+
+
+def done_earlier(plan: DispatchPlan, job: Job) -> bool:
+    """Whether the job completed in an earlier dispatch, as it is defined now."""
+    path = completion_path(plan, job)
+    if not path.is_file():
+        return False
+    try:
+        recorded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    if recorded.get("definition") != definition_hash(job):
+        logger.warning("Job %s changed since it completed; running it again", job.name)
+        return False
+    return True
+
+
+def _die_with_parent() -> None:
+    # The job's process gets SIGTERM when the Ray worker running it dies (a cancelled job, a
+    # stopped dispatch), rather than running on unowned. Linux only, as Ray's GPU workers are.
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def run_job_process(job: Job, workdir: str, log_file: str | None, board: Any) -> dict[str, Any]:
+    """The body of a job's Ray task: run the job's command with only the task's GPUs visible.
+
+    Args:
+        job: the job.
+        workdir: its working directory (created if missing).
+        log_file: where to write its output; ``None`` (a node other than the dispatcher's): to a
+            temporary file whose text is returned.
+        board: the :class:`JobBoard` actor told when the job starts.
+    """
+    import subprocess
+    import tempfile
+
+    import ray
+
+    gpus = ",".join(str(gpu) for gpu in ray.get_gpu_ids())
+    node = ray.get_runtime_context().get_node_id()
+    board.started.remote(job.name, gpus, node)
+    env = dict(os.environ)
+    env.update(dict(job.env))
+    env["CUDA_VISIBLE_DEVICES"] = gpus  # empty: no GPUs for a job that asked for none
+    if job.kind == "tune":  # run.sh starts a Ray instance of its own, with this job's share of the node
+        env.pop("RAY_ADDRESS", None)
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    own_log = log_file is None
+    if own_log:
+        log_file = tempfile.mkstemp(prefix=f"aframe-tune-{job.name}-", suffix=".log")[1]
+    argv = list(job.argv)
+    if job.kind == "tune":
+        argv += ["--TuneLocal-cpus", str(max(1, int(job.resources.cpus)))]
+    with open(log_file, "w") as log:
+        log.write(f"# {' '.join(argv)}\n# CUDA_VISIBLE_DEVICES={gpus}\n")
+        log.flush()
+        exit_code = subprocess.call(argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+    text = None
+    if own_log:
+        text = Path(log_file).read_text(errors="replace")
+        os.unlink(log_file)
+    return {"exit_code": exit_code, "log": text, "gpus": gpus, "node": node}
+
+
+class JobBoard:
+    """A Ray actor the jobs' tasks tell when they start (Ray cannot say whether a submitted
+    task is running or still waiting for resources)."""
+
+    def __init__(self) -> None:
+        self._started: dict[str, tuple[float, str, str]] = {}
+
+    def started(self, name: str, gpus: str, node: str) -> None:
+        self._started[name] = (time.time(), gpus, node)
+
+    def snapshot(self) -> dict[str, tuple[float, str, str]]:
+        return dict(self._started)
+
+
+def check_jobs_fit(plan: DispatchPlan, nodes: list[dict[str, Any]]) -> None:
+    """Refuse, before any job starts, jobs that no node of the cluster could ever run."""
+    from aframe_tune.errors import Problems
+
+    alive = [node.get("Resources", {}) for node in nodes if node.get("Alive")]
+    largest = {key: max((resources.get(key, 0) for resources in alive), default=0) for key in ("CPU", "GPU", "memory")}
+    problems = Problems()
+    for job in plan.jobs:
+        wants = {"CPU": job.resources.cpus, "GPU": job.resources.gpus, "memory": job.resources.memory_bytes}
+        if any(all(resources.get(key, 0) >= amount for key, amount in wants.items() if amount) for resources in alive):
+            continue
+        short = ", ".join(
+            f"{gibibytes(amount)} of memory (largest node: {gibibytes(largest[key])})" if key == "memory"
+            else f"{amount:g} {key}s (largest node: {largest[key]:g})"
+            for key, amount in wants.items() if amount and amount > largest[key]
+        ) or "more than any single node has of all of it at once"
+        problems.add(ConfigError(
+            f"{plan.path}: job {job.name!r} asks for {short}; no node of the Ray cluster could run it. Lower its "
+            "cpus/gpus/memory in jobs.yaml, or use a bigger cluster", key=f"{plan.path}::{job.name}"))
+    problems.raise_if_any()
+
+
+def start_ray(plan: DispatchPlan) -> str | None:
+    """Start or join the plan's Ray cluster; return this process's node id (``None`` for a Ray
+    client, which is no node)."""
+    from aframe_tune.tune.local_ray import connect_ray_client, prepare_ray_environment, start_or_join_ray
+
+    address = plan.ray_address or os.environ.get("RAY_ADDRESS") or None
+    if address and address.startswith("ray://"):
+        connect_ray_client(address)
+        return None
+    if address:
+        os.environ["RAY_ADDRESS"] = address
+    prepare_ray_environment()
+    start_or_join_ray()
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
+def dispatch(plan: DispatchPlan, show: Callable[[list[JobStatus]], None], poll_s: float = 2.0) -> DispatchResult:
+    """Run the plan's jobs (those not done earlier) and record the ones that succeed.
+
+    Args:
+        plan: the checked plan.
+        show: called with every job's status whenever one changes.
+        poll_s: how often to look at the jobs.
+    """
+    statuses = {job.name: JobStatus(job, SKIPPED if done_earlier(plan, job) else WAITING) for job in plan.jobs}
+    to_run = [job for job in plan.jobs if statuses[job.name].state == WAITING]
+    show(list(statuses.values()))
+    if not to_run:
+        return DispatchResult(list(statuses.values()))
+
+    driver_node = start_ray(plan)  # first: Ray reads some settings from the environment when imported
+    import ray
+
+    stop_signals = _record_stop_signals()  # after ray.init, which installs a SIGTERM handler of its own
+
+    check_jobs_fit(plan, ray.nodes())
+    plan.log_dir.mkdir(parents=True, exist_ok=True)
+    board = ray.remote(num_cpus=0)(JobBoard).remote()
+    task = ray.remote(max_retries=0)(run_job_process)
+
+    def submit(job: Job) -> Any:
+        options = {"num_cpus": job.resources.cpus, "num_gpus": job.resources.gpus}
+        if job.resources.memory_bytes:
+            options["memory"] = job.resources.memory_bytes
+        node_local = driver_node is not None  # the dispatcher's node can write the log in place
+        workdir = str(plan.log_dir / job.name)
+        return task.options(name=f"aframe-tune-job-{job.name}", **options).remote(
+            job, workdir, str(log_path(plan, job)) if node_local else None, board)
+
+    waiting = list(to_run)
+    running: dict[Any, Job] = {}
+    last_shown: list[tuple[str, str]] = []
+    try:
+        while waiting or running:
+            if stop_signals:
+                raise StoppedBySignal(stop_signals[0])  # unwinds through the clean-up below
+            while waiting and (plan.mode == "parallel" or not running):
+                job = waiting.pop(0)
+                running[submit(job)] = job
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=poll_s)
+            for name, (started, gpus, node) in ray.get(board.snapshot.remote()).items():
+                status = statuses[name]
+                if status.state == WAITING:
+                    status.state, status.started, status.gpus, status.node = RUNNING, started, gpus, node
+            for ref in ready:
+                _finish(plan, statuses[running.pop(ref).name], ref)
+            shown = [(status.job.name, status.state) for status in statuses.values()]
+            if shown != last_shown:
+                show(list(statuses.values()))
+                last_shown = shown
+    finally:
+        for ref in running:  # interrupted: stop the jobs still running, their processes with them
+            ray.cancel(ref, force=True)
+        # Ray's own at-exit shutdown is unregistered when it starts an instance (see local_ray);
+        # without a shutdown, Ray's core crashes while the interpreter exits
+        ray.shutdown()
+    return DispatchResult(list(statuses.values()))
+
+
+def _record_stop_signals() -> list[int]:
+    """Record SIGINT and SIGTERM instead of raising where they land: raised inside Ray's waiting
+    (C++), an exception comes out as a SystemError. The dispatch loop looks at the record."""
+    import threading
+
+    received: list[int] = []
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda number, frame: received.append(number))
+    return received
+
+
+def _finish(plan: DispatchPlan, status: JobStatus, ref: Any) -> None:
+    import ray
+
+    try:
+        outcome = ray.get(ref)
+    except Exception as error:  # the task itself died (its node was lost, it was killed)
+        logger.error("Job %s ended without an exit status: %s", status.job.name, error)
+        outcome = {"exit_code": None, "log": None, "gpus": status.gpus, "node": status.node}
+    status.seconds = time.time() - (status.started or time.time())
+    status.exit_code = outcome["exit_code"]
+    status.gpus, status.node = outcome["gpus"], outcome["node"]
+    if outcome["log"] is not None:
+        log_path(plan, status.job).write_text(outcome["log"])
+    status.state = SUCCEEDED if status.exit_code == 0 else FAILED
+    if status.state == SUCCEEDED:
+        from law import LocalFileTarget
+
+        LocalFileTarget(str(completion_path(plan, status.job))).dump(
+            {"definition": definition_hash(status.job), "seconds": round(status.seconds, 1),
+             "gpus": status.gpus, "node": status.node}, formatter="json")

@@ -1,0 +1,166 @@
+"""``aframe-tune dispatch`` and ``DispatchJobs`` end to end on real Ray: resources and GPU
+isolation on a loopback head with (counted) GPUs, failures, re-runs, stop signals, and training
+and tune jobs on a local instance."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import BIN, TINY_TRAIN, TINY_TUNE, aframe_init, clean_environment, edit_yaml
+from tests.ray_head import loopback_ray_head
+
+pytestmark = pytest.mark.e2e
+
+# prints what the job sees, and when it ran, for the test to compare
+REPORT = ("import json, os, sys, time; start = time.time(); time.sleep({sleep}); "
+          "print(json.dumps({{'gpus': os.environ.get('CUDA_VISIBLE_DEVICES'), 'start': start, 'end': time.time(), "
+          "'pid': os.getpid()}})); sys.exit({code})")
+
+
+def reporting_job(name: str, sleep: float = 2, code: int = 0, **resources) -> dict:
+    return {"name": name, "command": [sys.executable, "-c", REPORT.format(sleep=sleep, code=code)], **resources}
+
+
+def seen(log_dir: Path, name: str) -> dict:
+    return json.loads((log_dir / f"{name}.log").read_text().splitlines()[-1])
+
+
+def dispatch(jobs_file: Path, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "aframe-tune"), "dispatch", str(jobs_file), *args], capture_output=True,
+                          text=True, env=env or clean_environment(), timeout=timeout, cwd=jobs_file.parent)
+
+
+def write_jobs(path: Path, jobs: list[dict], **top) -> Path:
+    path.write_text(yaml.safe_dump({**top, "jobs": jobs}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def gpu_cluster():
+    """A Ray head on loopback that counts two GPUs (Ray hands out their ids as for real ones)."""
+    with loopback_ray_head(num_gpus=2) as address:
+        yield clean_environment(RAY_ADDRESS=address, RAY_AUTH_MODE="token")
+
+
+def test_parallel_jobs_get_their_own_gpus_a_failure_stops_no_other_and_a_rerun_skips_the_done(
+        tmp_path: Path, gpu_cluster: dict) -> None:
+    # a quarter CPU each: GPUs, not the head's two CPUs, decide what runs together
+    jobs_file = write_jobs(tmp_path / "jobs.yaml", [
+        reporting_job("one-gpu-a", gpus=1, cpus=0.25), reporting_job("one-gpu-b", gpus=1, cpus=0.25),
+        reporting_job("half-gpu", gpus=0.5, cpus=0.25), reporting_job("no-gpu", cpus=0.25),
+        reporting_job("broken", sleep=0, code=3, cpus=0.25),
+    ])
+    result = dispatch(jobs_file, env=gpu_cluster)
+    assert result.returncode == 1, result.stdout + result.stderr
+    logs = tmp_path / "jobs-logs"
+    assert result.stdout.splitlines()[-1] == (
+        "1 of 5 jobs failed: broken (exit status 3, log jobs-logs/broken.log). Run the same command again to rerun "
+        "them; jobs that succeeded are skipped.")
+    # the live table showed jobs running, and the last one every job's end
+    assert "one-gpu-a  command  running" in result.stdout
+    final = result.stdout.splitlines()[-7:-1]
+    assert final[0].split() == ["JOB", "KIND", "STATE", "TIME", "ASKS", "FOR", "GPUS", "LOG"]
+    assert [line.split()[2] for line in final[1:]] == ["succeeded"] * 4 + ["failed"]
+
+    a, b, half, none = (seen(logs, name) for name in ("one-gpu-a", "one-gpu-b", "half-gpu", "no-gpu"))
+    # each GPU job saw one GPU, the job without GPUs none
+    assert {a["gpus"], b["gpus"], half["gpus"]} <= {"0", "1"} and none["gpus"] == ""
+
+    def overlap(x: dict, y: dict) -> bool:
+        return min(x["end"], y["end"]) > max(x["start"], y["start"]) + 0.1
+
+    # a whole GPU is nobody else's while its job runs
+    for whole in (a, b):
+        for other in (a, b, half):
+            if other is not whole and other["gpus"] == whole["gpus"]:
+                assert not overlap(whole, other), (whole, other)
+    assert any(overlap(none, other) for other in (a, b, half))  # parallel: jobs ran at the same time
+
+    done_before = {path.name: path.stat().st_mtime_ns for path in logs.glob("*.log")}
+    again = dispatch(jobs_file, env=gpu_cluster)
+    assert again.returncode == 1
+    assert again.stdout.count("done earlier") >= 4
+    rerun = {path.name for path in logs.glob("*.log") if path.stat().st_mtime_ns != done_before[path.name]}
+    assert rerun == {"broken.log"}
+
+    fixed = write_jobs(jobs_file, [
+        reporting_job("one-gpu-a", gpus=1, cpus=0.25), reporting_job("one-gpu-b", gpus=1, cpus=0.25),
+        reporting_job("half-gpu", gpus=0.5, cpus=0.25), reporting_job("no-gpu", cpus=0.25),
+        reporting_job("broken", sleep=0, code=0, cpus=0.25),  # changed: runs again, and succeeds
+    ])
+    last = dispatch(fixed, env=gpu_cluster)
+    assert last.returncode == 0, last.stdout + last.stderr
+    assert last.stdout.splitlines()[-1] == "All 5 jobs succeeded (4 done earlier, skipped)."
+
+
+def test_a_job_no_node_can_run_is_refused_before_any_job_starts(tmp_path: Path, gpu_cluster: dict) -> None:
+    jobs_file = write_jobs(tmp_path / "jobs.yaml", [reporting_job("fits", gpus=1),
+                                                    reporting_job("greedy", gpus=3, memory="100Ti")])
+    result = dispatch(jobs_file, env=gpu_cluster)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"aframe-tune: error: {jobs_file}: job 'greedy' asks for 3 GPUs (largest node: 2), 102,400 GiB of memory "
+        f"(largest node: {result.stderr.split('(largest node: ')[2].split(' GiB')[0]} GiB); no node of the Ray "
+        "cluster could run it. Lower its cpus/gpus/memory in jobs.yaml, or use a bigger cluster")
+    assert "Traceback" not in result.stderr
+    assert not list((tmp_path / "jobs-logs").glob("*.log"))
+
+
+def test_sequential_training_and_tune_jobs_on_a_local_instance_then_the_law_task_is_complete(tmp_path: Path) -> None:
+    experiment = tmp_path / "search"
+    assert aframe_init("offline", "--mode", "tune", "--directory", str(experiment)).returncode == 0
+    edit_yaml(experiment / "tune.yaml", TINY_TUNE)
+    edit_yaml(experiment / "train.yaml", TINY_TRAIN)
+    jobs_file = write_jobs(tmp_path / "jobs.yaml", mode="sequential", log_dir="logs", jobs=[
+        {"name": "fit", "train": "search/train.yaml", "overrides": {"trainer.max_epochs": 1, "data.num_train": 256}},
+        {"name": "search", "tune": "search", "cpus": 2},
+        reporting_job("after", sleep=0),
+    ])
+    result = dispatch(jobs_file)
+    assert result.returncode == 0, result.stdout + result.stderr + "".join(
+        path.read_text()[-3000:] for path in (tmp_path / "logs").glob("*.log"))
+    logs = tmp_path / "logs"
+    assert "`Trainer.fit` stopped: `max_epochs=1` reached." in (logs / "fit.log").read_text()
+    assert list((logs / "fit").glob("**/metrics.csv"))  # the CSVLogger wrote into the job's folder
+    assert (experiment / "training" / "best.pt").is_file()
+    assert "--TuneLocal-cpus 2" in (logs / "search.log").read_text().splitlines()[0]
+    # one after another
+    records = {name: json.loads((logs / f"{name}.done.json").read_text()) for name in ("fit", "search", "after")}
+    assert all(record["gpus"] == "" for record in records.values())
+    assert (logs / "fit.done.json").stat().st_mtime <= seen(logs, "after")["start"]
+
+    law = subprocess.run([str(BIN / "law"), "run", "aframe_tune.tasks.DispatchJobs", "--jobs-file", str(jobs_file), "--local-scheduler"],
+                         capture_output=True, text=True, env=clean_environment(), timeout=300, cwd=tmp_path)
+    assert law.returncode == 0, law.stdout + law.stderr
+    assert "complete ones were encountered" in law.stdout + law.stderr
+
+
+def test_sigterm_stops_the_jobs_and_exits_143(tmp_path: Path) -> None:
+    jobs_file = write_jobs(tmp_path / "jobs.yaml", [
+        {"name": "long", "command": [sys.executable, "-c",
+                                     "import os, time; print(os.getpid(), flush=True); time.sleep(600)"]}])
+    driver = subprocess.Popen([str(BIN / "aframe-tune"), "dispatch", str(jobs_file)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=clean_environment(), cwd=tmp_path)
+    log = tmp_path / "jobs-logs" / "long.log"
+    deadline = time.monotonic() + 120
+    while not (log.is_file() and len(log.read_text().splitlines()) >= 3):
+        assert driver.poll() is None and time.monotonic() < deadline, driver.communicate()
+        time.sleep(0.3)
+    pid = int(log.read_text().splitlines()[2])
+    driver.send_signal(signal.SIGTERM)
+    out, err = driver.communicate(timeout=60)
+    assert driver.returncode == 143, out + err
+    assert "Stopped by SIGTERM; the jobs still running were stopped." in err
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert not Path(f"/proc/{pid}").exists(), "the job's process outlived the dispatch"
+    assert not (tmp_path / "jobs-logs" / "long.done.json").exists()
