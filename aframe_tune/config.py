@@ -282,3 +282,32 @@ class wandb(luigi.Config):  # noqa: N801
     entity = luigi.OptionalParameter(
         default=None, description="W&B entity (user or team); default: your default entity"
     )
+
+
+class mlflow(luigi.Config):  # noqa: N801
+    """MLflow logging of every trial, on when ``tracking_uri`` is set."""
+
+    tracking_uri = luigi.OptionalParameter(
+        default=None,
+        description="MLflow tracking server (http://HOST:5000) or local database (sqlite:////path/mlflow.db) "
+        "that every trial is logged to as a run; default: none (no MLflow logging)",
+    )
+    experiment = luigi.Parameter(default="aframe-tune", description="MLflow experiment; default: aframe-tune")
+
+    def validate(self) -> None:
+        import importlib.util
+
+        if not self.tracking_uri:
+            return
+        where = f"tune.cfg [luigi_mlflow] tracking_uri = {self.tracking_uri}"
+        if importlib.util.find_spec("mlflow") is None:
+            raise ConfigError(f"{where}, but MLflow is not installed; install it with: pip install "
+                              "'aframe-tune[mlflow]' (or remove tracking_uri)", key="tune.cfg::mlflow.tracking_uri")
+        from mlflow.tracking import MlflowClient
+
+        try:  # the store must answer before the search starts, not when its first trial reports
+            MlflowClient(tracking_uri=self.tracking_uri).get_experiment_by_name(self.experiment)
+        except Exception as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ConfigError(f"{where}: MLflow cannot use it ({reason}); give a tracking server's URL or a "
+                              "sqlite:////absolute/path/mlflow.db", key="tune.cfg::mlflow.tracking_uri") from None

@@ -7,8 +7,9 @@ from pathlib import Path
 import law
 import luigi
 
-from aframe_tune.config import paths
+from aframe_tune.config import mlflow, paths, wandb
 from aframe_tune.errors import ConfigError
+from aframe_tune.tune.loggers import SearchLoggers, wandb_enabled
 
 
 def is_remote(run_dir: str) -> bool:
@@ -52,3 +53,15 @@ class TuneParameters(law.Task):
                 "an existing file"
             )
         return path.resolve()
+
+
+def search_loggers(experiment_name: str) -> SearchLoggers:
+    """The trackers of tune.cfg's [luigi_wandb] (when WANDB_API_KEY is set) and [luigi_mlflow]
+    (when it has a tracking_uri); raises ConfigError for a tracker whose library is missing."""
+    tracking = mlflow()
+    tracking.validate()
+    weights = wandb()
+    return SearchLoggers(
+        wandb_project=weights.project if wandb_enabled() else None, wandb_entity=weights.entity,
+        mlflow_tracking_uri=tracking.tracking_uri, mlflow_experiment=tracking.experiment, group=experiment_name,
+    )

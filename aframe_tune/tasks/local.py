@@ -13,7 +13,7 @@ import luigi
 from aframe_tune.config import check_positive, data
 from aframe_tune.errors import ConfigError, Problems
 from aframe_tune.scaffold import nearest_existing
-from aframe_tune.tasks.base import TuneParameters, is_remote
+from aframe_tune.tasks.base import TuneParameters, is_remote, search_loggers
 from aframe_tune.tasks.lock import run_directory_lock
 from aframe_tune.tasks.logs import route_logs_through_root
 from aframe_tune.signals import install_stop_handlers
@@ -97,6 +97,9 @@ class TuneLocal(TuneParameters):
         if spec is not None and not joins_a_cluster():
             with problems.check():
                 self._check_trial_fits(spec)
+        loggers = None
+        with problems.check():
+            loggers = search_loggers(spec.experiment_name if spec else "tune")
         problems.raise_if_any()
         assert run_dir and tune_path and train_path and spec
         arguments = LightrayArguments(
@@ -108,6 +111,7 @@ class TuneLocal(TuneParameters):
             cpus_per_trial=spec.cpus_per_trial,
             gpus_per_trial=spec.gpus_per_trial,
             keep_stop_handlers=True,
+            loggers=loggers,
         )
         return LocalSearch(spec, arguments, run_dir)
 
@@ -133,15 +137,15 @@ class TuneLocal(TuneParameters):
         install_stop_handlers()
         search = self.check_inputs()
 
-        from aframe_tune.tune.credentials import aws_keys_in_a_private_file
+        from aframe_tune.tune.credentials import aws_keys_in_a_private_file, wandb_key_in_a_private_netrc
         from aframe_tune.tune.export import export_best_trial
         from aframe_tune.tune.handoff import run_search
         from aframe_tune.tune.local_ray import start_or_join_ray
         from aframe_tune.tune.results import check_search_finished
 
         os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", LOCAL_STATE_SAVE_PERIOD_S)
-        # AWS keys in the user's environment would end up on trial workers' command lines
-        with run_directory_lock(search.run_dir), aws_keys_in_a_private_file():
+        # AWS and W&B keys in the user's environment would end up on Ray workers' command lines
+        with run_directory_lock(search.run_dir), aws_keys_in_a_private_file(), wandb_key_in_a_private_netrc():
             start_or_join_ray(self.cpus)
             results = run_search(search.arguments)
             check_search_finished(results, search.spec.num_samples)

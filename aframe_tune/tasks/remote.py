@@ -15,7 +15,7 @@ import luigi
 
 from aframe_tune.config import check_dns_label, data, ray_head, ray_worker, s3, ssh
 from aframe_tune.errors import AframeTuneError, ConfigError, Problems
-from aframe_tune.tasks.base import TuneParameters, is_remote
+from aframe_tune.tasks.base import TuneParameters, is_remote, search_loggers
 from aframe_tune.tasks.logs import register_secret, route_logs_through_root
 from aframe_tune.signals import install_stop_handlers
 from aframe_tune.tune.arguments import LightrayArguments
@@ -252,6 +252,9 @@ class TuneRemote(TuneParameters):
         if spec is not None and worker is not None:
             with problems.check():
                 check_trial_fits_a_worker(spec, worker)
+        loggers = None
+        with problems.check():
+            loggers = search_loggers(spec.experiment_name if spec else "tune")
         if location is not None and credentials is not None:
             with problems.check():
                 S3Storage(credentials.endpoint_url or None).check_bucket(location)
@@ -262,7 +265,7 @@ class TuneRemote(TuneParameters):
             except AframeTuneError as error:  # unreachable is an input problem too: nothing was created
                 raise ConfigError(str(error)) from None
         problems.raise_if_any()
-        assert location and tune_path and train_path and spec and head and worker and credentials
+        assert location and tune_path and train_path and spec and head and worker and credentials and loggers
         repository, _, tag = self.image.rpartition(":")
         return RemoteSearch(
             spec=spec,
@@ -276,6 +279,7 @@ class TuneRemote(TuneParameters):
                 train_overrides=train_overrides,
                 cpus_per_trial=spec.cpus_per_trial,
                 gpus_per_trial=spec.gpus_per_trial,
+                loggers=loggers,
             ),
             head=head,
             worker=worker,

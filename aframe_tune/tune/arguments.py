@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aframe_tune.tune.loggers import SearchLoggers
+
 # appends to run_config.callbacks whatever tune.yaml lists there
 STOP_HANDLERS_ARGUMENT = "--run_config.callbacks+=aframe_tune.tune.stop.ReinstallStopHandlers"
 
@@ -24,6 +26,7 @@ class LightrayArguments:
             the callback is imported wherever the loop runs (a remote image may lack aframe-tune).
         cpus_per_trial: CPUs each trial gets (tune.yaml's, checked), fractions included.
         gpus_per_trial: GPUs each trial gets, fractions included (0.25: four trials share a GPU).
+        loggers: the experiment trackers (W&B, MLflow) every trial is logged to.
     """
 
     tune_config: Path
@@ -34,6 +37,7 @@ class LightrayArguments:
     keep_stop_handlers: bool = False
     cpus_per_trial: float = 1
     gpus_per_trial: float = 0
+    loggers: SearchLoggers = field(default_factory=SearchLoggers)
 
     def to_argv(self) -> list[str]:
         argv = ["--config", str(self.tune_config), f"--run_config.storage_path={self.storage_path}"]

@@ -59,3 +59,36 @@ def aws_keys_in_a_private_file() -> Iterator[Path | None]:
         else:
             os.environ["AWS_SHARED_CREDENTIALS_FILE"] = previous_file
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def wandb_key_in_a_private_netrc() -> Iterator[Path | None]:
+    """Move ``WANDB_API_KEY`` of this process into a 0600 netrc file (``NETRC``) while the block
+    runs, as the pods of a remote run get it.
+
+    Ray's W&B callback copies the variable into its logging actor's runtime environment, which
+    Ray passes on a command line; wandb reads the same key from the netrc file. Yields the file,
+    or None when there was no key.
+    """
+    key = os.environ.get("WANDB_API_KEY")
+    if not key:
+        yield None
+        return
+    directory = Path(tempfile.mkdtemp(prefix="aframe-tune-wandb-"))  # mode 0700
+    path = directory / "netrc"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(f"machine api.wandb.ai\n  login user\n  password {key}\n")
+    previous = os.environ.get("NETRC")
+    del os.environ["WANDB_API_KEY"]
+    os.environ["NETRC"] = str(path)
+    logger.debug("W&B key moved from the environment to %s for this run", path)
+    try:
+        yield path
+    finally:
+        os.environ["WANDB_API_KEY"] = key
+        if previous is None:
+            os.environ.pop("NETRC", None)
+        else:
+            os.environ["NETRC"] = previous
+        shutil.rmtree(directory, ignore_errors=True)

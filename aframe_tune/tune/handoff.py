@@ -72,6 +72,7 @@ def run_search(arguments: LightrayArguments):  # -> ray.tune.ResultGrid
     parsed = parse_search(arguments)
     search = lightray_parser().instantiate(parsed)
     search.run_config.sync_config = search.sync_config
+    search.run_config.callbacks = [*(search.run_config.callbacks or []), *arguments.loggers.callbacks()]
     param_space = dict(search.param_space or {})
     lightray.utils.eval_tune_run_config(param_space)  # checked strings -> Ray Tune domains
 
