@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -19,6 +20,7 @@ from aframe_tune.tasks.base import TuneParameters, is_remote, search_loggers
 from aframe_tune.tasks.logs import register_secret, route_logs_through_root
 from aframe_tune.signals import install_stop_handlers
 from aframe_tune.tune.arguments import LightrayArguments
+from aframe_tune.tune.loggers import wandb_settings
 from aframe_tune.tune.s3 import S3Location, S3Storage
 from aframe_tune.tune.spec import TuneSpec
 
@@ -310,6 +312,7 @@ class TuneRemote(TuneParameters):
             image=search.image,
             wandb_api_key=os.environ.get("WANDB_API_KEY", ""),
             git_sync=search.git_sync,
+            extra_env=wandb_settings(),
         )
         release = new_release_name()
         lock = ClusterRunLock(search.target, search.location.url, release)
@@ -326,11 +329,13 @@ class TuneRemote(TuneParameters):
         from aframe_tune.tune.export import export_best_trial
         from aframe_tune.tune.handoff import run_search
         from aframe_tune.tune.local_ray import connect_ray_client
+        from aframe_tune.tune.loggers import usable_on_cluster
         from aframe_tune.tune.results import check_search_finished
 
         # runtime_env (ship_code) belongs to the connection, so it is given here too.
         connect_ray_client(address, runtime_env=search.runtime_env)
-        results = run_search(search.arguments)
+        loggers = usable_on_cluster(search.arguments.loggers)
+        results = run_search(dataclasses.replace(search.arguments, loggers=loggers))
         check_search_finished(results, search.spec.num_samples)
         storage = S3Storage(search.credentials.endpoint_url or None)
         with tempfile.TemporaryDirectory(prefix="aframe-tune-export-") as scratch:

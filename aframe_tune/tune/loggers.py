@@ -60,3 +60,38 @@ class SearchLoggers:
 def wandb_enabled() -> bool:
     """W&B logging is on when the user's environment holds a W&B key (as for remote runs)."""
     return bool(os.environ.get("WANDB_API_KEY"))
+
+
+# W&B settings (not secrets) a remote search's pods get from the driver's environment
+WANDB_SETTINGS = ("WANDB_MODE", "WANDB_BASE_URL")
+
+
+def wandb_settings() -> tuple[tuple[str, str], ...]:
+    """``WANDB_MODE``/``WANDB_BASE_URL`` of this environment (offline mode, a self-hosted server),
+    for the pods of a remote search that logs to W&B."""
+    if not wandb_enabled():
+        return ()
+    return tuple((name, os.environ[name]) for name in WANDB_SETTINGS if os.environ.get(name))
+
+
+def _has_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def usable_on_cluster(loggers: SearchLoggers) -> SearchLoggers:
+    """``loggers`` without the trackers whose library the connected Ray cluster's image lacks (a
+    search would fail when its first trial reports), with a warning that says so."""
+    import dataclasses
+
+    import ray
+
+    needed = {"wandb": loggers.wandb_project, "mlflow": loggers.mlflow_tracking_uri}
+    check = ray.remote(num_cpus=0)(_has_module)
+    missing = [name for name, wanted in needed.items() if wanted and not ray.get(check.remote(name))]
+    for name in missing:
+        logger.warning("The Ray cluster's image has no %s, so the trials are not logged to it; use an image "
+                       "with %s installed", name, name)
+    changes = {"wandb_project": None} if "wandb" in missing else {}
+    if "mlflow" in missing:
+        changes["mlflow_tracking_uri"] = None
+    return dataclasses.replace(loggers, **changes) if changes else loggers

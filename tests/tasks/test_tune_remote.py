@@ -10,13 +10,14 @@ import re
 import signal
 import socket
 import stat
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import (ArgvSampler, aframe_init, background_run_sh, clean_environment, edit_yaml, run_experiment,
+from tests.conftest import (BIN, ArgvSampler, aframe_init, background_run_sh, clean_environment, edit_yaml, run_experiment,
                            wait_while_running)
 from tests.emulated_cluster import EmulatedCluster
 from tests.s3_server import S3Server
@@ -79,7 +80,8 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     ssh_key.chmod(0o600)
     directory = remote_experiment(tmp_path, bucket, ssh={"ssh_file": str(ssh_key)},
                                   TuneRemote={"git_url": "git@github.com:albert.einstein/aframe.git"})
-    env = {**remote_env(emulated_cluster, s3_server), **FAKE_SECRETS}
+    # W&B offline: the key turns W&B logging on, the pods must send nothing anywhere
+    env = {**remote_env(emulated_cluster, s3_server), **FAKE_SECRETS, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     tokens: set[str] = set()
     started = time.time()
 
@@ -105,6 +107,14 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     assert any(key.startswith("my-tune/tune/") for key in keys)  # the experiment lives in S3
     best = json.loads(s3_server.client().get_object(Bucket=bucket, Key="my-tune/best.json")["Body"].read())
     assert best["metric"] == "valid_auroc"
+    assert "Logging the trials to W&B project aframe" in output
+
+    # the report of a remote run, read from S3
+    report = subprocess.run([str(BIN / "aframe-tune"), "report", f"s3://{bucket}/my-tune"], capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert report.returncode == 0, report.stderr
+    assert f"Best: trial {best['trial_id']}, valid_auroc = {best['value']:.4g}" in report.stdout
+    assert "my-tune/report/summary.md" in s3_server.keys(bucket, "my-tune/report/")
 
     emulated_cluster.api.flush()
     assert emulated_cluster.release_objects() == []
