@@ -20,11 +20,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def loopback_ray_head(num_gpus: int = 0) -> Iterator[str]:
+def loopback_ray_head(num_gpus: int = 0, client_port: int | None = None) -> Iterator[str]:
     """A Ray head started with `ray start` on 127.0.0.1, as a user's existing cluster would be.
 
     Ray counts GPUs as it is told, so a head with ``num_gpus`` schedules GPU trials on a machine
-    without one (the trials themselves then train on the CPU).
+    without one (the trials themselves then train on the CPU). ``client_port``: where its Ray
+    client server listens (``ray://127.0.0.1:PORT``); default: a free port, which goes unused.
     """
     env = clean_environment(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
     ray = str(Path(sys.executable).parent / "ray")
@@ -34,6 +35,7 @@ def loopback_ray_head(num_gpus: int = 0) -> Iterator[str]:
         started = subprocess.run(
             [ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
              "--num-cpus=2", f"--num-gpus={num_gpus}", "--include-dashboard=false", "--disable-usage-stats",
+             f"--ray-client-server-port={client_port or free_port()}",
              f"--temp-dir={temp_dir}"],
             capture_output=True, text=True, env=env, timeout=120,
         )

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import BIN, TINY_TRAIN, TINY_TUNE, aframe_init, clean_environment, edit_yaml
-from tests.ray_head import loopback_ray_head
+from tests.ray_head import free_port, loopback_ray_head
 
 pytestmark = pytest.mark.e2e
 
@@ -164,3 +164,15 @@ def test_sigterm_stops_the_jobs_and_exits_143(tmp_path: Path) -> None:
         time.sleep(0.3)
     assert not Path(f"/proc/{pid}").exists(), "the job's process outlived the dispatch"
     assert not (tmp_path / "jobs-logs" / "long.done.json").exists()
+
+
+def test_through_a_ray_client_the_logs_come_back_to_the_dispatcher(tmp_path: Path) -> None:
+    port = free_port()
+    jobs_file = write_jobs(tmp_path / "jobs.yaml", [reporting_job("remote-one", sleep=0, cpus=0.5)],
+                           ray_address=f"ray://127.0.0.1:{port}")
+    with loopback_ray_head(client_port=port):
+        result = dispatch(jobs_file, env=clean_environment(RAY_AUTH_MODE="token"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = (tmp_path / "jobs-logs" / "remote-one.log").read_text()
+    assert log.startswith(f"# {sys.executable} -c ")  # written where the job ran, copied here at its end
+    assert json.loads(log.splitlines()[-1])["gpus"] == ""
