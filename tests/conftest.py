@@ -20,6 +20,11 @@ pytest_plugins = ["tests.s3_server", "tests.emulated_cluster"]
 
 BIN = Path(sys.executable).parent
 
+# Test traffic stays on this machine: no usage telemetry (MLflow's, and any tool that honours
+# DO_NOT_TRACK), W&B offline unless a test says otherwise. Child processes inherit these.
+for _name, _value in {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "WANDB_MODE": "offline"}.items():
+    os.environ.setdefault(_name, _value)
+
 
 def set_dotted(mapping: dict[str, Any], dotted: str, value: Any) -> None:
     """Set ``a.b.c`` in nested dicts, creating levels as needed."""

@@ -20,8 +20,9 @@ def test_trials_are_logged_to_tensorboard_wandb_and_mlflow(experiment, tmp_path:
     config = directory / "tune.cfg"
     config.write_text(config.read_text().replace(
         "# tracking_uri = sqlite:////home/albert.einstein/mlflow.db", f"tracking_uri = sqlite:///{store}"))
+    # W&B offline and MLflow's usage telemetry off: nothing may leave the machine
     env = clean_environment(WANDB_API_KEY=FAKE_WANDB_KEY, WANDB_MODE="offline", WANDB_DIR=str(tmp_path),
-                            WANDB_SILENT="true")
+                            WANDB_SILENT="true", MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
     with ArgvSampler() as argv:
         result = run_experiment(directory, env=env)
     output = result.stdout + result.stderr

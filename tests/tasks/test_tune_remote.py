@@ -195,8 +195,11 @@ def test_rerun_after_a_failure_deploys_a_fresh_cluster_and_resumes_from_s3(
     env = remote_env(emulated_cluster, s3_server)
     log = tmp_path / "first.log"
     with background_run_sh(directory, log, env) as driver:
+        # finished as far as S3 knows: its state and its reports synced (Tune uploads them one after
+        # the other, so the state can say TERMINATED before the reports are all there)
         wait_while_running(driver, log,
-                           lambda: "TERMINATED" in s3_trial_states(s3_server, bucket, "my-tune/tune/").values(),
+                           lambda: "TERMINATED" in s3_trial_states(s3_server, bucket, "my-tune/tune/").values()
+                           and any(len(r) == 3 for r in s3_reports(s3_server, bucket, "my-tune/tune/").values()),
                            300, "a first trial to finish")
         driver.send_signal(signal.SIGTERM)
         code = driver.wait(120)
