@@ -116,14 +116,15 @@ def _die_with_parent() -> None:
         pass
 
 
-def run_job_process(job: Job, workdir: str, log_file: str | None, board: Any) -> dict[str, Any]:
+def run_job_process(job: Job, workdir: str, log_file: str, dispatcher_node: str | None, board: Any) -> dict[str, Any]:
     """The body of a job's Ray task: run the job's command with only the task's GPUs visible.
 
     Args:
         job: the job.
         workdir: its working directory (created if missing).
-        log_file: where to write its output; ``None`` (a node other than the dispatcher's): to a
-            temporary file whose text is returned.
+        log_file: where to write its output on the dispatcher's node.
+        dispatcher_node: the dispatcher's Ray node (``None`` for a Ray client). On any other node,
+            the output goes to a temporary file whose text is returned, for the dispatcher to write.
         board: the :class:`JobBoard` actor told when the job starts.
     """
     import subprocess
@@ -133,6 +134,8 @@ def run_job_process(job: Job, workdir: str, log_file: str | None, board: Any) ->
 
     gpus = ",".join(str(gpu) for gpu in ray.get_gpu_ids())
     node = ray.get_runtime_context().get_node_id()
+    if node != dispatcher_node:
+        log_file = None
     board.started.remote(job.name, gpus, node)
     env = dict(os.environ)
     env.update(dict(job.env))
@@ -142,7 +145,8 @@ def run_job_process(job: Job, workdir: str, log_file: str | None, board: Any) ->
     Path(workdir).mkdir(parents=True, exist_ok=True)
     own_log = log_file is None
     if own_log:
-        log_file = tempfile.mkstemp(prefix=f"aframe-tune-{job.name}-", suffix=".log")[1]
+        descriptor, log_file = tempfile.mkstemp(prefix=f"aframe-tune-{job.name}-", suffix=".log")
+        os.close(descriptor)
     argv = list(job.argv)
     if job.kind == "tune":
         argv += ["--TuneLocal-cpus", str(max(1, int(job.resources.cpus)))]
@@ -230,25 +234,22 @@ def dispatch(plan: DispatchPlan, show: Callable[[list[JobStatus]], None], poll_s
     import ray
 
     stop_signals = _record_stop_signals()  # after ray.init, which installs a SIGTERM handler of its own
-
-    check_jobs_fit(plan, ray.nodes())
-    plan.log_dir.mkdir(parents=True, exist_ok=True)
-    board = ray.remote(num_cpus=0)(JobBoard).remote()
     task = ray.remote(max_retries=0)(run_job_process)
 
     def submit(job: Job) -> Any:
         options = {"num_cpus": job.resources.cpus, "num_gpus": job.resources.gpus}
         if job.resources.memory_bytes:
             options["memory"] = job.resources.memory_bytes
-        node_local = driver_node is not None  # the dispatcher's node can write the log in place
-        workdir = str(plan.log_dir / job.name)
         return task.options(name=f"aframe-tune-job-{job.name}", **options).remote(
-            job, workdir, str(log_path(plan, job)) if node_local else None, board)
+            job, str(plan.log_dir / job.name), str(log_path(plan, job)), driver_node, board)
 
     waiting = list(to_run)
     running: dict[Any, Job] = {}
     last_shown: list[tuple[str, str]] = []
     try:
+        check_jobs_fit(plan, ray.nodes())
+        plan.log_dir.mkdir(parents=True, exist_ok=True)
+        board = ray.remote(num_cpus=0)(JobBoard).remote()
         while waiting or running:
             if stop_signals:
                 raise StoppedBySignal(stop_signals[0])  # unwinds through the clean-up below

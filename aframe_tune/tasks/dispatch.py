@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -32,7 +33,7 @@ class DispatchJobs(law.Task):
     def plan(self) -> DispatchPlan:
         plan = load_jobs(Path(self.jobs_file))
         changes = {key: value for key, value in (("mode", self.mode), ("ray_address", self.ray_address)) if value}
-        return DispatchPlan(**{**plan.__dict__, **changes})
+        return dataclasses.replace(plan, **changes)
 
     def output(self) -> dict[str, law.LocalFileTarget]:
         plan = self.plan
