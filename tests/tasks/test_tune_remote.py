@@ -315,7 +315,13 @@ def test_a_second_run_sh_is_refused_and_a_killed_drivers_cluster_is_removed_by_t
     assert f"Removing Ray cluster {first_release}, left behind by process {driver.pid}" in output
     assert "Restoring from previous tuning run" in output
     reports = s3_reports(s3_server, bucket, "my-tune/tune/")
-    assert len(reports) == 2 and all(iterations[-1] == 4 for iterations in reports.values())
+    assert len(reports) == 2 and set(s3_trial_states(s3_server, bucket, "my-tune/tune/").values()) == {"TERMINATED"}
+    # Reports run 1, 2, ... with no restart from scratch. A trial that finished just before the
+    # driver was killed may lack its last line in result.json: Ray Tune syncs a trial's state and
+    # its result.json to S3 separately (its state, metric and checkpoints are kept).
+    assert all(iterations == list(range(1, len(iterations) + 1)) and len(iterations) >= 3
+               for iterations in reports.values()), reports
+    assert any(iterations[-1] == 4 for iterations in reports.values()), reports
     emulated_cluster.api.flush()
     assert emulated_cluster.release_objects() == []
     assert emulated_cluster.api.list("configmaps", label_selector={"app.kubernetes.io/component": "run-lock"}) == []
