@@ -4,7 +4,6 @@ cluster, in parallel or one after another, each with its own resources and log."
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import signal
 import sys
 from pathlib import Path
@@ -38,9 +37,7 @@ def dispatch_command(args: argparse.Namespace) -> int:
     from aframe_tune.dispatch.runner import dispatch
     from aframe_tune.dispatch.status import closing_summary, status_table
 
-    plan = load_jobs(args.jobs_file)
-    changes = {key: value for key, value in (("mode", args.mode), ("ray_address", args.ray_address)) if value}
-    plan = dataclasses.replace(plan, **changes)
+    plan = load_jobs(args.jobs_file).overridden(args.mode, args.ray_address)
 
     def show(statuses) -> None:
         print("\n".join(status_table(statuses, plan)), flush=True)

@@ -22,6 +22,7 @@ jobs:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +101,10 @@ class DispatchPlan:
     ray_address: str | None
     log_dir: Path
     jobs: tuple[Job, ...]
+
+    def overridden(self, mode: str | None = None, ray_address: str | None = None) -> DispatchPlan:
+        """This plan with the command line's ``--mode``/``--ray-address``, where given."""
+        return dataclasses.replace(self, mode=mode or self.mode, ray_address=ray_address or self.ray_address)
 
 
 def gibibytes(amount: float) -> str:

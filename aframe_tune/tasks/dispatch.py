@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+from functools import cached_property
 from pathlib import Path
 
 import law
@@ -29,11 +29,10 @@ class DispatchJobs(law.Task):
                                           description="the Ray cluster; default: jobs.yaml's, else $RAY_ADDRESS, "
                                           "else a new local instance")
 
-    @property
+    @cached_property
     def plan(self) -> DispatchPlan:
-        plan = load_jobs(Path(self.jobs_file))
-        changes = {key: value for key, value in (("mode", self.mode), ("ray_address", self.ray_address)) if value}
-        return dataclasses.replace(plan, **changes)
+        """jobs.yaml, read once (luigi asks for the outputs and completeness several times)."""
+        return load_jobs(Path(self.jobs_file)).overridden(self.mode, self.ray_address)
 
     def output(self) -> dict[str, law.LocalFileTarget]:
         plan = self.plan
