@@ -55,7 +55,8 @@ class TrialRecord:
         status: Ray Tune's status (TERMINATED, ERROR, RUNNING, PENDING, PAUSED).
         hyperparameters: the sampled values, by ``param_space`` key.
         iterations: reports made (validation epochs under lightray's callback).
-        history: ``(training_iteration, metric value)`` of every report, in order.
+        history: ``(training_iteration, metric value)`` for each iteration, in order; where a
+            resumed trial reported an iteration again, its last report.
         losses: the other logged series (``train_loss``, ``valid_loss``, …) by name.
         stop_reason: why it ended, or what it is doing, in words.
     """
@@ -180,8 +181,11 @@ def _series(frame: Any, column: str) -> list[tuple[int, float]]:
     if column not in frame.columns:
         return []
     rows = frame[["training_iteration", column]].dropna()
-    return [(int(iteration), float(value)) for iteration, value in rows.itertuples(index=False)
-            if not math.isnan(float(value))]
+    # A resumed trial reports again the iterations after its last checkpoint: the later report is
+    # the one its training went on from, so it replaces the earlier one.
+    by_iteration = {int(iteration): float(value) for iteration, value in rows.itertuples(index=False)
+                    if not math.isnan(float(value))}
+    return sorted(by_iteration.items())
 
 
 def _error_line(trial_path: Path) -> str:

@@ -49,3 +49,14 @@ def test_without_a_record_of_the_search_the_metric_must_be_given(tmp_path: Path)
     with pytest.raises(ReportError, match="give --metric and --mode"):
         describe_search(tmp_path, tmp_path, None, None)
     assert describe_search(tmp_path, tmp_path, "valid_loss", "min").metric == "valid_loss"
+
+
+def test_a_resumed_trial_s_repeated_iteration_keeps_its_last_report() -> None:
+    import pandas
+
+    from aframe_tune.report.experiment import _series
+
+    # reported 1 and 2, stopped before 2's checkpoint was registered, resumed from 1
+    frame = pandas.DataFrame({"training_iteration": [1, 2, 2, 3], "valid_loss": [0.9, 0.7, 0.6, float("nan")]})
+    assert _series(frame, "valid_loss") == [(1, 0.9), (2, 0.6)]
+    assert _series(frame, "absent") == []
