@@ -37,6 +37,14 @@ class Image:
     tag: str = "2.60.0-py311"
     pull_policy: str = "IfNotPresent"
 
+    @classmethod
+    def parse(cls, reference: str, pull_policy: str = "IfNotPresent") -> Image:
+        """``repository[:tag]`` (a registry's ``host:port/`` included); no tag means ``latest``."""
+        repository, colon, tag = reference.rpartition(":")
+        if not colon or "/" in tag:  # no tag, or the colon was a registry port's
+            return cls(reference, "latest", pull_policy)
+        return cls(repository, tag, pull_policy)
+
 
 @dataclass(frozen=True)
 class HeadResources:

@@ -268,7 +268,6 @@ class TuneRemote(TuneParameters):
                 raise ConfigError(str(error)) from None
         problems.raise_if_any()
         assert location and tune_path and train_path and spec and head and worker and credentials and loggers
-        repository, _, tag = self.image.rpartition(":")
         return RemoteSearch(
             spec=spec,
             location=location,
@@ -286,7 +285,7 @@ class TuneRemote(TuneParameters):
             head=head,
             worker=worker,
             credentials=credentials,
-            image=Image(repository or self.image, tag or "latest", self.image_pull_policy),
+            image=Image.parse(self.image, self.image_pull_policy),
             git_sync=git,
             runtime_env={"working_dir": str(working_dir)} if working_dir is not None else None,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from aframe_tune.cluster.values import (
     GitSync, HeadResources, RayClusterValues, S3Credentials, WorkerResources, new_ray_token,
 )
@@ -51,3 +53,16 @@ def test_values_render_through_the_chart() -> None:
     limits = worker["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert limits == {"cpu": "16", "memory": "32768Mi", "nvidia.com/gpu": "2"}
     assert ("Secret", "tune-abc-git-ssh") in objects
+
+
+@pytest.mark.parametrize(("reference", "expected"), [
+    ("rayproject/ray:2.60.0-py311", ("rayproject/ray", "2.60.0-py311")),
+    ("ghcr.io/ml4gw/aframe/train", ("ghcr.io/ml4gw/aframe/train", "latest")),
+    ("registry.local:5000/ray", ("registry.local:5000/ray", "latest")),
+    ("registry.local:5000/ray:dev", ("registry.local:5000/ray", "dev")),
+])
+def test_image_references_split_into_repository_and_tag(reference: str, expected: tuple[str, str]) -> None:
+    from aframe_tune.cluster.values import Image
+
+    image = Image.parse(reference, "Always")
+    assert (image.repository, image.tag, image.pull_policy) == (*expected, "Always")
