@@ -157,31 +157,41 @@ def check_config_options(
         raise InvalidInputsError(problems)
 
 
-def check_dns_label(value: str, section: str, option: str) -> str:
-    """Reject names Kubernetes would refuse for a namespace or release (DNS-1123 labels)."""
-    if not _DNS_1123_LABEL.match(value):
+def _setting(section: str, option: str, where: str | None) -> str:
+    return where or f"tune.cfg [luigi_{section}] {option}"
+
+
+def check_dns_label(value: str, section: str, option: str, where: str | None = None) -> str:
+    """Reject names Kubernetes would refuse for a namespace or release (DNS-1123 labels).
+
+    ``where`` names the setting in messages when it is not ``tune.cfg``'s (jobs.yaml's, say).
+    """
+    if not isinstance(value, str) or not _DNS_1123_LABEL.match(value):
         raise ConfigError(
-            f"tune.cfg [luigi_{section}] {option} = {value!r} is not a valid Kubernetes name: use at "
+            f"{_setting(section, option, where)} = {value!r} is not a valid Kubernetes name: use at "
             "most 63 lowercase letters, digits and hyphens, starting and ending with a letter or digit"
         )
     return value
 
 
-def check_quantity(value: str, section: str, option: str) -> str:
+def check_quantity(value: str, section: str, option: str, where: str | None = None) -> str:
     """Reject memory strings Kubernetes would not accept, such as ``32GB`` or ``lots``."""
-    if not _QUANTITY.match(str(value)):
+    if isinstance(value, bool) or not _QUANTITY.match(str(value)):
         raise ConfigError(
-            f"tune.cfg [luigi_{section}] {option} = {value!r} is not a Kubernetes quantity: "
+            f"{_setting(section, option, where)} = {value!r} is not a Kubernetes quantity: "
             "write a number with an optional suffix, such as 32G or 32Gi"
         )
     return str(value)
 
 
-def check_positive(value: float, section: str, option: str, allow_zero: bool = False) -> float:
+def check_positive(value: float, section: str, option: str, allow_zero: bool = False,
+                   where: str | None = None) -> float:
     """Reject resource counts below one (or below zero where zero means "none")."""
+    bound = "zero or more" if allow_zero else "greater than zero"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{_setting(section, option, where)} = {value!r} must be a number, {bound}")
     if value < 0 or (value == 0 and not allow_zero):
-        bound = "zero or more" if allow_zero else "greater than zero"
-        raise ConfigError(f"tune.cfg [luigi_{section}] {option} = {value} must be {bound}")
+        raise ConfigError(f"{_setting(section, option, where)} = {value} must be {bound}")
     return value
 
 

@@ -4,6 +4,7 @@ cluster, in parallel or one after another, each with its own resources and log."
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ def add_dispatch_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "dispatch", help="run the jobs of a jobs.yaml (training runs, tune experiments, commands) on Ray",
         description="Run the jobs listed in JOBS_FILE on a Ray cluster (a new one on this machine, $RAY_ADDRESS, "
-                    "or --ray-address), each with the CPUs, GPUs and memory it asks for and only its own GPUs "
+                    "--ray-address, or one deployed on Kubernetes for the jobs when JOBS_FILE has cluster:), each with the CPUs, GPUs and memory it asks for and only its own GPUs "
                     "visible, its output in LOG_DIR/NAME.log. Jobs that succeeded in an earlier dispatch are "
                     "skipped. Exit status 0 if every job succeeded, 1 if any failed. See docs/dispatch.md.",
     )
@@ -38,6 +39,9 @@ def dispatch_command(args: argparse.Namespace) -> int:
     from aframe_tune.dispatch.status import closing_summary, status_table
 
     plan = load_jobs(args.jobs_file).overridden(args.mode, args.ray_address)
+    if plan.cluster is not None:  # a cluster's start takes minutes: show how it goes
+        logging.getLogger("aframe_tune.cluster").setLevel(logging.INFO)
+        logging.getLogger("aframe_tune.dispatch").setLevel(logging.INFO)
 
     def show(statuses) -> None:
         print("\n".join(status_table(statuses, plan)), flush=True)

@@ -4,6 +4,7 @@ starts.
 ```yaml
 mode: parallel            # or sequential
 ray_address: null         # default: $RAY_ADDRESS, else a new Ray instance on this machine
+cluster: null             # or deploy a Ray cluster on Kubernetes for the jobs (see dispatch.kubernetes)
 jobs:
   - name: baseline        # names the job's log (logs/baseline.log) and its folder
     train: train.yaml     # a LightningCLI training run of this config ...
@@ -28,18 +29,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aframe_tune.dispatch.kubernetes import DispatchCluster, parse_cluster
 from aframe_tune.errors import ConfigError, Problems, did_you_mean
 from aframe_tune.tune.spec import read_yaml_mapping
 
 MODES = ("parallel", "sequential")
 KINDS = ("train", "tune", "command")
 JOB_KEYS = {"name", *KINDS, "cli", "overrides", "cpus", "gpus", "memory", "env"}
-TOP_KEYS = {"mode", "ray_address", "jobs", "log_dir"}
+TOP_KEYS = {"mode", "ray_address", "cluster", "jobs", "log_dir"}
 # a job's name is a file name: its log and its folder
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _MEMORY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*(Ki|Mi|Gi|Ti|KiB|MiB|GiB|TiB|k|M|G|T|kB|MB|GB|TB)?$")
 _UNITS = {None: 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 DEFAULT_CLI = "aframe_tune.demo.cli.DemoCLI"
+# stands for the Python interpreter of the Ray worker that runs a job (the cluster's, not this machine's)
+PYTHON = "{python}"
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class DispatchPlan:
         ray_address: the Ray cluster to use; ``None``: ``$RAY_ADDRESS``, else a local instance.
         log_dir: where each job's log, folder and completion record go.
         jobs: the jobs, in the file's order.
+        cluster: a Ray cluster to deploy on Kubernetes for the jobs, instead of ``ray_address``.
     """
 
     path: Path
@@ -101,9 +106,18 @@ class DispatchPlan:
     ray_address: str | None
     log_dir: Path
     jobs: tuple[Job, ...]
+    cluster: DispatchCluster | None = None
+
+    @property
+    def root(self) -> Path:
+        """jobs.yaml's folder: relative paths start there, and it is what a deployed cluster gets."""
+        return self.path.parent
 
     def overridden(self, mode: str | None = None, ray_address: str | None = None) -> DispatchPlan:
         """This plan with the command line's ``--mode``/``--ray-address``, where given."""
+        if ray_address and self.cluster is not None:
+            raise ConfigError(f"{self.path} deploys a cluster for its jobs (cluster:), so a Ray address cannot be "
+                              "given too; remove cluster: from jobs.yaml or leave out --ray-address")
         return dataclasses.replace(self, mode=mode or self.mode, ray_address=ray_address or self.ray_address)
 
 
@@ -136,8 +150,6 @@ def _resource(entry: dict[str, Any], key: str, default: float, where: str, minim
 
 
 def _argv(entry: dict[str, Any], kind: str, base: Path, where: str) -> tuple[str, ...]:
-    import sys
-
     target = entry[kind]
     if kind == "command":
         if isinstance(target, str):
@@ -162,7 +174,7 @@ def _argv(entry: dict[str, Any], kind: str, base: Path, where: str) -> tuple[str
         raise ConfigError(f"{where}.overrides must map dot paths to values, e.g. {{model.learning_rate: 1e-3}}",
                           key=f"{where}.overrides")
     cli = str(entry.get("cli") or DEFAULT_CLI)
-    return (sys.executable, "-m", "aframe_tune.dispatch.train", cli, "fit", "--config", str(path),
+    return (PYTHON, "-m", "aframe_tune.dispatch.train", cli, "fit", "--config", str(path),
             *(str(item) for item in overrides))
 
 
@@ -228,6 +240,33 @@ def load_jobs(path: Path) -> DispatchPlan:
     for name in sorted({name for name in names if names.count(name) > 1}):
         problems.add(ConfigError(f"{path}: job name {name!r} is used more than once; names must be unique",
                                  key=f"{path}::{name}"))
+    cluster = None
+    if content.get("cluster") is not None:
+        with problems.check():
+            cluster = parse_cluster(content["cluster"], path)
+        if address is not None:
+            problems.add(ConfigError(f"{path}: cluster and ray_address are both set; give cluster to deploy a Ray "
+                                     "cluster for the jobs, or ray_address to use a running one",
+                                     key=f"{path}::cluster"))
+        for job in jobs:
+            with problems.check():
+                check_runs_on_a_deployed_cluster(job, path)
     problems.raise_if_any()
     log_dir = (path.parent / str(content.get("log_dir") or f"{path.stem}-logs")).resolve()
-    return DispatchPlan(path=path, mode=mode, ray_address=address, log_dir=log_dir, jobs=tuple(jobs))
+    return DispatchPlan(path=path, mode=mode, ray_address=address, log_dir=log_dir, jobs=tuple(jobs),
+                        cluster=cluster)
+
+
+def check_runs_on_a_deployed_cluster(job: Job, path: Path) -> None:
+    """A job on a deployed cluster sees only jobs.yaml's folder: its files must be there, and
+    a tune experiment is no job for it (its search would live and die inside one pod)."""
+    where = f"{path}: job {job.name!r}"
+    if job.kind == "tune":
+        raise ConfigError(f"{where} is a tune experiment, which cannot run on the cluster jobs.yaml deploys (its "
+                          "results would be lost with the cluster); run its run.sh with an s3:// run directory to "
+                          "tune on Kubernetes, or dispatch it without cluster:", key=f"{where}.tune")
+    root = path.parent
+    for argument in job.argv:
+        if argument.startswith("/") and Path(argument).exists() and not Path(argument).is_relative_to(root):
+            raise ConfigError(f"{where} uses {argument}, outside {root}, the folder sent to the cluster's pods; "
+                              "move it into that folder", key=f"{where}.{job.kind}")

@@ -14,13 +14,15 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aframe_tune.dispatch.jobs import DispatchPlan, Job, gibibytes
+from aframe_tune.dispatch.jobs import PYTHON, DispatchPlan, Job, gibibytes
 from aframe_tune.errors import AframeTuneError, ConfigError
 from aframe_tune.signals import StoppedBySignal
 
@@ -90,6 +92,12 @@ def log_path(plan: DispatchPlan, job: Job) -> Path:
     return plan.log_dir / f"{job.name}.log"
 
 
+def working_directory(plan: DispatchPlan, job: Job) -> Path:
+    """Where a job runs: a command in jobs.yaml's folder (its relative paths start there), a
+    training run or search in a folder of its own (where relative logger paths put their files)."""
+    return plan.root if job.kind == "command" else plan.log_dir / job.name
+
+
 def done_earlier(plan: DispatchPlan, job: Job) -> bool:
     """Whether the job completed in an earlier dispatch, as it is defined now."""
     path = completion_path(plan, job)
@@ -116,7 +124,25 @@ def _die_with_parent() -> None:
         pass
 
 
-def run_job_process(job: Job, workdir: str, log_file: str, dispatcher_node: str | None, board: Any) -> dict[str, Any]:
+def relocated(argv: list[str], workdir: str, shipped_from: str | None, name: str) -> tuple[list[str], str]:
+    """A job's command and working directory for the Ray worker running it.
+
+    ``{python}`` becomes the worker's Python. Where the dispatcher's folder ``shipped_from`` was
+    sent as the runtime environment's working directory (the worker's current directory), paths
+    into it are moved there; a working directory outside it becomes one inside it.
+    """
+    argv = [sys.executable if part == PYTHON else part for part in argv]
+    if shipped_from is None:
+        return argv, workdir
+    here = os.getcwd()
+    argv = [part.replace(shipped_from + "/", here + "/") for part in argv]
+    if workdir == shipped_from or workdir.startswith(shipped_from + "/"):
+        return argv, here + workdir[len(shipped_from):]
+    return argv, os.path.join(here, ".aframe-tune-jobs", name)
+
+
+def run_job_process(job: Job, workdir: str, log_file: str, dispatcher_node: str | None, board: Any,
+                    shipped_from: str | None = None) -> dict[str, Any]:
     """The body of a job's Ray task: run the job's command with only the task's GPUs visible.
 
     Args:
@@ -126,6 +152,8 @@ def run_job_process(job: Job, workdir: str, log_file: str, dispatcher_node: str 
         dispatcher_node: the dispatcher's Ray node (``None`` for a Ray client). On any other node,
             the output goes to a temporary file whose text is returned, for the dispatcher to write.
         board: the :class:`JobBoard` actor told when the job starts.
+        shipped_from: the dispatcher's folder that the runtime environment sent as the worker's
+            working directory, if one was (see :func:`relocated`).
     """
     import subprocess
     import tempfile
@@ -142,12 +170,12 @@ def run_job_process(job: Job, workdir: str, log_file: str, dispatcher_node: str 
     env["CUDA_VISIBLE_DEVICES"] = gpus  # empty: no GPUs for a job that asked for none
     if job.kind == "tune":  # run.sh starts a Ray instance of its own, with this job's share of the node
         env.pop("RAY_ADDRESS", None)
+    argv, workdir = relocated(list(job.argv), workdir, shipped_from, job.name)
     Path(workdir).mkdir(parents=True, exist_ok=True)
     own_log = log_file is None
     if own_log:
         descriptor, log_file = tempfile.mkstemp(prefix=f"aframe-tune-{job.name}-", suffix=".log")
         os.close(descriptor)
-    argv = list(job.argv)
     if job.kind == "tune":
         argv += ["--TuneLocal-cpus", str(max(1, int(job.resources.cpus)))]
     with open(log_file, "w") as log:
@@ -198,14 +226,65 @@ def check_jobs_fit(plan: DispatchPlan, nodes: list[dict[str, Any]]) -> None:
     problems.raise_if_any()
 
 
-def start_ray(plan: DispatchPlan) -> str | None:
-    """Start or join the plan's Ray cluster; return this process's node id (``None`` for a Ray
+@dataclass(frozen=True)
+class RayConnection:
+    """Where the jobs run.
+
+    Args:
+        address: a Ray address (``ray://HOST:PORT`` or ``HOST:PORT``), ``None`` for a new local
+            instance.
+        runtime_env: Ray's runtime environment of the connection (the folder sent to a deployed
+            cluster), if any.
+        shipped_from: the folder sent as the runtime environment's working directory, if one is.
+    """
+
+    address: str | None = None
+    runtime_env: dict[str, Any] | None = None
+    shipped_from: str | None = None
+
+
+@contextmanager
+def ray_cluster_for(plan: DispatchPlan) -> Iterator[RayConnection]:
+    """The plan's Ray cluster: a cluster deployed on Kubernetes for the length of the block
+    (jobs.yaml's ``cluster:``), or ``ray_address``/``$RAY_ADDRESS``/a new local instance."""
+    if plan.cluster is None:
+        yield RayConnection(plan.ray_address or os.environ.get("RAY_ADDRESS") or None)
+        return
+    from aframe_tune.dispatch.kubernetes import deployed_dispatch_cluster, shipped_runtime_env
+    from aframe_tune.signals import install_stop_handlers
+
+    # Ctrl-C or SIGTERM while the cluster starts must unwind through its removal
+    install_stop_handlers()
+    with deployed_dispatch_cluster(plan.cluster) as address:
+        yield RayConnection(address, shipped_runtime_env(plan.root, plan.log_dir), shipped_from=str(plan.root))
+
+
+def nodes_with_workers(plan: DispatchPlan, pause_s: float = 0.5) -> list[dict[str, Any]]:
+    """``ray.nodes()`` once a worker of the deployed cluster has joined: its pod turns ready
+    before its Ray node registers with the head, and the head (no CPUs) runs no job."""
+    import ray
+
+    assert plan.cluster is not None
+    deadline = time.monotonic() + plan.cluster.ready_timeout_s
+    while True:
+        nodes = ray.nodes()
+        if any(node.get("Alive") and node.get("Resources", {}).get("CPU", 0) for node in nodes):
+            return nodes
+        if time.monotonic() > deadline:
+            raise DispatchError(f"no worker of the deployed Ray cluster joined its head within "
+                                f"{plan.cluster.ready_timeout_s:.0f} s (jobs.yaml cluster.ready_timeout)")
+        time.sleep(pause_s)
+
+
+def start_ray(connection: RayConnection) -> str | None:
+    """Start or join the Ray cluster; return this process's node id (``None`` for a Ray
     client, which is no node)."""
     from aframe_tune.tune.local_ray import connect_ray_client, prepare_ray_environment, start_or_join_ray
 
-    address = plan.ray_address or os.environ.get("RAY_ADDRESS") or None
+    address = connection.address
     if address and address.startswith("ray://"):
-        connect_ray_client(address)
+        # a copy: ray.init replaces the working directory in it by the uploaded package's URI
+        connect_ray_client(address, runtime_env=dict(connection.runtime_env or {}) or None)
         return None
     if address:
         os.environ["RAY_ADDRESS"] = address
@@ -229,8 +308,16 @@ def dispatch(plan: DispatchPlan, show: Callable[[list[JobStatus]], None], poll_s
     show(list(statuses.values()))
     if not to_run:
         return DispatchResult(list(statuses.values()))
+    if plan.cluster is not None:  # a job no pod could run must not cost a cluster start
+        check_jobs_fit(plan, [plan.cluster.worker_node()])
+    with ray_cluster_for(plan) as connection:
+        _run_jobs(plan, to_run, statuses, connection, show, poll_s)
+    return DispatchResult(list(statuses.values()))
 
-    driver_node = start_ray(plan)  # first: Ray reads some settings from the environment when imported
+
+def _run_jobs(plan: DispatchPlan, to_run: list[Job], statuses: dict[str, JobStatus], connection: RayConnection,
+              show: Callable[[list[JobStatus]], None], poll_s: float) -> None:
+    driver_node = start_ray(connection)  # first: Ray reads some settings from the environment when imported
     import ray
 
     stop_signals = _record_stop_signals()  # after ray.init, which installs a SIGTERM handler of its own
@@ -241,13 +328,13 @@ def dispatch(plan: DispatchPlan, show: Callable[[list[JobStatus]], None], poll_s
         if job.resources.memory_bytes:
             options["memory"] = job.resources.memory_bytes
         return task.options(name=f"aframe-tune-job-{job.name}", **options).remote(
-            job, str(plan.log_dir / job.name), str(log_path(plan, job)), driver_node, board)
+            job, str(working_directory(plan, job)), str(log_path(plan, job)), driver_node, board, connection.shipped_from)
 
     waiting = list(to_run)
     running: dict[Any, Job] = {}
     last_shown: list[tuple[str, str]] = []
     try:
-        check_jobs_fit(plan, ray.nodes())
+        check_jobs_fit(plan, nodes_with_workers(plan) if plan.cluster is not None else ray.nodes())
         plan.log_dir.mkdir(parents=True, exist_ok=True)
         board = ray.remote(num_cpus=0)(JobBoard).remote()
         while waiting or running:
@@ -273,7 +360,6 @@ def dispatch(plan: DispatchPlan, show: Callable[[list[JobStatus]], None], poll_s
         # Ray's own at-exit shutdown is unregistered when it starts an instance (see local_ray);
         # without a shutdown, Ray's core crashes while the interpreter exits
         ray.shutdown()
-    return DispatchResult(list(statuses.values()))
 
 
 def _record_stop_signals() -> list[int]:

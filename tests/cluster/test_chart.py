@@ -125,6 +125,15 @@ def test_credentials_secret_holds_an_aws_credentials_file_and_a_netrc() -> None:
     assert "NETRC" not in env_of(container(render(VALID), "tune-abc-head"))
 
 
+def test_without_s3_keys_the_pods_get_no_credentials_file() -> None:
+    # a dispatch whose jobs use no S3 deploys the chart without keys
+    objects = render(merged(VALID, {"s3": {"endpointUrl": "", "accessKeyId": "", "secretAccessKey": ""}}))
+    assert not objects[("Secret", "tune-abc-credentials")].get("data")
+    for name in ("tune-abc-head", "tune-abc-worker"):
+        env = env_of(container(objects, name))
+        assert "AWS_SHARED_CREDENTIALS_FILE" not in env and "AWS_ENDPOINT_URL" not in env
+
+
 def test_cpu_only_workers_have_no_gpu_request_or_affinity() -> None:
     objects = render(merged(VALID, {"worker": {"gpus": 0}}))
     worker_spec = objects[("Deployment", "tune-abc-worker")]["spec"]["template"]["spec"]
@@ -169,6 +178,7 @@ def test_helm_lint_is_clean(values: dict[str, Any]) -> None:
         ({"image": {"pullPolicy": "Sometimes"}}, "image.pullPolicy"),
         ({"auth": {"token": "short"}}, "auth.token"),
         ({"s3": {"secretAccessKey": ""}}, "s3.secretAccessKey"),
+        ({"s3": {"accessKeyId": ""}}, "s3.accessKeyId"),
         ({"workers": {"replicas": 2}}, "workers"),
         ({"gitSync": {"repo": "git@github.com:a/b.git"}}, "sshKey"),
     ],

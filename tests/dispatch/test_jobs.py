@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from aframe_tune.dispatch.jobs import load_jobs, parse_memory
+from aframe_tune.dispatch.jobs import PYTHON, load_jobs, parse_memory
 from aframe_tune.errors import ConfigError, InvalidInputsError
 
 
@@ -30,7 +29,7 @@ def test_a_plan_of_the_three_kinds(tmp_path: Path) -> None:
     assert plan.mode == "sequential" and plan.ray_address is None
     assert plan.log_dir == tmp_path / "jobs-logs"
     fit, search, script = plan.jobs
-    assert fit.argv == (sys.executable, "-m", "aframe_tune.dispatch.train", "aframe_tune.demo.cli.DemoCLI", "fit",
+    assert fit.argv == (PYTHON, "-m", "aframe_tune.dispatch.train", "aframe_tune.demo.cli.DemoCLI", "fit",
                         "--config", str(tmp_path / "train.yaml"), "--model.width=8")
     assert (fit.resources.cpus, fit.resources.gpus, fit.resources.memory_bytes) == (1, 0.5, 2 * 2**30)
     assert search.argv == ("bash", str(tmp_path / "search" / "run.sh")) and search.resources.cpus == 2
@@ -60,7 +59,7 @@ def test_every_mistake_is_reported_at_once_naming_the_job_and_key(tmp_path: Path
         load_jobs(path)
     lines = [str(problem) for problem in raised.value.problems]
     expected = [
-        f"{path}: unknown keys job; jobs.yaml takes jobs, log_dir, mode, ray_address",
+        f"{path}: unknown keys job; jobs.yaml takes cluster, jobs, log_dir, mode, ray_address",
         f"{path}: mode = 'both' must be parallel or sequential",
         f"{path}: job 'a'.train = missing.yaml: {tmp_path / 'missing.yaml'} does not exist; give a LightningCLI config (a train.yaml)",
         f"{path}: job 'b'.tune = not-an-experiment: {tmp_path / 'not-an-experiment'} holds no run.sh; give the directory of an experiment made with aframe-init",

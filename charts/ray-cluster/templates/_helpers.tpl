@@ -35,8 +35,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
       key: token
 {{- /* S3 keys are a file, never variables: Ray Tune copies AWS_* variables of its driver
      into every trial's runtime environment, which Ray passes on worker command lines. */}}
+{{- if .Values.s3.accessKeyId }}
 - name: AWS_SHARED_CREDENTIALS_FILE
   value: {{ printf "%s/aws-credentials" (include "ray-cluster.credentialsPath" .) | quote }}
+{{- end }}
 {{- if .Values.s3.endpointUrl }}
 - name: AWS_ENDPOINT_URL
   value: {{ .Values.s3.endpointUrl | quote }}

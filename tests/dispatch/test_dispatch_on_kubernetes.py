@@ -1,0 +1,119 @@
+"""``aframe-tune dispatch`` onto a Ray cluster it deploys on the emulated Kubernetes cluster
+(jobs.yaml's ``cluster:``): the jobs run in the worker pods, on the folder shipped to them, and
+the cluster is gone afterwards."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, TINY_TRAIN, aframe_init, clean_environment, edit_yaml
+from tests.dispatch.test_dispatch import dispatch, write_jobs
+from tests.emulated_cluster import EmulatedCluster
+
+pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
+
+# one worker pod of 2 CPUs and no GPU, a small head: what the emulated cluster's machine can hold
+SMALL_CLUSTER = {
+    "head": {"cpus": 1, "memory": "2G"},
+    "worker": {"replicas": 1, "gpus_per_replica": 0, "cpus_per_gpu": 2, "memory_per_gpu": 2, "min_gpu_memory": 0},
+    "ready_timeout": 120,
+}
+# a script in the shipped folder that says where it runs and what it can see
+WHERE = """import json, os, sys
+print(json.dumps({"cwd": os.getcwd(), "python": sys.executable, "data": open("data.txt").read(),
+                  "old_logs_shipped": os.path.exists("jobs-logs/old-output.bin"),
+                  "gpus": os.environ.get("CUDA_VISIBLE_DEVICES")}))
+"""
+
+
+def jobs_folder(tmp_path: Path) -> Path:
+    root = tmp_path / "jobs"
+    experiment = root / "model"
+    assert aframe_init("offline", "--mode", "tune", "--directory", str(experiment)).returncode == 0
+    edit_yaml(experiment / "train.yaml", TINY_TRAIN)
+    (root / "where.py").write_text(WHERE)
+    (root / "data.txt").write_text("shipped")
+    # an earlier dispatch's output, which must stay here
+    (root / "jobs-logs").mkdir()
+    (root / "jobs-logs" / "old-output.bin").write_bytes(b"\0" * 1024)
+    return root
+
+
+def test_jobs_run_in_the_pods_of_a_deployed_cluster_which_is_removed_afterwards(
+    tmp_path: Path, emulated_cluster: EmulatedCluster
+) -> None:
+    root = jobs_folder(tmp_path)
+    jobs_file = write_jobs(root / "jobs.yaml", cluster=SMALL_CLUSTER, jobs=[
+        {"name": "fit", "train": "model/train.yaml", "overrides": {"trainer.max_epochs": 1, "data.num_train": 256}},
+        {"name": "where", "command": ["python", "where.py"]},
+    ])
+    result = dispatch(jobs_file, env=clean_environment(**emulated_cluster.environment()), timeout=600)
+    output = result.stdout + result.stderr
+    logs = root / "jobs-logs"
+    assert result.returncode == 0, output + "".join(path.read_text()[-3000:] for path in logs.glob("*.log"))
+    assert "Deploying Ray cluster aframe-dispatch-" in output
+    assert "is ready; its client address is 127." in output
+    assert "All 2 jobs succeeded." in output
+
+    # the logs came back from the pod
+    fit_log = (logs / "fit.log").read_text()
+    assert "`Trainer.fit` stopped: `max_epochs=1` reached." in fit_log
+    assert str(root) not in fit_log.splitlines()[0]  # it read the pod's copy of train.yaml
+    where = json.loads((logs / "where.log").read_text().splitlines()[-1])
+    assert where["data"] == "shipped"  # the folder's files travelled
+    assert not where["cwd"].startswith(str(root))  # ... to the pod's own copy of it
+    assert where["old_logs_shipped"] is False
+    assert where["gpus"] == ""
+    assert {path.name for path in logs.glob("*.done.json")} == {"fit.done.json", "where.done.json"}
+    workers = [argv for argv in emulated_cluster.pods.argv_history() if "--head" not in argv]
+    assert len(workers) == 1
+
+    emulated_cluster.api.flush()
+    assert emulated_cluster.release_objects() == []
+
+    # done is done: a second dispatch deploys nothing
+    again = dispatch(jobs_file, env=clean_environment(**emulated_cluster.environment()), timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Deploying" not in again.stdout + again.stderr
+    assert len(emulated_cluster.pods.argv_history()) == 2
+
+
+def test_a_job_no_worker_pod_could_run_is_refused_before_a_cluster_is_deployed(
+    tmp_path: Path, emulated_cluster: EmulatedCluster
+) -> None:
+    jobs_file = write_jobs(tmp_path / "jobs.yaml", cluster=SMALL_CLUSTER,
+                           jobs=[{"name": "greedy", "command": ["true"], "gpus": 1}])
+    result = dispatch(jobs_file, env=clean_environment(**emulated_cluster.environment()), timeout=120)
+    assert result.returncode == 1
+    assert "job 'greedy' asks for 1 GPUs (largest node: 0); no node of the Ray cluster could run it" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert emulated_cluster.api.list("deployments") == [] and emulated_cluster.pods.argv_history() == []
+
+
+def test_sigterm_while_the_cluster_starts_removes_it_and_exits_143(
+    tmp_path: Path, emulated_cluster: EmulatedCluster
+) -> None:
+    emulated_cluster.pods.inject("worker", "never_ready")
+    jobs_file = write_jobs(tmp_path / "jobs.yaml", cluster={**SMALL_CLUSTER, "ready_timeout": 300},
+                           jobs=[{"name": "a", "command": ["true"]}])
+    dispatcher = subprocess.Popen([str(BIN / "aframe-tune"), "dispatch", str(jobs_file)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+                                  env=clean_environment(**emulated_cluster.environment()))
+    try:
+        emulated_cluster.api.wait_for(lambda: emulated_cluster.api.list("deployments"), timeout=120)
+        time.sleep(2)
+        dispatcher.send_signal(signal.SIGTERM)
+        output, _ = dispatcher.communicate(timeout=120)
+    finally:
+        dispatcher.kill()
+    assert dispatcher.returncode == 143, output[-4000:]
+    assert "Stopped by SIGTERM" in output and "Traceback" not in output
+    assert "Uninstalled Ray cluster release aframe-dispatch-" in output
+    emulated_cluster.api.flush()
+    assert emulated_cluster.release_objects() == []
