@@ -12,13 +12,13 @@ def add_cleanup_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "cleanup", help="list the Ray clusters aframe-tune deployed; remove them with --yes",
         description="List the Ray clusters (helm releases of aframe-tune's ray-cluster chart) in the namespace, "
-                    "with their age, pods and whether a search is running on them. Nothing is removed "
+                    "with their age, pods and whether a search or dispatch is running on them. Nothing is removed "
                     "without --yes, which uninstalls them and deletes their Secrets.",
     )
     parser.add_argument("--release", help="only this release (e.g. aframe-tune-1a2b3c); default: all of them")
     parser.add_argument("--yes", action="store_true", help="remove them; default: only list them (dry run)")
     parser.add_argument("--force", action="store_true",
-                        help="also remove clusters a running search uses (its run lock was renewed in the last minute)")
+                        help="also remove clusters a running search or dispatch uses (its run lock was renewed in the last minute)")
     parser.add_argument("--namespace", help="default: the kube context's namespace")
     parser.add_argument("--context", help="kube context; default: the kubeconfig's current context")
     parser.add_argument("--kubeconfig", type=Path, default=os.environ.get("KUBECONFIG") or None,
@@ -60,8 +60,9 @@ async def _cleanup(args: argparse.Namespace) -> int:
     failed = 0
     for cluster in clusters:
         if cluster.in_use_by is not None and not args.force:
-            print(f"Kept {cluster.release}: a search is running on it ({cluster.describe_use()}); stop that "
-                  "run.sh first, or add --force")
+            command = "run.sh" if cluster.in_use_by.activity == "search" else "aframe-tune dispatch"
+            print(f"Kept {cluster.release}: a {cluster.in_use_by.activity} is running on it ({cluster.describe_use()}); "
+                  f"stop that {command} first, or add --force")
             continue
         try:
             await remove_ray_cluster(api, target, cluster)

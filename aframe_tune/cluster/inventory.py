@@ -39,7 +39,7 @@ class DeployedRayCluster:
         created: when its oldest object was created.
         objects: its objects, as ``kind/name``.
         state: its pods, read as the waiting code reads them.
-        in_use_by: the live run lock that names it (a search is running on it), if any.
+        in_use_by: the live run lock that names it (a search or dispatch is running on it), if any.
         helm_record: whether helm still has a record of it (``helm list`` shows it).
     """
 
@@ -71,7 +71,7 @@ class DeployedRayCluster:
         if self.in_use_by is None:
             return "-"
         holder = self.in_use_by
-        return f"search of process {holder.pid} on {holder.host}"
+        return f"{holder.activity} of process {holder.pid} on {holder.host}"
 
 
 def _created(raw: dict[str, Any]) -> datetime | None:

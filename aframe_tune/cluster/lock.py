@@ -1,5 +1,9 @@
 """One driver per S3 run directory: a lock object in the cluster, renewed while the search runs.
 
+A dispatch onto a cluster it deploys (``aframe-tune dispatch`` with ``cluster:``) holds one too,
+for its jobs.yaml: one dispatcher per file, a killed dispatcher's cluster removed by the next,
+and ``aframe-tune cleanup`` told that the cluster is in use.
+
 A local run directory is locked with ``flock`` (``tasks/lock.py``); an ``s3://`` one has no
 file to lock, and S3's conditional writes are not offered by every S3 service our users have.
 The Kubernetes API server, which every remote run talks to anyway, gives atomic create and
@@ -31,6 +35,11 @@ logger = logging.getLogger(__name__)
 
 LOCK_PREFIX = "aframe-tune-lock-"
 PART_OF = {"app.kubernetes.io/part-of": "aframe-tune", "app.kubernetes.io/component": "run-lock"}
+# what a lock holder is doing: words for "X is already being ...", and how to go on afterwards
+ACTIVITIES = {
+    "search": ("tuned", "run run.sh again to resume"),
+    "dispatch": ("dispatched", "run aframe-tune dispatch again for the jobs that did not succeed"),
+}
 
 
 def lock_name(run_dir: str) -> str:
@@ -47,20 +56,23 @@ class LockHolder:
         pid: the holder's process id.
         release: the Ray cluster release the holder deployed.
         renewed: when the holder last renewed the lock (seconds since the epoch, its clock).
+        activity: ``search`` (``run.sh``) or ``dispatch`` (``aframe-tune dispatch``).
     """
 
     host: str
     pid: int
     release: str
     renewed: float
+    activity: str = "search"
 
     @classmethod
     def from_data(cls, data: dict[str, str]) -> LockHolder:
         return cls(data.get("host", "?"), int(data.get("pid", "0") or 0), data.get("release", ""),
-                   float(data.get("renewed", "0") or 0))
+                   float(data.get("renewed", "0") or 0), data.get("activity", "search"))
 
     def to_data(self) -> dict[str, str]:
-        return {"host": self.host, "pid": str(self.pid), "release": self.release, "renewed": f"{self.renewed:.3f}"}
+        return {"host": self.host, "pid": str(self.pid), "release": self.release, "renewed": f"{self.renewed:.3f}",
+                "activity": self.activity}
 
     def is_gone(self, ttl_s: float) -> bool:
         """Whether the holder is dead: not renewed within ``ttl_s``, or a dead process on this host."""
@@ -77,24 +89,27 @@ class LockHolder:
 
 
 class ClusterRunLock:
-    """The lock of one S3 run directory in one namespace.
+    """The lock of one S3 run directory (or one jobs.yaml) in one namespace.
 
     Args:
         target: the cluster and namespace.
-        run_dir: the ``s3://`` run directory.
+        run_dir: the ``s3://`` run directory, or what names a dispatch's jobs.yaml.
         release: the release this driver deploys (recorded for the busy message and clean-up).
         ttl_s: a lock not renewed for this long is taken over.
+        activity: what holding it means, a key of :data:`ACTIVITIES`.
     """
 
-    def __init__(self, target: KubeTarget, run_dir: str, release: str, ttl_s: float = 60.0) -> None:
+    def __init__(self, target: KubeTarget, run_dir: str, release: str, ttl_s: float = 60.0,
+                 activity: str = "search") -> None:
         self.target = target
         self.run_dir = run_dir
         self.name = lock_name(run_dir)
         self.ttl_s = ttl_s
-        self.me = LockHolder(socket.gethostname(), os.getpid(), release, 0.0)
+        self.me = LockHolder(socket.gethostname(), os.getpid(), release, 0.0, activity)
+        self.being, self.again = ACTIVITIES[activity]
 
     def _body(self) -> dict[str, Any]:
-        holder = LockHolder(self.me.host, self.me.pid, self.me.release, time.time())
+        holder = LockHolder(self.me.host, self.me.pid, self.me.release, time.time(), self.me.activity)
         return {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -143,8 +158,8 @@ class ClusterRunLock:
         except ServerError as error:
             if error.response is not None and error.response.status_code == 409:
                 raise RunDirectoryBusyError(
-                    f"{self.run_dir} is being started by another run.sh at this very moment; run run.sh again "
-                    "once that one is stopped, to resume") from None
+                    f"{self.run_dir} is being started by another process at this very moment; once that one is "
+                    f"stopped, {self.again}") from None
             raise translate_kubernetes_error(error, f"locking {self.run_dir}", self.target.describe()) from None
         except (RunDirectoryBusyError, ClusterError):
             raise
@@ -154,16 +169,16 @@ class ClusterRunLock:
     def _busy(self, holder: LockHolder) -> RunDirectoryBusyError:
         age = max(0.0, time.time() - holder.renewed)
         return RunDirectoryBusyError(
-            f"{self.run_dir} is already being tuned by process {holder.pid} on {holder.host} (Ray cluster "
-            f"{holder.release}, alive {age:.0f} s ago); wait for it to finish or stop it (Ctrl-C), then run "
-            "run.sh again to resume")
+            f"{self.run_dir} is already being {self.being} by process {holder.pid} on {holder.host} (Ray cluster "
+            f"{holder.release}, alive {age:.0f} s ago); wait for it to finish or stop it (Ctrl-C), then "
+            f"{self.again}")
 
     async def renew(self) -> None:
         """Record that this driver is alive (only while it still holds the lock)."""
         api = await self._api()
         existing = await self._get(api)
         if existing is None or LockHolder.from_data(existing.raw.get("data") or {}).pid != self.me.pid:
-            logger.warning("The lock of %s was taken from this run; another run.sh may be tuning it", self.run_dir)
+            logger.warning("The lock of %s was taken from this process; another one may be running it", self.run_dir)
             return
         await existing.patch({"metadata": {"resourceVersion": existing.raw["metadata"]["resourceVersion"]},
                               "data": self._body()["data"]})

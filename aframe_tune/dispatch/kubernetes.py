@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -174,14 +175,24 @@ def _release_values(cluster: DispatchCluster, token: str):
                             image=cluster.image, wandb_api_key=os.environ.get("WANDB_API_KEY", ""))
 
 
+def dispatch_lock_key(jobs_file: Path) -> str:
+    """What names a jobs.yaml in its run lock: the file on this machine."""
+    return f"dispatch://{socket.gethostname()}{jobs_file}"
+
+
 @contextmanager
-def deployed_dispatch_cluster(cluster: DispatchCluster) -> Iterator[str]:
+def deployed_dispatch_cluster(cluster: DispatchCluster, jobs_file: Path) -> Iterator[str]:
     """Deploy the cluster, wait until its head and a worker are ready, yield its ``ray://``
     address; the release and its Secrets are removed when the block ends (unless ``keep``).
 
-    Call before Ray is imported: the cluster's token reaches Ray through the environment.
+    While it runs, the dispatch holds a run lock for ``jobs_file`` (``cluster/lock.py``): a second
+    dispatch of the file is refused, the cluster of a dispatcher that was killed is removed, and
+    ``aframe-tune cleanup`` keeps this one. Call before Ray is imported: the cluster's token
+    reaches Ray through the environment.
     """
-    from aframe_tune.cluster.session import check_kube_context, deployed_ray_cluster, new_release_name
+    from aframe_tune.cluster.lock import ClusterRunLock, held_run_lock
+    from aframe_tune.cluster.session import (check_kube_context, deployed_ray_cluster, new_release_name,
+                                             remove_left_behind)
     from aframe_tune.cluster.values import new_ray_token
 
     target = cluster.target
@@ -193,8 +204,12 @@ def deployed_dispatch_cluster(cluster: DispatchCluster) -> Iterator[str]:
     os.environ["RAY_AUTH_MODE"] = "token"
     os.environ["RAY_AUTH_TOKEN"] = token
     release = new_release_name(RELEASE_PREFIX)
-    logger.info("Deploying Ray cluster %s in %s for the jobs; waiting up to %.0f s for its head and a worker",
-                release, target.describe(), cluster.ready_timeout_s)
-    with deployed_ray_cluster(target, release, _release_values(cluster, token), cluster.ready_timeout_s,
-                              keep=cluster.keep) as address:
-        yield address.ray_client_url
+    lock = ClusterRunLock(target, dispatch_lock_key(jobs_file), release, activity="dispatch")
+    with held_run_lock(lock) as left_behind:
+        if left_behind is not None:
+            remove_left_behind(target, left_behind.release, f"process {left_behind.pid} on {left_behind.host}")
+        logger.info("Deploying Ray cluster %s in %s for the jobs; waiting up to %.0f s for its head and a worker",
+                    release, target.describe(), cluster.ready_timeout_s)
+        with deployed_ray_cluster(target, release, _release_values(cluster, token), cluster.ready_timeout_s,
+                                  keep=cluster.keep) as address:
+            yield address.ray_client_url

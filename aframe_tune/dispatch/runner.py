@@ -255,7 +255,7 @@ def ray_cluster_for(plan: DispatchPlan) -> Iterator[RayConnection]:
 
     # Ctrl-C or SIGTERM while the cluster starts must unwind through its removal
     install_stop_handlers()
-    with deployed_dispatch_cluster(plan.cluster) as address:
+    with deployed_dispatch_cluster(plan.cluster, plan.path) as address:
         yield RayConnection(address, shipped_runtime_env(plan.root, plan.log_dir), shipped_from=str(plan.root))
 
 

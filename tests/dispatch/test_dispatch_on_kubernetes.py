@@ -24,6 +24,7 @@ SMALL_CLUSTER = {
     "worker": {"replicas": 1, "gpus_per_replica": 0, "cpus_per_gpu": 2, "memory_per_gpu": 2, "min_gpu_memory": 0},
     "ready_timeout": 120,
 }
+ALL_KINDS = ("deployments", "pods", "services", "secrets", "configmaps")
 # a script in the shipped folder that says where it runs and what it can see
 WHERE = """import json, os, sys
 print(json.dumps({"cwd": os.getcwd(), "python": sys.executable, "data": open("data.txt").read(),
@@ -75,7 +76,7 @@ def test_jobs_run_in_the_pods_of_a_deployed_cluster_which_is_removed_afterwards(
     assert len(workers) == 1
 
     emulated_cluster.api.flush()
-    assert emulated_cluster.release_objects() == []
+    assert emulated_cluster.release_objects(ALL_KINDS) == []  # the run lock too
 
     # done is done: a second dispatch deploys nothing
     again = dispatch(jobs_file, env=clean_environment(**emulated_cluster.environment()), timeout=120)
@@ -116,4 +117,52 @@ def test_sigterm_while_the_cluster_starts_removes_it_and_exits_143(
     assert "Stopped by SIGTERM" in output and "Traceback" not in output
     assert "Uninstalled Ray cluster release aframe-dispatch-" in output
     emulated_cluster.api.flush()
-    assert emulated_cluster.release_objects() == []
+    assert emulated_cluster.release_objects(ALL_KINDS) == []  # the run lock too
+
+
+HOLD = "import os, time\nwhile os.path.exists(os.environ['HOLD']): time.sleep(0.2)\nprint('released')"
+
+
+def test_one_dispatcher_per_jobs_file_and_a_killed_one_s_cluster_is_removed_by_the_next(
+    tmp_path: Path, emulated_cluster: EmulatedCluster
+) -> None:
+    hold = tmp_path / "hold"
+    hold.touch()
+    jobs_file = write_jobs(tmp_path / "jobs.yaml", cluster=SMALL_CLUSTER, jobs=[
+        {"name": "held", "command": ["python", "-c", HOLD], "env": {"HOLD": str(hold)}}])
+    env = clean_environment(**emulated_cluster.environment())
+    log = tmp_path / "first.log"
+    with log.open("w") as output:
+        first = subprocess.Popen([str(BIN / "aframe-tune"), "dispatch", str(jobs_file)], stdout=output,
+                                 stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env)
+    try:
+        deadline = time.monotonic() + 180
+        while "1 running" not in log.read_text():
+            assert first.poll() is None and time.monotonic() < deadline, log.read_text()[-4000:]
+            time.sleep(0.5)
+        (release,) = {d["metadata"]["labels"]["app.kubernetes.io/instance"] for d in emulated_cluster.api.list("deployments")}
+
+        listing = subprocess.run([str(BIN / "aframe-tune"), "cleanup"], capture_output=True, text=True, env=env,
+                                 timeout=60)
+        assert f"dispatch of process {first.pid} on" in listing.stdout, listing.stdout + listing.stderr
+
+        second = dispatch(jobs_file, env=env, timeout=120)
+        assert second.returncode == 1
+        assert f"is already being dispatched by process {first.pid}" in second.stderr, second.stderr
+        assert "Deploying" not in second.stdout + second.stderr
+
+        first.kill()  # the dispatcher dies without removing its cluster
+        first.wait(30)
+    finally:
+        first.kill()
+    assert any(d["metadata"]["labels"]["app.kubernetes.io/instance"] == release
+               for d in emulated_cluster.api.list("deployments"))
+
+    hold.unlink()
+    third = dispatch(jobs_file, env=env, timeout=300)
+    output = third.stdout + third.stderr
+    assert third.returncode == 0, output[-4000:]
+    assert f"Removing Ray cluster {release}, left behind by process {first.pid}" in output
+    assert (tmp_path / "jobs-logs" / "held.log").read_text().splitlines()[-1] == "released"
+    emulated_cluster.api.flush()
+    assert emulated_cluster.release_objects(ALL_KINDS) == []  # the run lock too
