@@ -33,6 +33,17 @@ def reports(run_dir: Path) -> dict[str, list[int]]:
     return found
 
 
+def finished_trials(run_dir: Path) -> set[str]:
+    """The trial folders whose trials Ray Tune's last saved state records as finished (a trial's
+    last report can be logged before its end is recorded: such a trial is not finished)."""
+    states = sorted((run_dir / "tune").glob("experiment_state-*.json"), key=lambda path: path.stat().st_mtime)
+    if not states:
+        return set()
+    ids = {json.loads(trial)["trial_id"] for trial, _ in json.loads(states[-1].read_text())["trial_data"]
+           if json.loads(trial)["status"] == "TERMINATED"}
+    return {folder for folder in reports(run_dir) if any(f"_{trial_id}_" in folder for trial_id in ids)}
+
+
 def wait_for(condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -83,6 +94,7 @@ def check_resumed_search(directory: Path, finished_before: dict[str, list[int]])
     for trial, iterations in after.items():
         assert continued_where_it_stopped(iterations), (trial, iterations)
     for trial, iterations in finished_before.items():
+        assert iterations == list(range(1, EPOCHS + 1)), (trial, iterations)
         assert after[trial] == iterations  # finished trials were not trained again
     assert (run_dir / "best.pt").is_file() and (run_dir / "best.json").is_file()
 
@@ -104,12 +116,15 @@ def test_sigkill_of_the_driver_then_rerun_resumes(experiment, tmp_path: Path) ->
         assert second.returncode == 30
         assert f"is already being tuned by process {driver.pid}" in second.stdout + second.stderr
 
-        finished_before = {t: r for t, r in reports(run_dir).items() if len(r) == EPOCHS}
-        assert len(finished_before) < 4, "the search finished before it could be interrupted"
+        assert sum(len(r) == EPOCHS for r in reports(run_dir).values()) < 4, \
+            "the search finished before it could be interrupted"
         ray_pids = ray_children(driver.pid)
         assert ray_pids, "the driver's Ray processes should be visible while it runs"
         driver.send_signal(signal.SIGKILL)
         driver.wait(30)
+    finished = finished_trials(run_dir)
+    assert finished, "a finished trial should be in the saved state"
+    finished_before = {t: r for t, r in reports(run_dir).items() if t in finished}
     # Ray's processes share the driver's fate
     wait_for(lambda: not alive(ray_pids), 30, "the driver's Ray processes to exit after its death")
     assert not (run_dir / "best.pt").exists()
@@ -141,5 +156,5 @@ def test_a_stop_signal_ends_cleanly_with_its_exit_status_then_rerun_resumes(
     assert not (run_dir / "best.pt").exists()
     wait_for(lambda: not alive(ray_pids), 30, "the driver's Ray processes to exit")
 
-    finished_before = {t: r for t, r in reports(run_dir).items() if len(r) == EPOCHS}
+    finished_before = {t: r for t, r in reports(run_dir).items() if t in finished_trials(run_dir)}
     check_resumed_search(directory, finished_before)
