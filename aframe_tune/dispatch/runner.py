@@ -259,7 +259,7 @@ def ray_cluster_for(plan: DispatchPlan) -> Iterator[RayConnection]:
         yield RayConnection(address, shipped_runtime_env(plan.root, plan.log_dir), shipped_from=str(plan.root))
 
 
-def nodes_with_workers(plan: DispatchPlan, pause_s: float = 0.5) -> list[dict[str, Any]]:
+def nodes_with_workers(plan: DispatchPlan, stop_signals: list[int], pause_s: float = 0.5) -> list[dict[str, Any]]:
     """``ray.nodes()`` once a worker of the deployed cluster has joined: its pod turns ready
     before its Ray node registers with the head, and the head (no CPUs) runs no job."""
     import ray
@@ -267,6 +267,8 @@ def nodes_with_workers(plan: DispatchPlan, pause_s: float = 0.5) -> list[dict[st
     assert plan.cluster is not None
     deadline = time.monotonic() + plan.cluster.ready_timeout_s
     while True:
+        if stop_signals:
+            raise StoppedBySignal(stop_signals[0])
         nodes = ray.nodes()
         if any(node.get("Alive") and node.get("Resources", {}).get("CPU", 0) for node in nodes):
             return nodes
@@ -334,7 +336,7 @@ def _run_jobs(plan: DispatchPlan, to_run: list[Job], statuses: dict[str, JobStat
     running: dict[Any, Job] = {}
     last_shown: list[tuple[str, str]] = []
     try:
-        check_jobs_fit(plan, nodes_with_workers(plan) if plan.cluster is not None else ray.nodes())
+        check_jobs_fit(plan, nodes_with_workers(plan, stop_signals) if plan.cluster is not None else ray.nodes())
         plan.log_dir.mkdir(parents=True, exist_ok=True)
         board = ray.remote(num_cpus=0)(JobBoard).remote()
         while waiting or running:
