@@ -166,3 +166,32 @@ def test_one_dispatcher_per_jobs_file_and_a_killed_one_s_cluster_is_removed_by_t
     assert (tmp_path / "jobs-logs" / "held.log").read_text().splitlines()[-1] == "released"
     emulated_cluster.api.flush()
     assert emulated_cluster.release_objects(ALL_KINDS) == []  # the run lock too
+
+
+def test_sigterm_while_the_jobs_run_stops_them_removes_the_cluster_and_exits_143(
+    tmp_path: Path, emulated_cluster: EmulatedCluster
+) -> None:
+    hold = tmp_path / "hold"
+    hold.touch()
+    jobs_file = write_jobs(tmp_path / "jobs.yaml", cluster=SMALL_CLUSTER, jobs=[
+        {"name": "held", "command": ["python", "-c", HOLD], "env": {"HOLD": str(hold)}}])
+    log = tmp_path / "dispatch.log"
+    with log.open("w") as output:
+        dispatcher = subprocess.Popen([str(BIN / "aframe-tune"), "dispatch", str(jobs_file)], stdout=output,
+                                      stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+                                      env=clean_environment(**emulated_cluster.environment()))
+    try:
+        deadline = time.monotonic() + 180
+        while "1 running" not in log.read_text():
+            assert dispatcher.poll() is None and time.monotonic() < deadline, log.read_text()[-4000:]
+            time.sleep(0.5)
+        dispatcher.send_signal(signal.SIGTERM)
+        code = dispatcher.wait(120)
+    finally:
+        dispatcher.kill()
+    output = log.read_text()
+    assert code == 143, output[-4000:]
+    assert "Stopped by SIGTERM; the jobs still running were stopped" in output and "Traceback" not in output
+    assert not (tmp_path / "jobs-logs" / "held.done.json").exists()
+    emulated_cluster.api.flush()
+    assert emulated_cluster.release_objects(ALL_KINDS) == []
