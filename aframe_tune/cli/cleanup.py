@@ -34,6 +34,7 @@ async def _cleanup(args: argparse.Namespace) -> int:
     from aframe_tune.cluster.errors import ClusterError, translate_kubernetes_error
     from aframe_tune.cluster.helm import KubeTarget
     from aframe_tune.cluster.inventory import find_ray_clusters, remove_ray_cluster
+    from aframe_tune.cluster.lock import ACTIVITIES
     from aframe_tune.cluster.session import kr8s_api
 
     kubeconfig = Path(args.kubeconfig).expanduser() if args.kubeconfig else None
@@ -60,9 +61,9 @@ async def _cleanup(args: argparse.Namespace) -> int:
     failed = 0
     for cluster in clusters:
         if cluster.in_use_by is not None and not args.force:
-            command = "run.sh" if cluster.in_use_by.activity == "search" else "aframe-tune dispatch"
-            print(f"Kept {cluster.release}: a {cluster.in_use_by.activity} is running on it ({cluster.describe_use()}); "
-                  f"stop that {command} first, or add --force")
+            activity = cluster.in_use_by.activity
+            print(f"Kept {cluster.release}: a {activity} is running on it ({cluster.describe_use()}); "
+                  f"stop that {ACTIVITIES[activity].command} first, or add --force")
             continue
         try:
             await remove_ray_cluster(api, target, cluster)

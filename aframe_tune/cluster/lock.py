@@ -35,10 +35,27 @@ logger = logging.getLogger(__name__)
 
 LOCK_PREFIX = "aframe-tune-lock-"
 PART_OF = {"app.kubernetes.io/part-of": "aframe-tune", "app.kubernetes.io/component": "run-lock"}
-# what a lock holder is doing: words for "X is already being ...", and how to go on afterwards
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What a lock holder is doing, in the words its messages use.
+
+    Args:
+        being: for "X is already being ...".
+        command: what the holder runs.
+        again: how to go on once the holder has stopped.
+    """
+
+    being: str
+    command: str
+    again: str
+
+
 ACTIVITIES = {
-    "search": ("tuned", "run run.sh again to resume"),
-    "dispatch": ("dispatched", "run aframe-tune dispatch again for the jobs that did not succeed"),
+    "search": Activity("tuned", "run.sh", "run run.sh again to resume"),
+    "dispatch": Activity("dispatched", "aframe-tune dispatch",
+                         "run aframe-tune dispatch again for the jobs that did not succeed"),
 }
 
 
@@ -106,7 +123,7 @@ class ClusterRunLock:
         self.name = lock_name(run_dir)
         self.ttl_s = ttl_s
         self.me = LockHolder(socket.gethostname(), os.getpid(), release, 0.0, activity)
-        self.being, self.again = ACTIVITIES[activity]
+        self.activity = ACTIVITIES[activity]
 
     def _body(self) -> dict[str, Any]:
         holder = LockHolder(self.me.host, self.me.pid, self.me.release, time.time(), self.me.activity)
@@ -159,7 +176,7 @@ class ClusterRunLock:
             if error.response is not None and error.response.status_code == 409:
                 raise RunDirectoryBusyError(
                     f"{self.run_dir} is being started by another process at this very moment; once that one is "
-                    f"stopped, {self.again}") from None
+                    f"stopped, {self.activity.again}") from None
             raise translate_kubernetes_error(error, f"locking {self.run_dir}", self.target.describe()) from None
         except (RunDirectoryBusyError, ClusterError):
             raise
@@ -169,9 +186,9 @@ class ClusterRunLock:
     def _busy(self, holder: LockHolder) -> RunDirectoryBusyError:
         age = max(0.0, time.time() - holder.renewed)
         return RunDirectoryBusyError(
-            f"{self.run_dir} is already being {self.being} by process {holder.pid} on {holder.host} (Ray cluster "
+            f"{self.run_dir} is already being {self.activity.being} by process {holder.pid} on {holder.host} (Ray cluster "
             f"{holder.release}, alive {age:.0f} s ago); wait for it to finish or stop it (Ctrl-C), then "
-            f"{self.again}")
+            f"{self.activity.again}")
 
     async def renew(self) -> None:
         """Record that this driver is alive (only while it still holds the lock)."""

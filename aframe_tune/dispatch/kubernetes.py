@@ -78,7 +78,9 @@ class DispatchCluster:
     def worker_node(self) -> dict[str, Any]:
         """A worker pod as ``ray.nodes()`` would list it (memory: the whole pod's, an upper
         bound), for refusing jobs that could never run before any pod is started."""
-        memory = float(self.worker.memory.removesuffix("Mi")) * 2**20
+        from aframe_tune.dispatch.jobs import parse_memory  # jobs.py imports this module
+
+        memory = parse_memory(self.worker.memory, "worker memory")
         return {"Alive": True, "Resources": {"CPU": self.worker.cpus, "GPU": self.worker.gpus, "memory": memory}}
 
 
