@@ -8,6 +8,8 @@ import json
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -97,49 +99,65 @@ def test_a_job_no_worker_pod_could_run_is_refused_before_a_cluster_is_deployed(
     assert emulated_cluster.api.list("deployments") == [] and emulated_cluster.pods.argv_history() == []
 
 
+HOLD = "import os, time\nwhile os.path.exists(os.environ['HOLD']): time.sleep(0.2)\nprint('released')"
+
+
+def held_job(tmp_path: Path) -> tuple[Path, Path]:
+    """A jobs.yaml on the small cluster whose one job runs until the returned file is removed."""
+    hold = tmp_path / "hold"
+    hold.touch()
+    jobs_file = write_jobs(tmp_path / "jobs.yaml", cluster=SMALL_CLUSTER, jobs=[
+        {"name": "held", "command": ["python", "-c", HOLD], "env": {"HOLD": str(hold)}}])
+    return jobs_file, hold
+
+
+@contextmanager
+def background_dispatch(jobs_file: Path, log: Path, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """``aframe-tune dispatch`` running in the background, its output in ``log``; killed at the
+    end of the block if it is still running."""
+    with log.open("w") as output:
+        dispatcher = subprocess.Popen([str(BIN / "aframe-tune"), "dispatch", str(jobs_file)], stdout=output,
+                                      stderr=subprocess.STDOUT, text=True, cwd=jobs_file.parent, env=env)
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.kill()
+
+
+def wait_until_a_job_runs(dispatcher: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while "1 running" not in log.read_text():
+        assert dispatcher.poll() is None and time.monotonic() < deadline, log.read_text()[-4000:]
+        time.sleep(0.5)
+
+
 def test_sigterm_while_the_cluster_starts_removes_it_and_exits_143(
     tmp_path: Path, emulated_cluster: EmulatedCluster
 ) -> None:
     emulated_cluster.pods.inject("worker", "never_ready")
     jobs_file = write_jobs(tmp_path / "jobs.yaml", cluster={**SMALL_CLUSTER, "ready_timeout": 300},
                            jobs=[{"name": "a", "command": ["true"]}])
-    dispatcher = subprocess.Popen([str(BIN / "aframe-tune"), "dispatch", str(jobs_file)], stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
-                                  env=clean_environment(**emulated_cluster.environment()))
-    try:
+    log = tmp_path / "dispatch.log"
+    with background_dispatch(jobs_file, log, clean_environment(**emulated_cluster.environment())) as dispatcher:
         emulated_cluster.api.wait_for(lambda: emulated_cluster.api.list("deployments"), timeout=120)
         time.sleep(2)
         dispatcher.send_signal(signal.SIGTERM)
-        output, _ = dispatcher.communicate(timeout=120)
-    finally:
-        dispatcher.kill()
-    assert dispatcher.returncode == 143, output[-4000:]
+        code = dispatcher.wait(120)
+    output = log.read_text()
+    assert code == 143, output[-4000:]
     assert "Stopped by SIGTERM" in output and "Traceback" not in output
     assert "Uninstalled Ray cluster release aframe-dispatch-" in output
     emulated_cluster.api.flush()
     assert emulated_cluster.release_objects(ALL_KINDS) == []  # the run lock too
 
 
-HOLD = "import os, time\nwhile os.path.exists(os.environ['HOLD']): time.sleep(0.2)\nprint('released')"
-
-
 def test_one_dispatcher_per_jobs_file_and_a_killed_one_s_cluster_is_removed_by_the_next(
     tmp_path: Path, emulated_cluster: EmulatedCluster
 ) -> None:
-    hold = tmp_path / "hold"
-    hold.touch()
-    jobs_file = write_jobs(tmp_path / "jobs.yaml", cluster=SMALL_CLUSTER, jobs=[
-        {"name": "held", "command": ["python", "-c", HOLD], "env": {"HOLD": str(hold)}}])
+    jobs_file, hold = held_job(tmp_path)
     env = clean_environment(**emulated_cluster.environment())
-    log = tmp_path / "first.log"
-    with log.open("w") as output:
-        first = subprocess.Popen([str(BIN / "aframe-tune"), "dispatch", str(jobs_file)], stdout=output,
-                                 stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env)
-    try:
-        deadline = time.monotonic() + 180
-        while "1 running" not in log.read_text():
-            assert first.poll() is None and time.monotonic() < deadline, log.read_text()[-4000:]
-            time.sleep(0.5)
+    with background_dispatch(jobs_file, tmp_path / "first.log", env) as first:
+        wait_until_a_job_runs(first, tmp_path / "first.log")
         (release,) = {d["metadata"]["labels"]["app.kubernetes.io/instance"] for d in emulated_cluster.api.list("deployments")}
 
         listing = subprocess.run([str(BIN / "aframe-tune"), "cleanup"], capture_output=True, text=True, env=env,
@@ -153,8 +171,6 @@ def test_one_dispatcher_per_jobs_file_and_a_killed_one_s_cluster_is_removed_by_t
 
         first.kill()  # the dispatcher dies without removing its cluster
         first.wait(30)
-    finally:
-        first.kill()
     assert any(d["metadata"]["labels"]["app.kubernetes.io/instance"] == release
                for d in emulated_cluster.api.list("deployments"))
 
@@ -171,24 +187,12 @@ def test_one_dispatcher_per_jobs_file_and_a_killed_one_s_cluster_is_removed_by_t
 def test_sigterm_while_the_jobs_run_stops_them_removes_the_cluster_and_exits_143(
     tmp_path: Path, emulated_cluster: EmulatedCluster
 ) -> None:
-    hold = tmp_path / "hold"
-    hold.touch()
-    jobs_file = write_jobs(tmp_path / "jobs.yaml", cluster=SMALL_CLUSTER, jobs=[
-        {"name": "held", "command": ["python", "-c", HOLD], "env": {"HOLD": str(hold)}}])
+    jobs_file, _ = held_job(tmp_path)
     log = tmp_path / "dispatch.log"
-    with log.open("w") as output:
-        dispatcher = subprocess.Popen([str(BIN / "aframe-tune"), "dispatch", str(jobs_file)], stdout=output,
-                                      stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
-                                      env=clean_environment(**emulated_cluster.environment()))
-    try:
-        deadline = time.monotonic() + 180
-        while "1 running" not in log.read_text():
-            assert dispatcher.poll() is None and time.monotonic() < deadline, log.read_text()[-4000:]
-            time.sleep(0.5)
+    with background_dispatch(jobs_file, log, clean_environment(**emulated_cluster.environment())) as dispatcher:
+        wait_until_a_job_runs(dispatcher, log)
         dispatcher.send_signal(signal.SIGTERM)
         code = dispatcher.wait(120)
-    finally:
-        dispatcher.kill()
     output = log.read_text()
     assert code == 143, output[-4000:]
     assert "Stopped by SIGTERM; the jobs still running were stopped" in output and "Traceback" not in output
