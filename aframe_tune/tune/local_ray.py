@@ -91,6 +91,13 @@ def _caused_by_authentication(error: BaseException | None) -> bool:
     return False
 
 
+def client_error_summary(error: BaseException) -> str:
+    """The last line of a Ray client error: a failed server start comes back as the server's
+    whole traceback, whose last line says what failed."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
 def connect_ray_client(
     address: str, runtime_env: dict | None = None, attempts: int = 3, pause_s: float = 5.0
 ) -> None:
@@ -114,8 +121,8 @@ def connect_ray_client(
             if attempt == attempts:
                 raise ConfigError(
                     f"cannot connect to the Ray client server at {address} after {attempts} tries "
-                    f"({error}); check that the head pod is healthy"
+                    f"({client_error_summary(error)}); check that the head pod is healthy"
                 ) from None
-            logger.warning("Connecting to %s failed (%s); trying again", address, error)
+            logger.warning("Connecting to %s failed (%s); trying again", address, client_error_summary(error))
             ray.shutdown()
             time.sleep(pause_s)
