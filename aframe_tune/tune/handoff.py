@@ -67,10 +67,10 @@ def run_search(arguments: LightrayArguments):  # -> ray.tune.ResultGrid
     import lightray.utils
     from ray import tune
 
-    from aframe_tune.tune.lightray_config import lightray_parser
+    from aframe_tune.tune.lightray_config import instantiate_search
 
     parsed = parse_search(arguments)
-    search = lightray_parser().instantiate(parsed)
+    search = instantiate_search(parsed)
     search.run_config.sync_config = search.sync_config
     search.run_config.callbacks = [*(search.run_config.callbacks or []), *arguments.loggers.callbacks()]
     param_space = dict(search.param_space or {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,11 @@ CLASS_KEYS = ("tune_config.search_alg", "tune_config.scheduler")
 # lightray 0.2.5 reads these as whole numbers; aframe-tune gives Ray fractions itself
 # (aframe_tune.tune.handoff.trial_resources)
 RESOURCE_KEYS = ("cpus_per_trial", "gpus_per_trial")
+# lightray 0.2.5's parser types run_config's checkpoint_config with the signature of
+# ray.tune.RunConfig, which still names ray.air's class, and refuses Ray Tune's own (a subclass)
+# as a class_path. tune.yaml names Ray Tune's class; lightray's parser is shown ray.air's, and
+# instantiate_search() hands Ray Tune's classes to the Tuner (ray.air's are deprecated there).
+LIGHTRAY_CLASS_PATHS = {"ray.tune.CheckpointConfig": "ray.air.config.CheckpointConfig"}
 
 
 def as_lightray_reads_resources(value: Any) -> Any:
@@ -52,18 +58,49 @@ def has_float_resources(text: str) -> bool:
     return isinstance(content, dict) and any(isinstance(content.get(key), float) for key in RESOURCE_KEYS)
 
 
+def with_lightray_class_paths(text: str) -> str:
+    """tune.yaml's text with the Ray Tune class paths lightray 0.2.5's parser refuses replaced by
+    the ones it accepts (:data:`LIGHTRAY_CLASS_PATHS`)."""
+    for ours, lightrays in LIGHTRAY_CLASS_PATHS.items():
+        text = re.sub(rf"(class_path:\s*[\"']?){re.escape(ours)}\b", rf"\g<1>{lightrays}", text)
+    return text
+
+
 @contextmanager
 def readable_by_lightray(path: Path) -> Iterator[Path]:
-    """``path``, or, if lightray 0.2.5 cannot read its CPUs or GPUs per trial (0.25, or even 1.0:
-    it wants whole numbers), a private copy with those rounded up, for as long as the block runs."""
+    """``path``, or, if lightray 0.2.5 cannot read it as it is, a private copy it can read, for as
+    long as the block runs: CPUs or GPUs per trial rounded up (0.25, or even 1.0: it wants whole
+    numbers), and Ray Tune's CheckpointConfig named by ray.air's path."""
     text = path.read_text()
-    if not has_float_resources(text):
+    readable = with_lightray_class_paths(with_whole_number_resources(text) if has_float_resources(text) else text)
+    if readable == text:
         yield path
         return
     with tempfile.TemporaryDirectory(prefix="aframe-tune-") as scratch:
         copy = Path(scratch) / path.name
-        copy.write_text(with_whole_number_resources(text))
+        copy.write_text(readable)
         yield copy
+
+
+def instantiate_search(parsed: Any) -> Any:
+    """Instantiate lightray's parsed search, with Ray Tune's ``CheckpointConfig`` and
+    ``FailureConfig`` in its ``run_config`` where lightray's parser would build ray.air's.
+
+    ray.tune.RunConfig warns of a deprecation when it is built with ray.air's classes, so it is
+    built without them and given Ray Tune's, with the same settings, afterwards.
+    """
+    from ray import tune
+
+    parsed = parsed.clone()
+    checkpoint, failure = parsed.run_config.checkpoint_config, parsed.run_config.failure_config
+    parsed.run_config.checkpoint_config = parsed.run_config.failure_config = None
+    search = lightray_parser().instantiate(parsed)
+    if checkpoint is not None:
+        fields = checkpoint.get("init_args", checkpoint) if "class_path" in checkpoint else checkpoint
+        search.run_config.checkpoint_config = tune.CheckpointConfig(**fields.as_dict())
+    if failure is not None:
+        search.run_config.failure_config = tune.FailureConfig(**failure.as_dict())
+    return search
 
 
 def with_whole_number_resources(text: str) -> str:
@@ -96,6 +133,11 @@ def lightray_parser() -> Any:
 
 def _as_lightray_reads(path: Path, replaced: dict[str, Any] | None) -> dict[str, Any]:
     content = {**read_yaml_mapping(path), **(replaced or {})}
+    checkpoints = (content.get("run_config") or {}).get("checkpoint_config") if isinstance(
+        content.get("run_config"), dict) else None
+    if isinstance(checkpoints, dict) and checkpoints.get("class_path") in LIGHTRAY_CLASS_PATHS:
+        checkpoints = {**checkpoints, "class_path": LIGHTRAY_CLASS_PATHS[checkpoints["class_path"]]}
+        content["run_config"] = {**content["run_config"], "checkpoint_config": checkpoints}
     for key in RESOURCE_KEYS:
         if key in content:
             content[key] = as_lightray_reads_resources(content[key])
@@ -159,7 +201,7 @@ def check_search_space(path: Path, spec: TuneSpec) -> None:
 
     parser = lightray_parser()
     # the checks before this one passed, so it parses; param_space is given to the searcher below
-    search = parser.instantiate(parser.parse_object(_as_lightray_reads(path, {"param_space": None})))
+    search = instantiate_search(parser.parse_object(_as_lightray_reads(path, {"param_space": None})))
     domains = dict(spec.param_space)
     lightray.utils.eval_tune_run_config(domains)
     problems = Problems()
