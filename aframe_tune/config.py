@@ -90,11 +90,80 @@ def check_config_file_syntax(path: Path) -> None:
         ) from None
 
 
+class OutOfRangeError(ValueError):
+    """A value of the right type that a checked parameter refuses; its message says why, in words
+    that follow ``option = value``."""
+
+
+def _bound_words(minimum: float) -> str:
+    return "greater than zero" if minimum > 0 else "zero or more"
+
+
+class CountParameter(luigi.IntParameter):
+    """A whole number of at least ``minimum``: CPUs, GPUs, pods.
+
+    The range is checked wherever luigi reads the value, and by :func:`check_config_options` in
+    every run, whether or not the run uses the section.
+    """
+
+    def __init__(self, minimum: int = 1, **kwargs: Any) -> None:
+        self.minimum = minimum
+        super().__init__(**kwargs)
+
+    def parse(self, x: str) -> int:
+        value = super().parse(x)
+        if value < self.minimum:
+            raise OutOfRangeError(f"must be {_bound_words(self.minimum)}")
+        return value
+
+
+class OptionalCountParameter(luigi.OptionalIntParameter):
+    """A whole number of at least one, or empty for "not set"."""
+
+    def parse(self, x: str) -> int | None:
+        value = super().parse(x)
+        if value is not None and value < 1:
+            raise OutOfRangeError(f"must be {_bound_words(1)}")
+        return value
+
+
+class PositiveFloatParameter(luigi.FloatParameter):
+    """A number greater than zero: GiB of memory, seconds."""
+
+    def parse(self, x: str) -> float:
+        value = super().parse(x)
+        if not value > 0:
+            raise OutOfRangeError(f"must be {_bound_words(1)}")
+        return value
+
+
+class QuantityParameter(luigi.Parameter):
+    """A Kubernetes resource quantity, such as ``32G`` or ``32Gi``."""
+
+    def parse(self, x: str) -> str:
+        if not _QUANTITY.match(x.strip()):
+            raise OutOfRangeError("is not a Kubernetes quantity: write a number with an optional suffix, "
+                                  "such as 32G or 32Gi")
+        return x.strip()
+
+
+class KubernetesNameParameter(luigi.Parameter):
+    """A name Kubernetes accepts for a namespace (a DNS-1123 label)."""
+
+    def parse(self, x: str) -> str:
+        if not _DNS_1123_LABEL.match(x):
+            raise OutOfRangeError("is not a valid Kubernetes name: use at most 63 lowercase letters, digits and "
+                                  "hyphens, starting and ending with a letter or digit")
+        return x
+
+
 def _value_problem(parameter: luigi.Parameter, value: str) -> str | None:
     """Why luigi could not read ``value`` for ``parameter``, in words, or None if it can."""
     try:
         parameter.parse(os.path.expandvars(value))
         return None
+    except OutOfRangeError as error:
+        return str(error)
     except (ValueError, KeyError, TypeError):
         pass
     if isinstance(parameter, luigi.BoolParameter):
@@ -230,8 +299,8 @@ class data(luigi.Config):  # noqa: N801
 class ray_head(luigi.Config):  # noqa: N801
     """Resources of the Ray head pod of a remote search."""
 
-    cpus = luigi.IntParameter(default=8, description="CPUs of the head pod; default: 8")
-    memory = luigi.Parameter(
+    cpus = CountParameter(default=8, description="CPUs of the head pod; default: 8")
+    memory = QuantityParameter(
         default="32G", description="memory of the head pod, as a Kubernetes quantity; default: 32G"
     )
 
@@ -243,17 +312,18 @@ class ray_head(luigi.Config):  # noqa: N801
 class ray_worker(luigi.Config):  # noqa: N801
     """Resources of the Ray worker pods of a remote search."""
 
-    replicas = luigi.IntParameter(default=1, description="number of worker pods; default: 1")
-    gpus_per_replica = luigi.IntParameter(
-        default=1, description="GPUs of each worker pod; default: 1"
+    replicas = CountParameter(default=1, description="number of worker pods; default: 1")
+    gpus_per_replica = CountParameter(
+        minimum=0, default=1, description="GPUs of each worker pod; default: 1"
     )
-    cpus_per_gpu = luigi.IntParameter(
+    cpus_per_gpu = CountParameter(
         default=8, description="CPUs of a worker pod per GPU it has; default: 8"
     )
-    memory_per_gpu = luigi.FloatParameter(
+    memory_per_gpu = PositiveFloatParameter(
         default=16.0, description="memory of a worker pod per GPU it has, in GiB; default: 16"
     )
-    min_gpu_memory = luigi.IntParameter(
+    min_gpu_memory = CountParameter(
+        minimum=0,
         default=15000,
         description="only schedule workers on nodes whose GPUs have at least this much memory, "
         "in MB; default: 15000",

@@ -10,7 +10,7 @@ from pathlib import Path
 import law
 import luigi
 
-from aframe_tune.config import check_positive, data
+from aframe_tune.config import OptionalCountParameter, check_positive, data
 from aframe_tune.errors import ConfigError, Problems
 from aframe_tune.scaffold import nearest_existing
 from aframe_tune.tasks.base import TuneParameters, is_remote, search_loggers
@@ -57,7 +57,7 @@ class LocalSearch:
 class TuneLocal(TuneParameters):
     """Run the search on a Ray instance on this machine and export the best trial to ``best.pt``."""
 
-    cpus = luigi.OptionalIntParameter(
+    cpus = OptionalCountParameter(
         default=None,
         significant=False,
         description="CPUs the local Ray instance may use; default: all of the machine's",

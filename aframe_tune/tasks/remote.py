@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 import luigi
 
-from aframe_tune.config import check_dns_label, data, ray_head, ray_worker, s3, ssh
+from aframe_tune.config import (
+    KubernetesNameParameter,
+    PositiveFloatParameter,
+    check_dns_label,
+    data,
+    ray_head,
+    ray_worker,
+    s3,
+    ssh,
+)
 from aframe_tune.errors import AframeTuneError, ConfigError, Problems
 from aframe_tune.tasks.base import TuneParameters, is_remote, search_loggers
 from aframe_tune.tasks.logs import register_secret, route_logs_through_root
@@ -156,13 +165,13 @@ class TuneRemote(TuneParameters):
         significant=False,
         description="Always, IfNotPresent or Never; default: IfNotPresent",
     )
-    namespace = luigi.Parameter(
+    namespace = KubernetesNameParameter(
         default="default", significant=False, description="Kubernetes namespace; default: default"
     )
     kube_context = luigi.OptionalParameter(
         default=None, significant=False, description="kube context to use; default: the current one"
     )
-    ready_timeout = luigi.FloatParameter(
+    ready_timeout = PositiveFloatParameter(
         default=900.0,
         significant=False,
         description="seconds to wait for the head and a worker to be ready; default: 900",
