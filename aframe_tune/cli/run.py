@@ -10,12 +10,14 @@ with ``law run``.
 from __future__ import annotations
 
 import atexit
+import configparser
 import os
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 from aframe_tune.config import check_config_file_syntax
+from aframe_tune.console import setup_console
 from aframe_tune.errors import ConfigError
 
 # the exit code tune.cfg gives a failed task ([luigi_retcode] task_failed), used for a file
@@ -23,12 +25,29 @@ from aframe_tune.errors import ConfigError
 EXIT_CONFIG_ERROR = 30
 TUNE_TASK = "aframe_tune.tasks.TuneTask"
 DEBUG_FLAG = "--debug"
+LOG_LEVEL_FLAG = "--log-level"
+# The user sees aframe-tune's own lines, warnings and errors; INFO or DEBUG add every library's.
+DEFAULT_LOG_LEVEL = "WARNING"
 
 
-def law_arguments(arguments: list[str]) -> list[str]:
-    """``law run`` arguments; ``--debug`` (tracebacks with every error) is ``--log-level DEBUG``."""
-    return [*(argument for argument in arguments if argument != DEBUG_FLAG),
-            *(["--log-level", "DEBUG"] if DEBUG_FLAG in arguments else [])]
+def configured_log_level(config_file: Path | None) -> str | None:
+    """tune.cfg's ``[luigi_core] log_level``, if it sets one."""
+    if config_file is None:
+        return None
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(config_file)
+    return parser.get("luigi_core", "log_level", fallback=None) or parser.get("core", "log_level", fallback=None)
+
+
+def law_arguments(arguments: list[str], config_file: Path | None = None) -> list[str]:
+    """``law run`` arguments; ``--debug`` (tracebacks with every error) is ``--log-level DEBUG``,
+    and without a level here or in tune.cfg the level is ``WARNING`` (luigi's own is DEBUG)."""
+    law_args = [argument for argument in arguments if argument != DEBUG_FLAG]
+    if DEBUG_FLAG in arguments:
+        law_args += [LOG_LEVEL_FLAG, "DEBUG"]
+    elif not any(arg.split("=")[0] == LOG_LEVEL_FLAG for arg in law_args) and not configured_log_level(config_file):
+        law_args += [LOG_LEVEL_FLAG, DEFAULT_LOG_LEVEL]
+    return law_args
 
 
 def check_config_file(path: Path) -> None:
@@ -41,14 +60,15 @@ def check_config_file(path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the tune task with ``argv`` as extra ``law run`` arguments (``--log-level`` etc.)."""
-    arguments = law_arguments(sys.argv[1:] if argv is None else argv)
-    config_file = os.environ.get("LAW_CONFIG_FILE")
+    config_file = Path(os.environ["LAW_CONFIG_FILE"]) if os.environ.get("LAW_CONFIG_FILE") else None
     if config_file:
         try:
-            check_config_file(Path(config_file))
+            check_config_file(config_file)
         except ConfigError as error:
             print(f"aframe-tune: {error}", file=sys.stderr)
             sys.exit(EXIT_CONFIG_ERROR)
+    arguments = law_arguments(sys.argv[1:] if argv is None else argv, config_file)
+    setup_console()
     from law.cli.cli import run
 
     from aframe_tune.signals import exit_status, received_stop_signal

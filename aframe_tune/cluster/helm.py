@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.cluster.values import RayClusterValues
+from aframe_tune.console import say
 
 logger = logging.getLogger(__name__)
 
@@ -77,4 +78,4 @@ async def uninstall_ray_cluster(target: KubeTarget, release: str) -> None:
         await client.uninstall_release(release, namespace=target.namespace, wait=False)
     except Exception as error:
         raise _helm_failure(error, f"uninstall of {release} from {target.describe()}") from None
-    logger.info("Uninstalled Ray cluster release %s from %s", release, target.describe())
+    say("Uninstalled Ray cluster release %s from %s", release, target.describe())

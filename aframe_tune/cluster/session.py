@@ -13,6 +13,7 @@ from aframe_tune.cluster.errors import ClusterError, translate_kubernetes_error
 from aframe_tune.cluster.helm import KubeTarget, install_ray_cluster, uninstall_ray_cluster
 from aframe_tune.cluster.readiness import wait_for_client_address, wait_for_head_and_worker
 from aframe_tune.cluster.values import RayClusterValues
+from aframe_tune.console import say
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +65,12 @@ async def wait_until_usable(target: KubeTarget, release: str, timeout_s: float) 
     """Watch the release until its head and a worker are ready and its client Service has an
     external address; return that address."""
     api = await kr8s_api(target)
-    await wait_for_head_and_worker(api, release, target.namespace, timeout_s, context=target.describe())
+    await wait_for_head_and_worker(api, release, target.namespace, timeout_s, progress=say,
+                                   context=target.describe())
     host = await wait_for_client_address(
         api, f"{release}-client", target.namespace, timeout_s, context=target.describe()
     )
-    logger.info("Ray cluster %s is ready; its client address is %s:%d", release, host, RAY_CLIENT_PORT)
+    say("Ray cluster %s is ready; its client address is %s:%d", release, host, RAY_CLIENT_PORT)
     return RayClusterAddress(host)
 
 

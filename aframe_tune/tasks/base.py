@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import law
 import luigi
 
 from aframe_tune.config import mlflow, paths, wandb
+from aframe_tune.console import is_interactive, show_live
 from aframe_tune.errors import ConfigError
 from aframe_tune.tune.loggers import SearchLoggers, wandb_enabled
+from aframe_tune.tune.spec import TuneSpec
 
 
 def is_remote(run_dir: str) -> bool:
@@ -65,3 +68,11 @@ def search_loggers(experiment_name: str) -> SearchLoggers:
         wandb_project=weights.project if wandb_enabled() else None, wandb_entity=weights.entity,
         mlflow_tracking_uri=tracking.tracking_uri, mlflow_experiment=tracking.experiment, group=experiment_name,
     )
+
+
+def progress_view(spec: TuneSpec) -> Any:
+    """The live view of the search (a ``SearchProgressReporter``) that shows its lines on the console."""
+    # imported when a search starts: it imports Ray, which the checks must find unimported
+    from aframe_tune.tune.progress_reporter import SearchProgressReporter
+
+    return SearchProgressReporter(spec.metric, spec.mode, spec.num_samples, show_live, is_interactive())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,13 +12,16 @@ import law
 import luigi
 
 from aframe_tune.config import OptionalCountParameter, check_positive, data
+from aframe_tune.console import end_live, say
 from aframe_tune.errors import ConfigError, Problems
 from aframe_tune.scaffold import nearest_existing
-from aframe_tune.tasks.base import TuneParameters, is_remote, search_loggers
-from aframe_tune.tasks.lock import run_directory_lock
-from aframe_tune.tasks.logs import route_logs_through_root
 from aframe_tune.signals import install_stop_handlers
+from aframe_tune.tasks.base import TuneParameters, is_remote, progress_view, search_loggers
+from aframe_tune.tasks.lock import run_directory_lock
+from aframe_tune.tasks.logs import library_lines_shown, route_logs_through_root
 from aframe_tune.tune.arguments import LightrayArguments
+from aframe_tune.tune.local_ray import joins_a_cluster
+from aframe_tune.tune.outcome import SearchOutcome, plural
 from aframe_tune.tune.spec import TuneSpec
 
 logger = logging.getLogger(__name__)
@@ -69,7 +73,7 @@ class TuneLocal(TuneParameters):
     def check_inputs(self) -> LocalSearch:
         """Check every input before Ray starts or anything is written; all problems at once."""
         from aframe_tune.tune.inputs import check_search_inputs
-        from aframe_tune.tune.local_ray import joins_a_cluster, prepare_ray_environment
+        from aframe_tune.tune.local_ray import prepare_ray_environment
         from aframe_tune.tune.train_config import TrainConfig
 
         problems = Problems()
@@ -132,22 +136,41 @@ class TuneLocal(TuneParameters):
                     "use, so no trial could start; set gpus_per_trial: 0 (and trainer.accelerator: cpu in "
                     "train.yaml), or tune on a GPU machine", key=f"{spec.path}::gpus_per_trial")
 
+    def announce(self, search: LocalSearch) -> None:
+        """Say what the run is about to do, once everything is checked."""
+        spec = search.spec
+        where = (f"the Ray cluster at {os.environ['RAY_ADDRESS']}" if joins_a_cluster()
+                 else f"this machine ({plural(self.cpus or os.cpu_count() or 1, 'CPU')})")
+        resources = plural(spec.cpus_per_trial, "CPU") + (
+            f" and {plural(spec.gpus_per_trial, 'GPU')}" if spec.gpus_per_trial else "")
+        say("Tuning on %s: %s of %s each; results in %s", where, plural(spec.num_samples, "trial"), resources,
+            search.run_dir)
+
     def run(self) -> None:
         route_logs_through_root()
         install_stop_handlers()
         search = self.check_inputs()
+        self.announce(search)
 
+        # imported once the checks passed: torch, Lightning and Ray take seconds to import
         from aframe_tune.tune.credentials import aws_keys_in_a_private_file, wandb_key_in_a_private_netrc
         from aframe_tune.tune.export import export_best_trial
         from aframe_tune.tune.handoff import run_search
         from aframe_tune.tune.local_ray import start_or_join_ray
         from aframe_tune.tune.results import check_search_finished
 
+        quiet = not library_lines_shown()
         os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", LOCAL_STATE_SAVE_PERIOD_S)
         # AWS and W&B keys in the user's environment would end up on Ray workers' command lines
         with run_directory_lock(search.run_dir), aws_keys_in_a_private_file(), wandb_key_in_a_private_netrc():
-            start_or_join_ray(self.cpus)
-            results = run_search(search.arguments)
+            started = time.monotonic()
+            start_or_join_ray(self.cpus, quiet=quiet)
+            results = run_search(search.arguments, progress=progress_view(search.spec) if quiet else None)
+            end_live()
             check_search_finished(results, search.spec.num_samples)
-            export_best_trial(results, search.spec, search.arguments.train_config,
-                              search.arguments.train_overrides, search.run_dir)
+            best = export_best_trial(results, search.spec, search.arguments.train_config,
+                                     search.arguments.train_overrides, search.run_dir)
+        outcome = SearchOutcome(best, str(search.run_dir), search.spec.experiment_name, trials=len(results),
+                                failed=sum(result.error is not None for result in results),
+                                elapsed_s=time.monotonic() - started)
+        say("\n".join(outcome.lines()))

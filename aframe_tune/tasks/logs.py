@@ -66,6 +66,12 @@ def install_error_filter() -> None:
         luigi_logger.addFilter(AframeTuneErrorFilter())
 
 
+def library_lines_shown() -> bool:
+    """Whether the run shows every library's lines (``--log-level INFO`` or ``DEBUG``), rather
+    than only aframe-tune's console lines and warnings (the default, ``WARNING``)."""
+    return logging.getLogger(LUIGI_LOGGER).isEnabledFor(logging.INFO)
+
+
 def route_logs_through_root() -> None:
     """Give the root logger a handler, at the level luigi was given, and stop luigi's duplicates.
 

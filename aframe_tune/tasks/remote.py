@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,11 +26,13 @@ from aframe_tune.config import (
     ssh,
 )
 from aframe_tune.errors import AframeTuneError, ConfigError, Problems
-from aframe_tune.tasks.base import TuneParameters, is_remote, search_loggers
-from aframe_tune.tasks.logs import register_secret, route_logs_through_root
+from aframe_tune.console import end_live, say
+from aframe_tune.tasks.base import TuneParameters, is_remote, progress_view, search_loggers
+from aframe_tune.tasks.logs import library_lines_shown, register_secret, route_logs_through_root
 from aframe_tune.signals import install_stop_handlers
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.loggers import wandb_settings
+from aframe_tune.tune.outcome import SearchOutcome, plural
 from aframe_tune.tune.s3 import S3Location, S3Storage
 from aframe_tune.tune.spec import TuneSpec
 
@@ -323,6 +326,7 @@ class TuneRemote(TuneParameters):
             extra_env=wandb_settings(),
         )
         release = new_release_name()
+        announce_remote_search(search, release)
         lock = ClusterRunLock(search.target, search.location.url, release)
         with held_run_lock(lock) as left_behind:
             if left_behind is not None:
@@ -331,24 +335,49 @@ class TuneRemote(TuneParameters):
             with deployed_ray_cluster(
                 search.target, release, values, self.ready_timeout, keep=self.keep_cluster
             ) as address:
-                self._tune(search, address.ray_client_url)
+                outcome = self._tune(search, address.ray_client_url)
+        say("\n".join(outcome.lines()))
 
-    def _tune(self, search: RemoteSearch, address: str) -> None:
+    def _tune(self, search: RemoteSearch, address: str) -> SearchOutcome:
         from aframe_tune.tune.export import export_best_trial
-        from aframe_tune.tune.handoff import run_search
+        from aframe_tune.tune.handoff import LEGACY_TUNE_OUTPUT, run_search
         from aframe_tune.tune.local_ray import connect_ray_client
         from aframe_tune.tune.loggers import usable_on_cluster
+        from aframe_tune.tune.progress_reporter import ship_by_value
         from aframe_tune.tune.results import check_search_finished
 
-        # runtime_env (ship_code) belongs to the connection, so it is given here too.
-        connect_ray_client(address, runtime_env=search.runtime_env)
+        started = time.monotonic()
+        quiet = not library_lines_shown()
+        # runtime_env (ship_code) belongs to the connection, so it is given here too; so is the
+        # output engine Tune's loop uses on the cluster, since the live view replaces its tables.
+        runtime_env = dict(search.runtime_env or {})
+        if quiet:
+            runtime_env["env_vars"] = dict(LEGACY_TUNE_OUTPUT)
+            ship_by_value()
+        connect_ray_client(address, runtime_env=runtime_env or None, quiet=quiet)
         loggers = usable_on_cluster(search.arguments.loggers)
-        results = run_search(dataclasses.replace(search.arguments, loggers=loggers))
+        results = run_search(dataclasses.replace(search.arguments, loggers=loggers),
+                             progress=progress_view(search.spec) if quiet else None)
+        end_live()
         check_search_finished(results, search.spec.num_samples)
         storage = S3Storage(search.credentials.endpoint_url or None)
         with tempfile.TemporaryDirectory(prefix="aframe-tune-export-") as scratch:
-            export_best_trial(results, search.spec, search.arguments.train_config,
-                              search.arguments.train_overrides, Path(scratch))
+            best = export_best_trial(results, search.spec, search.arguments.train_config,
+                                     search.arguments.train_overrides, Path(scratch))
             # best.pt last: it is the output law checks, so it must not precede best.json.
             storage.upload(Path(scratch) / "best.json", search.location.child("best.json"))
             storage.upload(Path(scratch) / "best.pt", search.location.child("best.pt"))
+        return SearchOutcome(best, search.location.url, search.spec.experiment_name, trials=len(results),
+                             failed=sum(result.error is not None for result in results),
+                             elapsed_s=time.monotonic() - started)
+
+
+def announce_remote_search(search: RemoteSearch, release: str) -> None:
+    """Say what the run is about to do, once everything is checked."""
+    spec, worker = search.spec, search.worker
+    resources = plural(spec.cpus_per_trial, "CPU") + (
+        f" and {plural(spec.gpus_per_trial, 'GPU')}" if spec.gpus_per_trial else "")
+    say("Tuning on Kubernetes through %s: %s of %s each, on %s with %s each; results in %s",
+        search.target.describe(), plural(spec.num_samples, "trial"), resources,
+        plural(worker.replicas, "worker pod"), plural(worker.gpus, "GPU"), search.location.url)
+    say("Deploying Ray cluster %s; waiting for its head and a worker", release)

@@ -7,42 +7,20 @@ import logging
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from aframe_tune.errors import TuningError
+from aframe_tune.tune.best import BestTrial
 from aframe_tune.tune.spec import TuneSpec
 
 logger = logging.getLogger(__name__)
 
 # Lightning saves its checkpoint under this name inside each Ray Tune checkpoint directory.
 LIGHTNING_CHECKPOINT_FILE = "checkpoint"
-
-
-@dataclass(frozen=True)
-class BestTrial:
-    """The trial and checkpoint a search is summed up by, as written to ``best.json``.
-
-    Args:
-        trial_id: Ray Tune's id of the trial.
-        hyperparameters: the sampled values, keyed by their dot paths in ``train.yaml``.
-        metric: name of the metric trials were ranked by.
-        mode: ``"min"`` or ``"max"``.
-        value: the metric's value at the exported checkpoint.
-        iteration: the training iteration (report) of that checkpoint.
-        checkpoint: where the checkpoint lies in the experiment.
-    """
-
-    trial_id: str
-    hyperparameters: dict[str, Any]
-    metric: str
-    mode: str
-    value: float
-    iteration: int
-    checkpoint: str
 
 
 def select_best_trial(results: Any, spec: TuneSpec) -> tuple[BestTrial, Any]:

@@ -18,14 +18,19 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
 from typing import Any
 
+from aframe_tune.console import say
 from aframe_tune.errors import TuningError
 from aframe_tune.signals import stopped_by
 from aframe_tune.tune.arguments import LightrayArguments
 
 logger = logging.getLogger(__name__)
+
+# Ray Tune's legacy output engine, the one that shows a progress reporter's lines
+LEGACY_TUNE_OUTPUT = {"RAY_AIR_NEW_OUTPUT": "0"}
 
 
 def parse_search(arguments: LightrayArguments) -> Any:
@@ -56,9 +61,27 @@ def trial_config(cli_cls: type, lightning_args: list[str], tune_callback: Any) -
     return parser.dump(config)
 
 
-def run_search(arguments: LightrayArguments):  # -> ray.tune.ResultGrid
+def show_progress_instead_of_tables(run_config: Any, progress: Any) -> None:
+    """Have Tune report through ``progress`` (a ``SearchProgressReporter``) and print nothing else.
+
+    Tune's current output engine ignores a progress reporter and prints a table and a box per
+    trial; its legacy engine, at verbosity 1, prints only what the reporter gives it. The engine
+    is chosen from the environment of the process that runs Tune's loop (on the cluster, for a
+    Ray Client connection, which connect_ray_client is given the same variable for).
+    """
+    os.environ.update(LEGACY_TUNE_OUTPUT)
+    run_config.verbose = 1
+    run_config.progress_reporter = progress
+
+
+def run_search(arguments: LightrayArguments, progress: Any = None):  # -> ray.tune.ResultGrid
     """Run the search on the Ray cluster this process has started, joined or connected to; a
     search found in the storage is restored (finished trials are not run again).
+
+    Args:
+        arguments: the checked search.
+        progress: a ``SearchProgressReporter`` to show the search's progress with, in place of Ray
+            Tune's own tables; None keeps Tune's output as tune.yaml's ``run_config.verbose`` sets it.
 
     Returns:
         The ``ray.tune.ResultGrid``.
@@ -73,6 +96,8 @@ def run_search(arguments: LightrayArguments):  # -> ray.tune.ResultGrid
     search = instantiate_search(parsed)
     search.run_config.sync_config = search.sync_config
     search.run_config.callbacks = [*(search.run_config.callbacks or []), *arguments.loggers.callbacks()]
+    if progress is not None:
+        show_progress_instead_of_tables(search.run_config, progress)
     param_space = dict(search.param_space or {})
     lightray.utils.eval_tune_run_config(param_space)  # checked strings -> Ray Tune domains
 
@@ -91,6 +116,7 @@ def run_search(arguments: LightrayArguments):  # -> ray.tune.ResultGrid
     try:
         if tune.Tuner.can_restore(experiment, storage_filesystem=filesystem):
             logger.info("Restoring from previous tuning run at %s", experiment)
+            say("Resuming the search in %s: finished trials are kept", storage_path)
             tuner = tune.Tuner.restore(experiment, trainable, resume_errored=True, storage_filesystem=filesystem)
         else:
             tuner = tune.Tuner(trainable, param_space=param_space, tune_config=search.tune_config,

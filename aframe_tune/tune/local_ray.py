@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+from typing import Any
 
 from aframe_tune.errors import ConfigError
 
@@ -14,6 +15,7 @@ logger = logging.getLogger(__name__)
 # a local search has no business listening on the network. The variable is read when Ray is
 # imported, so it is set before the first import below.
 LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+AUTH_MODE_VARIABLE = "RAY_AUTH_MODE"
 
 
 def _is_loopback(address: str) -> bool:
@@ -33,9 +35,13 @@ def prepare_ray_environment() -> None:
     # no raylet at the address it resolves for this machine.
     if address is None or _is_loopback(address):
         os.environ.update(LOOPBACK_ONLY)
+    if address is None:
+        # The instance it starts uses token authentication, as Ray's default is; saying so
+        # keeps Ray from warning the user about a default they need not act on.
+        os.environ.setdefault(AUTH_MODE_VARIABLE, "token")
 
 
-def start_or_join_ray(num_cpus: int | None = None) -> str:
+def start_or_join_ray(num_cpus: int | None = None, quiet: bool = False) -> str:
     """Join the cluster at ``RAY_ADDRESS`` if set, else start a Ray instance on loopback.
 
     A started instance lives as long as this process (Ray ties its processes to the driver),
@@ -43,6 +49,8 @@ def start_or_join_ray(num_cpus: int | None = None) -> str:
 
     Args:
         num_cpus: CPUs the started instance may use; ``None`` for all of the machine's.
+        quiet: show only Ray's warnings, and none of the trials' own output (which stays in
+            each trial's folder and Ray's session logs).
 
     Returns:
         The address of the cluster's GCS, for the logs.
@@ -53,8 +61,9 @@ def start_or_join_ray(num_cpus: int | None = None) -> str:
 
     if ray.is_initialized():
         return ray.get_runtime_context().gcs_address
+    output = {"log_to_driver": not quiet, "logging_level": logging.WARNING if quiet else logging.INFO}
     if address is None:
-        context = ray.init(num_cpus=num_cpus, include_dashboard=False)
+        context = ray.init(num_cpus=num_cpus, include_dashboard=False, **output)
         # At exit, Ray's own handler sleeps half a second, then waits a second or more for every
         # process of the instance to stop gracefully. They share the driver's fate anyway (Ray
         # starts a reaper for when its handler does not run), and the search's state is saved
@@ -62,14 +71,14 @@ def start_or_join_ray(num_cpus: int | None = None) -> str:
         atexit.unregister(ray.shutdown)
         logger.info("Started a local Ray instance at %s", context.address_info["gcs_address"])
     else:
-        context = _join(ray, address)
+        context = _join(ray, address, output)
         logger.info("Joined the Ray cluster at %s", address)
     return context.address_info["gcs_address"]
 
 
-def _join(ray, address: str):
+def _join(ray, address: str, output: dict[str, Any]):
     try:
-        return ray.init(address=address)
+        return ray.init(address=address, **output)
     except (ConnectionError, RuntimeError) as error:
         if _caused_by_authentication(error):
             raise ConfigError(
@@ -99,12 +108,13 @@ def client_error_summary(error: BaseException) -> str:
 
 
 def connect_ray_client(
-    address: str, runtime_env: dict | None = None, attempts: int = 3, pause_s: float = 5.0
+    address: str, runtime_env: dict | None = None, attempts: int = 3, pause_s: float = 5.0, quiet: bool = False
 ) -> None:
     """Connect this process to a Ray cluster's client server (``ray://``), retrying.
 
     The client server starts a process per connection; on a busy head that start can fail
-    once, and a whole deployed cluster should not be lost to it.
+    once, and a whole deployed cluster should not be lost to it. ``quiet`` leaves the output of
+    the cluster's processes (the trials') out of this process's.
     """
     import time
 
@@ -112,7 +122,8 @@ def connect_ray_client(
 
     for attempt in range(1, attempts + 1):
         try:
-            ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING)
+            ray.init(address=address, runtime_env=runtime_env, logging_level=logging.WARNING,
+                     log_to_driver=not quiet)
             logger.info("Connected to the Ray cluster at %s", address)
             return
         except (ConnectionError, RuntimeError) as error:

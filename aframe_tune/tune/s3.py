@@ -116,6 +116,15 @@ class S3Storage:
                 error.response["Error"]["Code"] = "NoSuchBucket"
             raise _translate(error, S3Location(location.bucket), "opening the bucket") from None
 
+    def read_text(self, location: S3Location) -> str:
+        """The object's content, as UTF-8 text."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self._client.get_object(Bucket=location.bucket, Key=location.key)["Body"].read().decode()
+        except (ClientError, BotoCoreError) as error:
+            raise _translate(error, location, "reading") from None
+
     def upload(self, path: Path, location: S3Location) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 

@@ -68,6 +68,20 @@ def apply_edits(directory: Path, case: dict[str, Any], values: dict[str, str]) -
         (directory / name).unlink()
 
 
+ENTRY_POINT_PREFIXES = ("aframe-tune: ", "aframe-init: ")
+
+
+def refusal_at_the_end(output: str) -> list[str]:
+    """The refusal's lines, which must end the output: its first line names the entry point, and
+    each problem of a list of several follows as a line of its own."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    starts = [index for index, line in enumerate(lines) if any(prefix in line for prefix in ENTRY_POINT_PREFIXES)]
+    assert starts, f"no refusal in:\n{output[-4000:]}"
+    tail = lines[starts[-1]:]
+    assert all(line.startswith("  - ") for line in tail[1:]), f"output goes on after the refusal:\n{output[-4000:]}"
+    return tail
+
+
 def case_environment(case: dict[str, Any], base: dict[str, str], values: dict[str, str]) -> dict[str, str]:
     env = dict(base)
     for name, value in fill(case.get("env") or {}, values).items():
@@ -104,21 +118,22 @@ def test_bad_input_is_refused_clearly_before_anything_starts(case_path: Path, tm
         scaffold(directory, case, bucket)
         apply_edits(directory, case, values)
         command = ["bash", str(directory / "run.sh"), *fill(case.get("args") or [], values)]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path,
+    # one stream, as a terminal shows it, so that what comes last can be told
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
                             env=case_environment(case, env, values), timeout=240)
-    output = result.stdout + result.stderr
+    output = result.stdout
 
     expected_exit = case.get("exit", 30 if case.get("entry", "run.sh") == "run.sh" else 1)
     assert result.returncode == expected_exit, output[-4000:]
+    refusal = "\n".join(refusal_at_the_end(output))
     for line in fill(case["error"], values):
-        assert line in output, f"expected {line!r} in:\n{output[-4000:]}"
+        assert line in refusal, f"expected {line!r} in the refusal at the end of:\n{output[-4000:]}"
     assert "Traceback" not in output
     # no secret in any message
     secrets = [FAKE_WANDB_KEY, *([s3.access_key_id, s3.secret_access_key] if s3 else [])]
     assert not [secret for secret in secrets if secret in output]
-    # refused before anything was created
-    assert "Started a local Ray instance" not in output and "Joined the Ray cluster" not in output
-    assert "Installed Ray cluster" not in output
+    # refused before anything was created: run.sh says what it does once everything is checked
+    assert "Tuning on " not in output and "Deploying Ray cluster" not in output
     assert not (directory / "training").exists()
     if s3 is not None and cluster is not None and bucket is not None:
         assert s3.keys(bucket) == []

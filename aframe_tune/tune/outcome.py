@@ -1,0 +1,56 @@
+"""What ``run.sh`` tells the user before a search and after it: the plan, the result, what next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aframe_tune.tune.best import BestTrial
+from aframe_tune.tune.progress import format_value, short_duration
+
+
+def plural(count: float, noun: str) -> str:
+    """``1 trial``, ``8 trials``, ``0.5 GPUs``."""
+    return f"{format_value(count)} {noun}{'' if count == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """A finished search, as the user is told of it.
+
+    Args:
+        best: the exported trial (best.json).
+        run_dir: the run directory (a path or an ``s3://`` URL).
+        experiment_name: the experiment's folder in it (``run_config.name``).
+        trials: trials the search ran, when known.
+        failed: trials whose retries were spent, when known.
+        elapsed_s: seconds the search took in this run, when it ran in this run.
+    """
+
+    best: BestTrial
+    run_dir: str
+    experiment_name: str
+    trials: int | None = None
+    failed: int = 0
+    elapsed_s: float | None = None
+
+    def lines(self) -> list[str]:
+        """The result, where it is, and the next commands."""
+        run_dir = self.run_dir.rstrip("/")
+        lines = []
+        if self.trials is not None and self.elapsed_s is not None:
+            failed = f" ({self.failed} failed; their errors are in their trial folders)" if self.failed else ""
+            lines.append(f"Search finished in {short_duration(self.elapsed_s)}: {plural(self.trials, 'trial')}{failed}.")
+        best = self.best
+        lines.append(f"Best trial {best.trial_id}: {best.metric} = {format_value(best.value)} "
+                     f"(at report {best.iteration})")
+        lines += [f"  {key} = {format_value(value)}" for key, value in best.hyperparameters.items()]
+        lines.append(f"Best model: {run_dir}/best.pt (its summary: {run_dir}/best.json)")
+        lines.append("Next:")
+        lines.append(f"  aframe-tune report {run_dir}")
+        experiment = f"{run_dir}/{self.experiment_name}"
+        if run_dir.startswith("s3://"):
+            lines.append(f"  aws s3 sync {experiment} ./{self.experiment_name} && "
+                         f"tensorboard --logdir ./{self.experiment_name}")
+        else:
+            lines.append(f"  tensorboard --logdir {experiment}")
+        return lines
