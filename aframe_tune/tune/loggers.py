@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from aframe_tune.console import say
+
 logger = logging.getLogger(__name__)
 
 
@@ -45,15 +47,14 @@ class SearchLoggers:
                 # which Ray passes on a command line; wandb reads it from the netrc file instead
                 callbacks.append(WandbLoggerCallback(project=self.wandb_project, entity=self.wandb_entity,
                                                      group=self.group))
-                logger.info("Logging the trials to W&B project %s", self.wandb_project)
+                say("Logging the trials to W&B project %s", self.wandb_project)
         if self.mlflow_tracking_uri:
             from ray.air.integrations.mlflow import MLflowLoggerCallback
 
             callbacks.append(MLflowLoggerCallback(tracking_uri=self.mlflow_tracking_uri,
                                                   experiment_name=self.mlflow_experiment,
                                                   tags={"aframe-tune.search": self.group}))
-            logger.info("Logging the trials to MLflow at %s, experiment %s", self.mlflow_tracking_uri,
-                        self.mlflow_experiment)
+            say("Logging the trials to MLflow at %s, experiment %s", self.mlflow_tracking_uri, self.mlflow_experiment)
         return callbacks
 
 

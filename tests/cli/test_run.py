@@ -40,3 +40,13 @@ def test_debug_adds_the_traceback_to_an_error(experiment) -> None:
 def test_debug_is_law_s_debug_log_level() -> None:
     assert law_arguments(["--debug", "--workers", "1"]) == ["--workers", "1", "--log-level", "DEBUG"]
     assert law_arguments(["--log-level", "INFO"]) == ["--log-level", "INFO"]
+
+
+def test_without_a_level_here_or_in_tune_cfg_the_level_is_warning(tmp_path: Path) -> None:
+    assert law_arguments(["--workers", "1"]) == ["--workers", "1", "--log-level", "WARNING"]
+    assert law_arguments(["--log-level=DEBUG"]) == ["--log-level=DEBUG"]
+    cfg = tmp_path / "tune.cfg"
+    cfg.write_text("[luigi_core]\nlog_level = INFO\n")
+    assert law_arguments([], cfg) == []  # tune.cfg's level stands
+    cfg.write_text("[luigi_core]\nlocal_scheduler = true\n")
+    assert law_arguments([], cfg) == ["--log-level", "WARNING"]

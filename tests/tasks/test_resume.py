@@ -87,7 +87,7 @@ def check_resumed_search(directory: Path, finished_before: dict[str, list[int]])
     result = run_experiment(directory)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
-    assert "Restoring from previous tuning run" in output
+    assert "Resuming the search in " in output
 
     after = reports(run_dir)
     assert len(after) == 4, after  # num_samples trials, no more

@@ -114,7 +114,7 @@ def test_a_stateful_searcher_killed_mid_search_resumes_with_its_state(tmp_path: 
     result = run_experiment(directory)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
-    assert "Restoring from previous tuning run" in output
+    assert "Resuming the search in " in output
     after = trial_reports(run_dir)
     assert len(after) == samples, after.keys()  # exactly num_samples trials, no more, no fewer
     for trial, reports in finished_before.items():

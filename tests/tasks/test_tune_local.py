@@ -59,8 +59,9 @@ def test_run_sh_tunes_locally_exports_best_and_reruns_as_a_no_op(experiment) -> 
     modified = (run_dir / "best.pt").stat().st_mtime_ns
     again = run_experiment(directory)
     assert again.returncode == 0, output_of(again)[-3000:]
-    assert "complete ones were encountered" in output_of(again)
-    assert "Ray instance" not in output_of(again)
+    assert f"Nothing to do: the search in {run_dir} finished earlier." in output_of(again)
+    assert f"Best model: {run_dir}/best.pt" in output_of(again)
+    assert "Tuning on " not in output_of(again)
     assert (run_dir / "best.pt").stat().st_mtime_ns == modified
 
 
@@ -71,7 +72,7 @@ def test_missing_train_yaml_fails_before_ray_starts(experiment) -> None:
     assert result.returncode == 30
     assert f"train_config = {directory / 'train.yaml'}: file not found" in output_of(result)
     assert "Traceback" not in output_of(result)
-    assert "Ray instance" not in output_of(result)
+    assert "Tuning on " not in output_of(result)
     assert not (directory / "training").exists()
 
 
@@ -82,7 +83,7 @@ def test_a_param_space_entry_that_is_not_a_sampling_function_fails_before_ray_st
     assert (f"aframe-tune: {directory / 'tune.yaml'}: param_space 'model.learning_rate' = "
             "\"__import__('os').getcwd()\" is not a call of a Ray Tune sampling function") in output_of(result)
     assert "Traceback" not in output_of(result)
-    assert "Ray instance" not in output_of(result)
+    assert "Tuning on " not in output_of(result)
     assert not (directory / "training").exists()
 
 
@@ -104,8 +105,8 @@ def test_run_sh_joins_the_cluster_at_ray_address(experiment, loopback_ray_cluste
         directory, env=clean_environment(RAY_ADDRESS=loopback_ray_cluster, RAY_AUTH_MODE="token")
     )
     assert result.returncode == 0, output_of(result)[-5000:]
-    assert f"Joined the Ray cluster at {loopback_ray_cluster}" in output_of(result)
-    assert "Started a local Ray instance" not in output_of(result)
+    assert f"Tuning on the Ray cluster at {loopback_ray_cluster}: 1 trial of 1 CPU each" in output_of(result)
+    assert "Tuning on this machine" not in output_of(result)
     assert (directory / "training" / "best.pt").is_file()
 
 
@@ -115,7 +116,7 @@ def test_fractional_gpus_per_trial_let_trials_share_a_gpu(experiment) -> None:
     with loopback_ray_head(num_gpus=1) as address:
         result = run_experiment(directory, env=clean_environment(RAY_ADDRESS=address, RAY_AUTH_MODE="token"))
     assert result.returncode == 0, output_of(result)[-5000:]
-    assert "Each trial gets 1 CPUs and 0.5 GPUs" in output_of(result)
+    assert "2 trials of 1 CPU and 0.5 GPUs each" in output_of(result)
     trials = trial_results(directory / "training")
     assert len(trials) == 2
     # [start, end] of each trial: with half a GPU each, both ran at once on the cluster's one GPU

@@ -217,7 +217,7 @@ def test_rerun_after_a_failure_deploys_a_fresh_cluster_and_resumes_from_s3(
     result = run_experiment(directory, env=env, timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
-    assert "Restoring from previous tuning run" in output
+    assert "Resuming the search in " in output
     assert first_release not in output  # a fresh cluster
     after = s3_reports(s3_server, bucket, "my-tune/tune/")
     assert len(after) == 4 and all(iterations[-1] == 3 for iterations in after.values())
@@ -313,7 +313,7 @@ def test_a_second_run_sh_is_refused_and_a_killed_drivers_cluster_is_removed_by_t
     output = third.stdout + third.stderr
     assert third.returncode == 0, output[-6000:]
     assert f"Removing Ray cluster {first_release}, left behind by process {driver.pid}" in output
-    assert "Restoring from previous tuning run" in output
+    assert "Resuming the search in " in output
     reports = s3_reports(s3_server, bucket, "my-tune/tune/")
     assert len(reports) == 2 and set(s3_trial_states(s3_server, bucket, "my-tune/tune/").values()) == {"TERMINATED"}
     # Reports run 1, 2, ... with no restart from scratch. A trial that finished just before the

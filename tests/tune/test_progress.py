@@ -1,0 +1,73 @@
+"""The live view's line: trials by state, the best metric so far, time left; and when it is shown."""
+
+from __future__ import annotations
+
+import math
+import pickle
+from dataclasses import dataclass, field
+from typing import Any
+
+from aframe_tune.tune.progress import Pace, SearchProgress, read_progress, short_duration
+
+
+@dataclass
+class FakeTrial:
+    """The attributes of ray.tune's Trial the view reads."""
+
+    status: str
+    best: float | None = None
+    evaluated_params: dict[str, Any] = field(default_factory=dict)
+    lowest: float = 0.0
+
+    @property
+    def metric_analysis(self) -> dict[str, dict[str, float]]:
+        return {} if self.best is None else {"valid_auroc": {"max": self.best, "min": self.lowest}}
+
+
+def test_the_line_counts_trials_by_state_and_names_the_best_so_far() -> None:
+    trials = [FakeTrial("TERMINATED", 0.91, {"lr": 0.001234567, "kernel": 1.0}, lowest=0.5),
+              FakeTrial("TERMINATED", 0.95, {"lr": 0.003, "kernel": 2.0}, lowest=0.6),
+              FakeTrial("RUNNING", 0.93, {"lr": 0.01, "kernel": 1.0}, lowest=0.7),
+              FakeTrial("ERROR"), FakeTrial("PENDING", evaluated_params={"lr": 0.1, "kernel": 1.0}),
+              FakeTrial("RUNNING", math.nan, lowest=math.nan)]
+    progress = read_progress(trials, "valid_auroc", "max", total=8, elapsed_s=125)
+    assert (progress.done, progress.running, progress.failed, progress.pending) == (2, 2, 1, 3)
+    # 3 of 8 ended in 125 s: 5 more take about 208 s
+    assert progress.line() == ("2m05s | 2/8 trials done, 2 running, 3 pending, 1 failed | best valid_auroc 0.95 "
+                               "(kernel=2, lr=0.003) | about 3m28s left")
+    lowest = read_progress(trials, "valid_auroc", "min", total=8, elapsed_s=125)
+    assert "| best valid_auroc 0.5 (kernel=1, lr=0.001235) |" in lowest.line()
+
+
+def test_before_any_report_the_line_has_no_best_and_no_estimate() -> None:
+    progress = read_progress([FakeTrial("PENDING"), FakeTrial("RUNNING")], "valid_auroc", "max", 4, 3)
+    assert progress.line() == "3s | 0/4 trials done, 1 running, 3 pending"
+    finished = SearchProgress("m", 2, 0, 2, 0, 0.5, (("x", 1),), 3725)
+    assert finished.line() == "1h02m | 2/2 trials done, 0 running, 0 pending | best m 0.5 (x=1)"
+
+
+def test_durations_read_as_a_person_reads_them() -> None:
+    assert [short_duration(s) for s in (0, 42, 185, 7620, 273600)] == ["0s", "42s", "3m05s", "2h07m", "3d04h"]
+
+
+def test_plain_lines_come_when_something_changed_or_a_minute_passed_and_live_ones_each_second() -> None:
+    plain = Pace(interactive=False)
+    shown = [t for t, line in [(0, "a"), (5, "b"), (10, "b"), (15, "c"), (30, "c"), (71, "c"), (91, "c")]
+             if plain.due(line, t)]
+    assert shown == [0, 10, 30, 91]  # b and c each waited 10 s after the line before; c again after 60 s
+    live = Pace(interactive=True)
+    assert [t for t, line in [(0, "a"), (0.5, "b"), (1.2, "b"), (1.4, "b"), (3, "b")] if live.due(line, t)] == [0, 1.2]
+
+
+def test_the_reporter_leaves_its_sink_behind_when_it_travels_to_the_cluster() -> None:
+    from aframe_tune.tune.progress_reporter import SearchProgressReporter
+
+    shown: list[str] = []
+    reporter = SearchProgressReporter("valid_auroc", "max", 2, shown.append, interactive=False)
+    travelled = pickle.loads(pickle.dumps(reporter))
+    assert travelled.sink is None and reporter.sink is not None
+    assert reporter.should_report([FakeTrial("RUNNING")])
+    reporter.report([FakeTrial("RUNNING")], False)
+    assert shown == ["0s | 0/2 trials done, 1 running, 1 pending"]
+    assert not reporter.should_report([FakeTrial("RUNNING")])  # unchanged, and just shown
+    assert reporter.should_report([FakeTrial("TERMINATED", 0.9)], done=True)  # the last one always
