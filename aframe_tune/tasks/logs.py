@@ -12,6 +12,10 @@ LUIGI_LOGGER = "luigi-interface"
 # Variables whose values never appear in a log line, whatever the level.
 SECRET_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "WANDB_API_KEY",
                     "RAY_AUTH_TOKEN")
+# Ray Tune logs a failed trial, with its whole traceback, on this logger.
+TRIAL_FAILURE_LOGGER = "ray.tune.execution.tune_controller"
+TRIAL_FAILURE_PREFIX = "Trial task failed for trial"
+_MAX_REASON_LENGTH = 300
 # HTTP clients that log request headers (S3 request signatures name the access key) at DEBUG.
 HEADER_LOGGERS = ("botocore", "boto3", "s3transfer", "aiobotocore", "s3fs", "urllib3")
 REDACTED = "***"
@@ -59,6 +63,22 @@ class AframeTuneErrorFilter(logging.Filter):
         return True
 
 
+class OneLineTrialFailures(logging.Filter):
+    """At the default level, a failed trial is one line: the error's last line and where its
+    traceback is. Tune retries the trial (``failure_config``), and the live view counts the failed
+    ones; a screen of traceback per failure buries both."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and record.getMessage().startswith(TRIAL_FAILURE_PREFIX):
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            reason = (lines[-1] if lines else type(error).__name__)[:_MAX_REASON_LENGTH]
+            record.msg = (f"{record.getMessage()}: {reason} (the traceback is in its folder's error.txt; it is "
+                          "retried as run_config.failure_config allows)")
+            record.args, record.exc_info, record.exc_text = (), None, None
+        return True
+
+
 def install_error_filter() -> None:
     """Attach the filter to luigi's logger once."""
     luigi_logger = logging.getLogger(LUIGI_LOGGER)
@@ -84,9 +104,14 @@ def route_logs_through_root() -> None:
     luigi_logger = logging.getLogger(LUIGI_LOGGER)
     if not root.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+        # at the default level only warnings and errors come here: their level and text suffice
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"
+                                               if library_lines_shown() else "%(levelname)s: %(message)s"))
         root.addHandler(handler)
     root.setLevel(luigi_logger.getEffectiveLevel())
+    trial_failures = logging.getLogger(TRIAL_FAILURE_LOGGER)
+    if not library_lines_shown() and not any(isinstance(f, OneLineTrialFailures) for f in trial_failures.filters):
+        trial_failures.addFilter(OneLineTrialFailures())
     if luigi_logger.handlers:
         luigi_logger.propagate = False
     for handler in [*root.handlers, *luigi_logger.handlers]:

@@ -341,7 +341,7 @@ class TuneRemote(TuneParameters):
     def _tune(self, search: RemoteSearch, address: str) -> SearchOutcome:
         from aframe_tune.tune.export import export_best_trial
         from aframe_tune.tune.handoff import LEGACY_TUNE_OUTPUT, run_search
-        from aframe_tune.tune.local_ray import connect_ray_client
+        from aframe_tune.tune.local_ray import connect_ray_client, disconnect_ray_client
         from aframe_tune.tune.loggers import usable_on_cluster
         from aframe_tune.tune.progress_reporter import ship_by_value
         from aframe_tune.tune.results import check_search_finished
@@ -367,6 +367,7 @@ class TuneRemote(TuneParameters):
             # best.pt last: it is the output law checks, so it must not precede best.json.
             storage.upload(Path(scratch) / "best.json", search.location.child("best.json"))
             storage.upload(Path(scratch) / "best.pt", search.location.child("best.pt"))
+        disconnect_ray_client()
         return SearchOutcome(best, search.location.url, search.spec.experiment_name, trials=len(results),
                              failed=sum(result.error is not None for result in results),
                              elapsed_s=time.monotonic() - started)
