@@ -59,6 +59,11 @@ class SearchProgress:
     elapsed_s: float
 
     @property
+    def state(self) -> tuple[int, int, int, float | None]:
+        """What the line says but the clock: it changes when a trial starts or ends, or the best does."""
+        return self.running, self.done, self.failed, self.best_value
+
+    @property
     def pending(self) -> int:
         return max(0, self.total - self.running - self.done - self.failed)
 
@@ -107,28 +112,29 @@ def read_progress(trials: Iterable[Any], metric: str, mode: str, total: int, ela
 
 @dataclass
 class Pace:
-    """When to show a line: on a terminal, when it changed and a second has passed; elsewhere,
-    when it changed and ``changed_s`` have passed, or ``unchanged_s`` have.
+    """When to show where the search stands: on a terminal, where the line is rewritten in place,
+    every second; elsewhere (a file, ``nohup``, CI), when its state changed and ``changed_s`` have
+    passed since the last line, or ``unchanged_s`` have, so that a search of days stays readable.
 
     Args:
         interactive: whether lines are rewritten in place on a terminal.
         changed_s: least seconds between two plain lines.
-        unchanged_s: seconds after which an unchanged plain line is shown again.
+        unchanged_s: seconds after which a plain line is shown though nothing changed.
     """
 
     interactive: bool
     changed_s: float = 10.0
-    unchanged_s: float = 60.0
-    last_line: str = ""
+    unchanged_s: float = 300.0
+    last_state: Any = None
     last_at: float = -math.inf
 
-    def due(self, line: str, now: float) -> bool:
-        """Whether ``line`` should be shown at ``now``; if so, it counts as shown."""
+    def due(self, progress: SearchProgress, now: float) -> bool:
+        """Whether ``progress`` should be shown at ``now``; if so, it counts as shown."""
         waited = now - self.last_at
         if self.interactive:
-            show = line != self.last_line and waited >= 1.0
+            show = waited >= 1.0
         else:
-            show = waited >= self.unchanged_s or (line != self.last_line and waited >= self.changed_s)
+            show = waited >= self.unchanged_s or (progress.state != self.last_state and waited >= self.changed_s)
         if show:
-            self.last_line, self.last_at = line, now
+            self.last_state, self.last_at = progress.state, now
         return show

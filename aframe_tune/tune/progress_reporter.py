@@ -47,8 +47,9 @@ class SearchProgressReporter(ProgressReporter, RemoteReporterMixin):
         self.start_time = start_time or self.start_time
 
     def should_report(self, trials: list[Any], done: bool = False) -> bool:
-        self._line = read_progress(trials, self.metric, self.mode, self.total, time.time() - self.start_time).line()
-        return self.pace.due(self._line, time.monotonic()) or done
+        progress = read_progress(trials, self.metric, self.mode, self.total, time.time() - self.start_time)
+        self._line = progress.line()
+        return self.pace.due(progress, time.monotonic()) or done
 
     def report(self, trials: list[Any], done: bool, *sys_info: str) -> None:
         if self.output_queue is not None:  # Tune's loop runs on the cluster: the line goes back

@@ -50,13 +50,19 @@ def test_durations_read_as_a_person_reads_them() -> None:
     assert [short_duration(s) for s in (0, 42, 185, 7620, 273600)] == ["0s", "42s", "3m05s", "2h07m", "3d04h"]
 
 
-def test_plain_lines_come_when_something_changed_or_a_minute_passed_and_live_ones_each_second() -> None:
+def at(seconds: float, done: int = 0, best: float | None = None) -> SearchProgress:
+    return SearchProgress("m", 8, 2, done, 0, best, (), seconds)
+
+
+def test_plain_lines_come_when_the_state_changed_or_five_minutes_passed_and_live_ones_each_second() -> None:
     plain = Pace(interactive=False)
-    shown = [t for t, line in [(0, "a"), (5, "b"), (10, "b"), (15, "c"), (30, "c"), (71, "c"), (91, "c")]
-             if plain.due(line, t)]
-    assert shown == [0, 10, 30, 91]  # b and c each waited 10 s after the line before; c again after 60 s
+    moments = [at(0), at(5, 1), at(10, 1), at(15, 1, 0.9), at(30, 1, 0.9), at(40, 1, 0.9), at(329, 1, 0.9),
+               at(331, 1, 0.9)]
+    # the clock alone is no change; a change waits 10 s after the line before; nothing new: every 300 s
+    assert [progress.elapsed_s for progress in moments if plain.due(progress, progress.elapsed_s)] == [0, 10, 30, 331]
     live = Pace(interactive=True)
-    assert [t for t, line in [(0, "a"), (0.5, "b"), (1.2, "b"), (1.4, "b"), (3, "b")] if live.due(line, t)] == [0, 1.2]
+    assert [p.elapsed_s for p in (at(0), at(0.5, 1), at(1.2, 1), at(1.4), at(3)) if live.due(p, p.elapsed_s)] == \
+        [0, 1.2, 3]
 
 
 def test_the_reporter_leaves_its_sink_behind_when_it_travels_to_the_cluster() -> None:
@@ -69,5 +75,5 @@ def test_the_reporter_leaves_its_sink_behind_when_it_travels_to_the_cluster() ->
     assert reporter.should_report([FakeTrial("RUNNING")])
     reporter.report([FakeTrial("RUNNING")], False)
     assert shown == ["0s | 0/2 trials done, 1 running, 1 pending"]
-    assert not reporter.should_report([FakeTrial("RUNNING")])  # unchanged, and just shown
+    assert not reporter.should_report([FakeTrial("TERMINATED", 0.9)])  # changed, but just shown
     assert reporter.should_report([FakeTrial("TERMINATED", 0.9)], done=True)  # the last one always
