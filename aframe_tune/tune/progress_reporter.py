@@ -39,6 +39,7 @@ class SearchProgressReporter(ProgressReporter, RemoteReporterMixin):
         self.pace = Pace(interactive)
         self.start_time = time.time()
         self._line = ""
+        self._state: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "sink": None}
@@ -48,10 +49,12 @@ class SearchProgressReporter(ProgressReporter, RemoteReporterMixin):
 
     def should_report(self, trials: list[Any], done: bool = False) -> bool:
         progress = read_progress(trials, self.metric, self.mode, self.total, time.time() - self.start_time)
-        self._line = progress.line()
-        return self.pace.due(progress, time.monotonic()) or done
+        self._line, self._state = progress.line(), progress.state
+        # the last report shows the end, unless the line showing it was just shown
+        return self.pace.due(progress, time.monotonic()) or (done and progress.state != self.pace.last_state)
 
     def report(self, trials: list[Any], done: bool, *sys_info: str) -> None:
+        self.pace.last_state = self._state
         if self.output_queue is not None:  # Tune's loop runs on the cluster: the line goes back
             self.output_queue.put(self._line)
         else:

@@ -76,4 +76,6 @@ def test_the_reporter_leaves_its_sink_behind_when_it_travels_to_the_cluster() ->
     reporter.report([FakeTrial("RUNNING")], False)
     assert shown == ["0s | 0/2 trials done, 1 running, 1 pending"]
     assert not reporter.should_report([FakeTrial("TERMINATED", 0.9)])  # changed, but just shown
-    assert reporter.should_report([FakeTrial("TERMINATED", 0.9)], done=True)  # the last one always
+    assert reporter.should_report([FakeTrial("TERMINATED", 0.9)], done=True)  # the end, not shown yet
+    reporter.report([FakeTrial("TERMINATED", 0.9)], True)
+    assert not reporter.should_report([FakeTrial("TERMINATED", 0.9)], done=True)  # shown once
