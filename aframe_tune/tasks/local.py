@@ -21,7 +21,7 @@ from aframe_tune.tasks.lock import run_directory_lock
 from aframe_tune.tasks.logs import library_lines_shown, route_logs_through_root
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.local_ray import joins_a_cluster
-from aframe_tune.tune.outcome import SearchOutcome, plural
+from aframe_tune.tune.outcome import SearchOutcome, plural, trials_planned
 from aframe_tune.tune.spec import TuneSpec
 
 logger = logging.getLogger(__name__)
@@ -138,13 +138,9 @@ class TuneLocal(TuneParameters):
 
     def announce(self, search: LocalSearch) -> None:
         """Say what the run is about to do, once everything is checked."""
-        spec = search.spec
         where = (f"the Ray cluster at {os.environ['RAY_ADDRESS']}" if joins_a_cluster()
                  else f"this machine ({plural(self.cpus or os.cpu_count() or 1, 'CPU')})")
-        resources = plural(spec.cpus_per_trial, "CPU") + (
-            f" and {plural(spec.gpus_per_trial, 'GPU')}" if spec.gpus_per_trial else "")
-        say("Tuning on %s: %s of %s each; results in %s", where, plural(spec.num_samples, "trial"), resources,
-            search.run_dir)
+        say("Tuning on %s: %s; results in %s", where, trials_planned(search.spec), search.run_dir)
 
     def run(self) -> None:
         route_logs_through_root()

@@ -32,7 +32,7 @@ from aframe_tune.tasks.logs import library_lines_shown, register_secret, route_l
 from aframe_tune.signals import install_stop_handlers
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.loggers import wandb_settings
-from aframe_tune.tune.outcome import SearchOutcome, plural
+from aframe_tune.tune.outcome import SearchOutcome, plural, trials_planned
 from aframe_tune.tune.s3 import S3Location, S3Storage
 from aframe_tune.tune.spec import TuneSpec
 
@@ -375,10 +375,8 @@ class TuneRemote(TuneParameters):
 
 def announce_remote_search(search: RemoteSearch, release: str) -> None:
     """Say what the run is about to do, once everything is checked."""
-    spec, worker = search.spec, search.worker
-    resources = plural(spec.cpus_per_trial, "CPU") + (
-        f" and {plural(spec.gpus_per_trial, 'GPU')}" if spec.gpus_per_trial else "")
-    say("Tuning on Kubernetes through %s: %s of %s each, on %s with %s each; results in %s",
-        search.target.describe(), plural(spec.num_samples, "trial"), resources,
-        plural(worker.replicas, "worker pod"), plural(worker.gpus, "GPU"), search.location.url)
+    worker = search.worker
+    say("Tuning on Kubernetes through %s: %s, on %s with %s each; results in %s", search.target.describe(),
+        trials_planned(search.spec), plural(worker.replicas, "worker pod"), plural(worker.gpus, "GPU"),
+        search.location.url)
     say("Deploying Ray cluster %s; waiting for its head and a worker", release)

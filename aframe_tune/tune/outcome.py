@@ -6,11 +6,18 @@ from dataclasses import dataclass
 
 from aframe_tune.tune.best import BestTrial
 from aframe_tune.tune.progress import format_value, short_duration
+from aframe_tune.tune.spec import TuneSpec
 
 
 def plural(count: float, noun: str) -> str:
     """``1 trial``, ``8 trials``, ``0.5 GPUs``."""
     return f"{format_value(count)} {noun}{'' if count == 1 else 's'}"
+
+
+def trials_planned(spec: TuneSpec) -> str:
+    """``8 trials of 1 CPU and 0.5 GPUs each``."""
+    gpus = f" and {plural(spec.gpus_per_trial, 'GPU')}" if spec.gpus_per_trial else ""
+    return f"{plural(spec.num_samples, 'trial')} of {plural(spec.cpus_per_trial, 'CPU')}{gpus} each"
 
 
 @dataclass(frozen=True)

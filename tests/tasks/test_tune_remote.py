@@ -252,6 +252,16 @@ def test_ship_code_sends_local_code_with_the_runtime_environment(
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     assert "my-tune/best.pt" in s3_server.keys(bucket, "my-tune/")
+    # at the default level: the plan, the cluster's start, the live view made on the head and sent
+    # back, the result; no HTTP requests, Ray Client warnings, or the trials' or Tune's own output
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert lines[0].startswith("Tuning on Kubernetes through ") and lines[1].startswith("Deploying Ray cluster ")
+    assert any(re.fullmatch(r"\S+ \| 1/1 trials done, 0 running, 0 pending \| best valid_auroc .*", line)
+               for line in lines), output
+    assert f"Best model: s3://{bucket}/my-tune/best.pt (its summary: s3://{bucket}/my-tune/best.json)" in lines
+    assert lines[-1] == f"  aws s3 sync s3://{bucket}/my-tune/tune ./tune && tensorboard --logdir ./tune"
+    noise = re.compile(r"HTTP Request|httpx|dataclient|reconnect|Ray Client|\(_Tuner|\(trainable|pid=|[╭│]|INFO")
+    assert [line for line in lines if noise.search(line)] == [], output
     # the pods could only import it from the shipped package
     assert not any("my_code" in arg for argv in emulated_cluster.pods.argv_history() for arg in argv)
 
