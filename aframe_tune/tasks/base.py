@@ -9,7 +9,7 @@ import law
 import luigi
 
 from aframe_tune.config import mlflow, paths, wandb
-from aframe_tune.console import is_interactive, show_live
+from aframe_tune.console import is_interactive
 from aframe_tune.errors import ConfigError
 from aframe_tune.tune.loggers import SearchLoggers, wandb_enabled
 from aframe_tune.tune.spec import TuneSpec
@@ -75,4 +75,4 @@ def progress_view(spec: TuneSpec) -> Any:
     # imported when a search starts: it imports Ray, which the checks must find unimported
     from aframe_tune.tune.progress_reporter import SearchProgressReporter
 
-    return SearchProgressReporter(spec.metric, spec.mode, spec.num_samples, show_live, is_interactive())
+    return SearchProgressReporter(spec.metric, spec.mode, spec.num_samples, is_interactive())

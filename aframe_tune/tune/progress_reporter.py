@@ -4,45 +4,43 @@ It replaces Tune's tables with one :class:`~aframe_tune.tune.progress.SearchProg
 Tune's loop runs on a cluster (a Ray Client connection), Tune runs the reporter there and hands
 each line back through a queue to :meth:`SearchProgressReporter.display` in this process. So that
 the cluster's image needs no aframe-tune, this module and ``progress`` are pickled by value
-(:func:`ship_by_value`), and the sink that shows the lines stays behind in this process.
+(:func:`ship_by_value`). Lines are shown through the console's logger, by its name: on the
+cluster it has no handler, and the copy of the reporter Tune hands the lines to here (unpickled
+from the cluster's) finds this process's console by that name.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 from ray import cloudpickle
 from ray.tune import ProgressReporter
 from ray.tune.progress_reporter import RemoteReporterMixin
 
+from aframe_tune.console import CONSOLE_LOGGER, LIVE
 from aframe_tune.tune import progress
 from aframe_tune.tune.progress import Pace, read_progress
 
 
 class SearchProgressReporter(ProgressReporter, RemoteReporterMixin):
-    """Shows :class:`SearchProgress` lines through ``sink`` as Ray Tune reports progress.
+    """Shows :class:`SearchProgress` lines as the console's live line as Ray Tune reports progress.
 
     Args:
         metric: the metric trials are ranked by.
         mode: ``"min"`` or ``"max"``.
         total: trials the search runs in all.
-        sink: shows a line (in this process only; not pickled).
-        interactive: whether the sink rewrites lines in place (a terminal).
+        interactive: whether the console rewrites lines in place (a terminal).
     """
 
-    def __init__(self, metric: str, mode: str, total: int, sink: Callable[[str], None], interactive: bool) -> None:
+    def __init__(self, metric: str, mode: str, total: int, interactive: bool) -> None:
         self.metric, self.mode, self.total = metric, mode, total
-        self.sink: Callable[[str], None] | None = sink
         self.pace = Pace(interactive)
         self.start_time = time.time()
         self._line = ""
         self._state: Any = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "sink": None}
 
     def setup(self, start_time: float | None = None, total_samples: int | None = None, **kwargs: Any) -> None:
         self.start_time = start_time or self.start_time
@@ -61,8 +59,7 @@ class SearchProgressReporter(ProgressReporter, RemoteReporterMixin):
             self.display(self._line)
 
     def display(self, string: str) -> None:
-        if self.sink is not None:  # None where Tune's loop runs on a cluster: the line went back
-            self.sink(string)
+        logging.getLogger(CONSOLE_LOGGER).info(string, extra={LIVE: True})
 
 
 def ship_by_value() -> None:

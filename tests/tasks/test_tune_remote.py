@@ -254,7 +254,12 @@ def test_ship_code_sends_local_code_with_the_runtime_environment(
     assert "my-tune/best.pt" in s3_server.keys(bucket, "my-tune/")
     # at the default level: the plan, the cluster's start, the live view made on the head and sent
     # back, the result; no HTTP requests, Ray Client warnings, or the trials' or Tune's own output
-    lines = [line for line in output.splitlines() if line.strip()]
+    # (known, left for the next issue: after the client disconnects, a ray.init in one of Ray's
+    # threads warns once that it cannot set a SIGTERM handler)
+    known = "SIGTERM handler is not set because current thread is not the main thread."
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert [line for line in result.stderr.splitlines() if line.strip() and line != known and
+            "reuse_actors is true" not in line] == [], result.stderr
     assert lines[0].startswith("Tuning on Kubernetes through ") and lines[1].startswith("Deploying Ray cluster ")
     assert any(re.fullmatch(r"\S+ \| 1/1 trials done, 0 running, 0 pending \| best valid_auroc .*", line)
                for line in lines), output

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import math
-import pickle
 from dataclasses import dataclass, field
 from typing import Any
+
+import pytest
 
 from aframe_tune.tune.progress import Pace, SearchProgress, read_progress, short_duration
 
@@ -65,16 +67,23 @@ def test_plain_lines_come_when_the_state_changed_or_five_minutes_passed_and_live
         [0, 1.2, 3]
 
 
-def test_the_reporter_leaves_its_sink_behind_when_it_travels_to_the_cluster() -> None:
-    from aframe_tune.tune.progress_reporter import SearchProgressReporter
+def test_the_reporter_shows_its_lines_on_the_console_also_after_a_round_trip_through_pickle(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from ray import cloudpickle
 
-    shown: list[str] = []
-    reporter = SearchProgressReporter("valid_auroc", "max", 2, shown.append, interactive=False)
-    travelled = pickle.loads(pickle.dumps(reporter))
-    assert travelled.sink is None and reporter.sink is not None
-    assert reporter.should_report([FakeTrial("RUNNING")])
-    reporter.report([FakeTrial("RUNNING")], False)
-    assert shown == ["0s | 0/2 trials done, 1 running, 1 pending"]
+    from aframe_tune.console import CONSOLE_LOGGER, LIVE
+    from aframe_tune.tune.progress_reporter import SearchProgressReporter, ship_by_value
+
+    reporter = SearchProgressReporter("valid_auroc", "max", 2, interactive=False)
+    ship_by_value()
+    # Tune hands the lines made on the cluster to a copy unpickled from the cluster's
+    travelled = cloudpickle.loads(cloudpickle.dumps(reporter))
+    with caplog.at_level(logging.INFO, logger=CONSOLE_LOGGER):
+        assert reporter.should_report([FakeTrial("RUNNING")])
+        reporter.report([FakeTrial("RUNNING")], False)
+        travelled.display("from the cluster")
+    assert [(r.getMessage(), getattr(r, LIVE)) for r in caplog.records] == [
+        ("0s | 0/2 trials done, 1 running, 1 pending", True), ("from the cluster", True)]
     assert not reporter.should_report([FakeTrial("TERMINATED", 0.9)])  # changed, but just shown
     assert reporter.should_report([FakeTrial("TERMINATED", 0.9)], done=True)  # the end, not shown yet
     reporter.report([FakeTrial("TERMINATED", 0.9)], True)
