@@ -166,7 +166,6 @@ class TuneLocal(TuneParameters):
             check_search_finished(results, search.spec.num_samples)
             best = export_best_trial(results, search.spec, search.arguments.train_config,
                                      search.arguments.train_overrides, search.run_dir)
-        outcome = SearchOutcome(best, str(search.run_dir), search.spec.experiment_name, trials=len(results),
-                                failed=sum(result.error is not None for result in results),
-                                elapsed_s=time.monotonic() - started)
+        outcome = SearchOutcome.of_search(best, str(search.run_dir), search.spec.experiment_name, results,
+                                          elapsed_s=time.monotonic() - started)
         say("\n".join(outcome.lines()))

@@ -368,9 +368,8 @@ class TuneRemote(TuneParameters):
             storage.upload(Path(scratch) / "best.json", search.location.child("best.json"))
             storage.upload(Path(scratch) / "best.pt", search.location.child("best.pt"))
         disconnect_ray_client()
-        return SearchOutcome(best, search.location.url, search.spec.experiment_name, trials=len(results),
-                             failed=sum(result.error is not None for result in results),
-                             elapsed_s=time.monotonic() - started)
+        return SearchOutcome.of_search(best, search.location.url, search.spec.experiment_name, results,
+                                       elapsed_s=time.monotonic() - started)
 
 
 def announce_remote_search(search: RemoteSearch, release: str) -> None:

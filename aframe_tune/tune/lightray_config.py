@@ -96,8 +96,8 @@ def instantiate_search(parsed: Any) -> Any:
     parsed.run_config.checkpoint_config = parsed.run_config.failure_config = None
     search = lightray_parser().instantiate(parsed)
     if checkpoint is not None:
-        fields = checkpoint.get("init_args", checkpoint) if "class_path" in checkpoint else checkpoint
-        search.run_config.checkpoint_config = tune.CheckpointConfig(**fields.as_dict())
+        # its fields, given as a class_path's init_args or directly
+        search.run_config.checkpoint_config = tune.CheckpointConfig(**checkpoint.get("init_args", checkpoint).as_dict())
     if failure is not None:
         search.run_config.failure_config = tune.FailureConfig(**failure.as_dict())
     return search
@@ -133,11 +133,11 @@ def lightray_parser() -> Any:
 
 def _as_lightray_reads(path: Path, replaced: dict[str, Any] | None) -> dict[str, Any]:
     content = {**read_yaml_mapping(path), **(replaced or {})}
-    checkpoints = (content.get("run_config") or {}).get("checkpoint_config") if isinstance(
-        content.get("run_config"), dict) else None
+    run_config = content.get("run_config")
+    checkpoints = run_config.get("checkpoint_config") if isinstance(run_config, dict) else None
     if isinstance(checkpoints, dict) and checkpoints.get("class_path") in LIGHTRAY_CLASS_PATHS:
         checkpoints = {**checkpoints, "class_path": LIGHTRAY_CLASS_PATHS[checkpoints["class_path"]]}
-        content["run_config"] = {**content["run_config"], "checkpoint_config": checkpoints}
+        content["run_config"] = {**run_config, "checkpoint_config": checkpoints}
     for key in RESOURCE_KEYS:
         if key in content:
             content[key] = as_lightray_reads_resources(content[key])

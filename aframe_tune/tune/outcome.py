@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from aframe_tune.tune.best import BestTrial
 from aframe_tune.tune.progress import format_value, short_duration
@@ -39,6 +41,14 @@ class SearchOutcome:
     trials: int | None = None
     failed: int = 0
     elapsed_s: float | None = None
+
+    @classmethod
+    def of_search(cls, best: BestTrial, run_dir: str, experiment_name: str, results: Iterable[Any],
+                  elapsed_s: float) -> SearchOutcome:
+        """The outcome of a search that ran in this run, from its ``ray.tune.ResultGrid``."""
+        results = list(results)
+        return cls(best, run_dir, experiment_name, trials=len(results),
+                   failed=sum(result.error is not None for result in results), elapsed_s=elapsed_s)
 
     def lines(self) -> list[str]:
         """The result, where it is, and the next commands."""

@@ -9,11 +9,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 
-# Ray Tune's trial states
-PENDING, RUNNING, PAUSED, TERMINATED, ERROR = "PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR"
+class TrialState(StrEnum):
+    """The states of Ray Tune's trials the view counts (``Trial.status``)."""
+
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    TERMINATED = "TERMINATED"
+    ERROR = "ERROR"
 
 
 def short_duration(seconds: float) -> str:
@@ -104,8 +110,8 @@ def read_progress(trials: Iterable[Any], metric: str, mode: str, total: int, ela
     params: Mapping[str, Any] = (best[1].evaluated_params or {}) if best else {}
     return SearchProgress(
         metric=metric, total=max(total, len(trials)),
-        running=sum(state in (RUNNING, PAUSED) for state in states),
-        done=states.count(TERMINATED), failed=states.count(ERROR),
+        running=sum(state in (TrialState.RUNNING, TrialState.PAUSED) for state in states),
+        done=states.count(TrialState.TERMINATED), failed=states.count(TrialState.ERROR),
         best_value=best[0] if best else None, best_params=tuple(sorted(params.items())), elapsed_s=elapsed_s,
     )
 

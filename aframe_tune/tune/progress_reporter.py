@@ -4,14 +4,13 @@ It replaces Tune's tables with one :class:`~aframe_tune.tune.progress.SearchProg
 Tune's loop runs on a cluster (a Ray Client connection), Tune runs the reporter there and hands
 each line back through a queue to :meth:`SearchProgressReporter.display` in this process. So that
 the cluster's image needs no aframe-tune, this module and ``progress`` are pickled by value
-(:func:`ship_by_value`). Lines are shown through the console's logger, by its name: on the
-cluster it has no handler, and the copy of the reporter Tune hands the lines to here (unpickled
-from the cluster's) finds this process's console by that name.
+(:func:`ship_by_value`), with the console's functions: they reach the console's logger by its
+name, so the copy of the reporter Tune hands the lines to here (unpickled from the cluster's)
+shows them on this process's console.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from typing import Any
@@ -20,9 +19,10 @@ from ray import cloudpickle
 from ray.tune import ProgressReporter
 from ray.tune.progress_reporter import RemoteReporterMixin
 
-from aframe_tune.console import CONSOLE_LOGGER, LIVE
+from aframe_tune import console
+from aframe_tune.console import show_live
 from aframe_tune.tune import progress
-from aframe_tune.tune.progress import Pace, read_progress
+from aframe_tune.tune.progress import Pace, SearchProgress, read_progress
 
 
 class SearchProgressReporter(ProgressReporter, RemoteReporterMixin):
@@ -39,30 +39,32 @@ class SearchProgressReporter(ProgressReporter, RemoteReporterMixin):
         self.metric, self.mode, self.total = metric, mode, total
         self.pace = Pace(interactive)
         self.start_time = time.time()
-        self._line = ""
-        self._state: Any = None
+        self._progress: SearchProgress | None = None
 
     def setup(self, start_time: float | None = None, total_samples: int | None = None, **kwargs: Any) -> None:
         self.start_time = start_time or self.start_time
 
     def should_report(self, trials: list[Any], done: bool = False) -> bool:
-        progress = read_progress(trials, self.metric, self.mode, self.total, time.time() - self.start_time)
-        self._line, self._state = progress.line(), progress.state
+        self._progress = read_progress(trials, self.metric, self.mode, self.total, time.time() - self.start_time)
         # the last report shows the end, unless the line showing it was just shown
-        return self.pace.due(progress, time.monotonic()) or (done and progress.state != self.pace.last_state)
+        return (self.pace.due(self._progress, time.monotonic())
+                or (done and self._progress.state != self.pace.last_state))
 
     def report(self, trials: list[Any], done: bool, *sys_info: str) -> None:
-        self.pace.last_state = self._state
+        if self._progress is None:  # Tune asks should_report first; this is for any other caller
+            self.should_report(trials, done)
+        self.pace.last_state = self._progress.state
+        line = self._progress.line()
         if self.output_queue is not None:  # Tune's loop runs on the cluster: the line goes back
-            self.output_queue.put(self._line)
+            self.output_queue.put(line)
         else:
-            self.display(self._line)
+            self.display(line)
 
     def display(self, string: str) -> None:
-        logging.getLogger(CONSOLE_LOGGER).info(string, extra={LIVE: True})
+        show_live(string)
 
 
 def ship_by_value() -> None:
     """Have Ray pickle the reporter by value, for a cluster whose image lacks aframe-tune."""
-    for module in (progress, sys.modules[__name__]):
+    for module in (console, progress, sys.modules[__name__]):
         cloudpickle.register_pickle_by_value(module)
