@@ -157,7 +157,16 @@ class KubernetesNameParameter(luigi.Parameter):
         return x
 
 
-def _value_problem(parameter: luigi.Parameter, value: str) -> str | None:
+class ImageParameter(luigi.Parameter):
+    """A container image reference, such as ``rayproject/ray:2.60.0-py311``."""
+
+    def parse(self, x: str) -> str:
+        if not x.strip() or any(char.isspace() for char in x.strip()):
+            raise OutOfRangeError("is not an image: write one such as rayproject/ray:2.60.0-py311")
+        return x.strip()
+
+
+def value_problem(parameter: luigi.Parameter, value: str) -> str | None:
     """Why luigi could not read ``value`` for ``parameter``, in words, or None if it can."""
     try:
         parameter.parse(os.path.expandvars(value))
@@ -219,7 +228,7 @@ def check_config_options(
                         f"{did_you_mean(name, parameters) or '; its options are ' + ', '.join(parameters)}"
                     ))
                 continue
-            problem = _value_problem(parameters[name], value or "")
+            problem = value_problem(parameters[name], value or "")
             if problem:
                 problems.append(ConfigError(f"{path}: [{section}] {option} = {value} {problem}"))
     if problems:
@@ -294,6 +303,89 @@ class data(luigi.Config):  # noqa: N801
         if self.sample_rate is not None:
             args.append(f"--data.sample_rate={self.sample_rate}")
         return args
+
+
+def parameters_of(cls: type) -> dict[str, luigi.Parameter]:
+    """The luigi parameters a class declares, by name, in declaration order."""
+    found = {name: value for name, value in vars(cls).items() if isinstance(value, luigi.Parameter)}
+    return dict(sorted(found.items(), key=lambda item: item[1]._counter))
+
+
+def yaml_scalar_text(value: Any) -> str | None:
+    """A YAML scalar as the text luigi parses (``true``, ``8``, ``32G``); ``None`` for a list or mapping."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return None
+    return "" if value is None else str(value)
+
+
+def read_mapping(parameters: Mapping[str, luigi.Parameter], entry: Mapping[str, Any], where: str,
+                 names: Mapping[str, str] | None = None) -> tuple[dict[str, Any], list[ConfigError]]:
+    """Read a YAML mapping with the parameters of a tune.cfg section, so that both files share one
+    schema: its keys, types, range checks and defaults.
+
+    Args:
+        parameters: the section's parameters by name.
+        entry: the mapping (its keys already checked to be known).
+        where: names the mapping in messages, such as ``jobs.yaml: cluster.head``.
+        names: the YAML key of a parameter whose name differs there.
+
+    Returns:
+        Every parameter's value (its default where the mapping leaves it out), and the problems.
+    """
+    names = names or {}
+    values: dict[str, Any] = {}
+    problems: list[ConfigError] = []
+    for name, parameter in parameters.items():
+        key = names.get(name, name)
+        if key not in entry:
+            values[name] = parameter._default  # luigi keeps a parameter's default there
+            continue
+        text = yaml_scalar_text(entry[key])
+        problem = "must be a single value, not a list or mapping" if text is None else value_problem(parameter, text)
+        if problem:
+            problems.append(ConfigError(f"{where}.{key} = {entry[key]!r} {problem}", key=f"{where}.{key}"))
+        else:
+            values[name] = parameter.parse(os.path.expandvars(text or ""))
+    return values, problems
+
+
+class RayClusterParameters:
+    """Where a Ray cluster is deployed and how it is run: ``[luigi_TuneRemote]`` in tune.cfg, and
+    jobs.yaml's ``cluster:`` (where ``keep_cluster`` is ``keep``). With ``[luigi_ray_head]`` and
+    ``[luigi_ray_worker]`` it is the one schema of a deployed cluster (``cluster/description.py``)."""
+
+    namespace = KubernetesNameParameter(
+        default="default", significant=False, description="Kubernetes namespace; default: default"
+    )
+    kube_context = luigi.OptionalParameter(
+        default=None, significant=False, description="kube context to use; default: the current one"
+    )
+    image = ImageParameter(
+        default="rayproject/ray:2.60.0-py311",
+        significant=False,
+        description="image of the Ray pods, with Ray matching this machine's; default: "
+        "rayproject/ray:2.60.0-py311",
+    )
+    image_pull_policy = luigi.ChoiceParameter(
+        choices=["Always", "IfNotPresent", "Never"],
+        default="IfNotPresent",
+        significant=False,
+        description="Always, IfNotPresent or Never; default: IfNotPresent",
+    )
+    ready_timeout = PositiveFloatParameter(
+        default=900.0,
+        significant=False,
+        description="seconds to wait for the head and a worker to be ready; default: 900",
+    )
+    # Explicit parsing, as law sets for the parameters made after it is imported: this module may
+    # be imported before law, and with luigi's implicit parsing the command line's absent flag
+    # would read as false and override tune.cfg's true.
+    keep_cluster = luigi.BoolParameter(
+        default=False, significant=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+        description="leave the cluster running afterwards; default: false",
+    )
 
 
 class ray_head(luigi.Config):  # noqa: N801

@@ -8,8 +8,11 @@ alone (no traceback) and exit non-zero.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class AframeTuneError(Exception):
@@ -90,6 +93,12 @@ class Problems:
                 self.add(problem)
         except ConfigError as error:
             self.add(error)
+
+    def result(self, check: Callable[[], T]) -> T | None:
+        """``check()``'s value, or ``None`` with the problem it raised recorded."""
+        with self.check():
+            return check()
+        return None
 
     def raise_if_any(self) -> None:
         if self.found:

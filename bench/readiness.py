@@ -1,6 +1,6 @@
 """Cluster readiness latency on the emulated Kubernetes API server.
 
-aframe-tune's wait (:func:`aframe_tune.cluster.session.wait_until_usable`: one watch of the
+aframe-tune's wait (:func:`aframe_tune.cluster.chart_backend.wait_until_usable`: one watch of the
 release's pods, then one of its client Service) against a loop that lists the pods every 2 s
 until the head and a worker are ready (what the reference pipeline does), on the same
 API server, with the same pod life cycle played out by a stand-in kubelet:
@@ -25,9 +25,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from aframe_tune.cluster.helm import KubeTarget
-from aframe_tune.cluster.pods import COMPONENT_LABEL, INSTANCE_LABEL, ClusterState, read_pod_state
-from aframe_tune.cluster.session import RayClusterAddress, kr8s_api, wait_until_usable
+from aframe_tune.cluster.backend import RayClusterAddress
+from aframe_tune.cluster.chart_backend import wait_until_usable
+from aframe_tune.cluster.kube import KubeApi
+from aframe_tune.cluster.names import COMPONENT, INSTANCE
+from aframe_tune.cluster.pods import ClusterState, read_pod_state
+from aframe_tune.cluster.target import KubeTarget
 from tests.k8s.emulator import KubernetesEmulator
 
 RELEASE = "aframe-tune-bench01"
@@ -37,16 +40,14 @@ POLL_INTERVAL_S = 2.0
 
 async def poll_until_usable(target: KubeTarget, release: str, timeout_s: float) -> RayClusterAddress:
     """The baseline: list the release's pods every 2 s until usable, then read the Service."""
-    api = await kr8s_api(target)
+    api = await KubeApi.connect(target)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        pods = [pod async for pod in api.async_get(
-            "pods", namespace=target.namespace, label_selector={INSTANCE_LABEL: release})]
-        state = ClusterState({pod.name: read_pod_state(pod.raw) for pod in pods})
+        pods = await api.list("pods", labels={INSTANCE: release})
+        state = ClusterState({pod["metadata"]["name"]: read_pod_state(pod) for pod in pods})
         if state.usable:
-            services = [service async for service in api.async_get(
-                "services", f"{release}-client", namespace=target.namespace)]
-            ingress = services[0].raw["status"]["loadBalancer"]["ingress"][0]
+            service = await api.get("services", f"{release}-client")
+            ingress = service["status"]["loadBalancer"]["ingress"][0]
             return RayClusterAddress(ingress.get("ip") or ingress["hostname"])
         await asyncio.sleep(POLL_INTERVAL_S)
     raise TimeoutError(f"{release} was not usable within {timeout_s} s")
@@ -56,7 +57,7 @@ WAITERS = {"watch": wait_until_usable, "poll_2s": poll_until_usable}
 
 
 def _pod(name: str, component: str) -> dict:
-    return {"metadata": {"name": name, "labels": {INSTANCE_LABEL: RELEASE, COMPONENT_LABEL: component}},
+    return {"metadata": {"name": name, "labels": {INSTANCE: RELEASE, COMPONENT: component}},
             "spec": {"containers": [{"name": "ray", "image": "rayproject/ray"}]},
             "status": {"phase": "Pending"}}
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import configparser
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,3 +180,24 @@ keep_cluster = maybe
         "[luigi_ray_worker] has no option 'gpu_per_replica'; did you mean gpus_per_replica or replicas?",
         "[luigi_TuneRemote] keep_cluster = maybe must be true or false",
     ]
+
+
+IMPLICIT_BOOLS = """
+import aframe_tune.config  # first, as run.sh's entry point imports it: before law
+import luigi
+from aframe_tune.tasks import DispatchJobs, TuneLocal, TuneRemote, TuneTask
+
+found = {f"{task.__name__}.{name}": param for task in (TuneRemote, TuneLocal, TuneTask, DispatchJobs)
+         for name, param in task.get_params() if isinstance(param, luigi.BoolParameter)}
+assert "TuneRemote.keep_cluster" in found, found
+print(sorted(name for name, param in found.items() if param.parsing != luigi.BoolParameter.EXPLICIT_PARSING))
+"""
+
+
+def test_every_bool_parameter_parses_explicitly() -> None:
+    """law makes luigi's BoolParameters parse explicitly, but only those made after it is imported.
+    One made before with implicit parsing reads the command line's absent flag as false, which
+    then overrides tune.cfg's true (keep_cluster = true was ignored so)."""
+    result = subprocess.run([sys.executable, "-c", IMPLICIT_BOOLS], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -1,4 +1,8 @@
-"""Kubernetes and helm failures, turned into :class:`ClusterError` here and nowhere else."""
+"""What can go wrong with a Kubernetes cluster, as a few exception classes.
+
+kr8s's and httpx's exceptions become these in ``cluster/kube.py`` and nowhere else; helm's in
+``cluster/helm.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,33 +13,13 @@ class ClusterError(AframeTuneError):
     """The Kubernetes cluster could not be reached, refused a request, or the Ray pods failed."""
 
 
-def translate_kubernetes_error(error: Exception, doing: str, context: str) -> ClusterError:
-    """A :class:`ClusterError` for an exception from kr8s/httpx while ``doing`` something.
+class ClusterUnreachableError(ClusterError):
+    """The API server did not answer (wrong address, VPN down, kubeconfig unreadable)."""
 
-    Args:
-        error: what kr8s or httpx raised.
-        doing: what was attempted, e.g. ``"watching the Ray pods"``.
-        context: the kube context (or kubeconfig) in use, for the message.
-    """
-    import httpx
-    from kr8s import NotFoundError, ServerError
 
-    if isinstance(error, ServerError) and error.response is not None:
-        status = error.response.status_code
-        if status in (401, 403):
-            reason = (
-                f"the cluster refused it (HTTP {status}): check that kube context {context} "
-                "may manage pods, services and secrets in this namespace"
-            )
-        else:
-            reason = f"the API server answered HTTP {status}: {error}"
-    elif isinstance(error, NotFoundError):
-        reason = f"not found: {error}"
-    elif isinstance(error, httpx.HTTPError | OSError):
-        reason = (
-            f"cannot reach the API server of kube context {context} ({type(error).__name__}); "
-            "check `kubectl --context ... get pods` works"
-        )
-    else:
-        reason = f"{type(error).__name__}: {error}"
-    return ClusterError(f"{doing} failed: {reason}")
+class ClusterRefusedError(ClusterError):
+    """The API server answered 401 or 403: the credential or its role does not allow it."""
+
+
+class ClusterConflictError(ClusterError):
+    """The API server answered 409: the object exists, or changed since it was read."""

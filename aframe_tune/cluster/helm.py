@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from pyhelm3 import Client
 
 from aframe_tune.cluster.errors import ClusterError
+from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.cluster.values import RayClusterValues
 from aframe_tune.console import say
 
@@ -22,27 +25,9 @@ def chart_directory() -> Path:
     raise ClusterError(f"aframe-tune's ray-cluster chart is missing from {package}")
 
 
-@dataclass(frozen=True)
-class KubeTarget:
-    """Which cluster and namespace helm and kr8s talk to.
-
-    Args:
-        namespace: the namespace releases go into.
-        kubeconfig: a kubeconfig file, or ``None`` for ``$KUBECONFIG``/``~/.kube/config``.
-        context: a context of that kubeconfig, or ``None`` for its current context.
-    """
-
-    namespace: str
-    kubeconfig: Path | None = None
-    context: str | None = None
-
-    def describe(self) -> str:
-        return f"{self.context or 'the current context'} (namespace {self.namespace})"
-
-    def helm_client(self):
-        from pyhelm3 import Client
-
-        return Client(kubeconfig=self.kubeconfig, kubecontext=self.context)
+def helm_client(target: KubeTarget) -> Any:
+    """pyhelm3's client for the target's kubeconfig and context."""
+    return Client(kubeconfig=target.kubeconfig, kubecontext=target.context)
 
 
 def _helm_failure(error: Exception, doing: str) -> ClusterError:
@@ -53,7 +38,7 @@ def _helm_failure(error: Exception, doing: str) -> ClusterError:
 
 async def install_ray_cluster(target: KubeTarget, release: str, values: RayClusterValues) -> None:
     """``helm install`` a Ray cluster release; values travel on helm's stdin, never argv."""
-    client = target.helm_client()
+    client = helm_client(target)
     try:
         chart = await client.get_chart(chart_directory())
         await client.install_or_upgrade_release(
@@ -73,7 +58,7 @@ async def install_ray_cluster(target: KubeTarget, release: str, values: RayClust
 
 async def uninstall_ray_cluster(target: KubeTarget, release: str) -> None:
     """``helm uninstall`` a release and so its Deployments, Services and Secrets; idempotent."""
-    client = target.helm_client()
+    client = helm_client(target)
     try:
         await client.uninstall_release(release, namespace=target.namespace, wait=False)
     except Exception as error:

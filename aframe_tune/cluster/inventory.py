@@ -13,17 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from aframe_tune.cluster.errors import ClusterError, translate_kubernetes_error
-from aframe_tune.cluster.helm import KubeTarget, uninstall_ray_cluster
+from aframe_tune.cluster.helm import uninstall_ray_cluster
+from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.lock import LockHolder
+from aframe_tune.cluster.names import COMPONENT, HELM_RECORD_LABELS, INSTANCE, RUN_LOCK, is_release_name, product_labels
 from aframe_tune.cluster.pods import ClusterState, read_pod_state
 
 logger = logging.getLogger(__name__)
 
-PART_OF = "app.kubernetes.io/part-of"
-INSTANCE = "app.kubernetes.io/instance"
-COMPONENT = "app.kubernetes.io/component"
-RELEASE_PREFIX = "aframe-tune-"
 # what a release is made of, in the order they are deleted (pods last: their Deployment recreates them)
 RELEASE_KINDS = ("deployments", "services", "secrets", "pods")
 # a lock renewed within this long belongs to a running search (the driver renews every 15 s)
@@ -84,32 +81,22 @@ def _created(raw: dict[str, Any]) -> datetime | None:
         return None
 
 
-async def _list(api: Any, kind: str, namespace: str, selector: dict[str, str]) -> list[dict[str, Any]]:
-    return [obj.raw async for obj in api.async_get(kind, namespace=namespace, label_selector=selector)]
-
-
-async def find_ray_clusters(api: Any, namespace: str, release: str | None = None) -> list[DeployedRayCluster]:
-    """Every aframe-tune Ray cluster in ``namespace`` (or only ``release``), oldest first."""
-    selector = {PART_OF: "aframe-tune", **({INSTANCE: release} if release else {})}
+async def find_ray_clusters(api: KubeApi, release: str | None = None) -> list[DeployedRayCluster]:
+    """Every aframe-tune Ray cluster in the API's namespace (or only ``release``), oldest first."""
+    doing = f"listing aframe-tune's Ray clusters in namespace {api.namespace}"
     objects: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    try:
-        for kind in RELEASE_KINDS:
-            for raw in await _list(api, kind, namespace, selector):
-                labels = raw["metadata"].get("labels") or {}
-                if labels.get(COMPONENT) != "run-lock" and labels.get(INSTANCE):
-                    objects.setdefault(labels[INSTANCE], []).append((kind, raw))
-        records = {}
-        for raw in await _list(api, "secrets", namespace, {"owner": "helm"}):
-            name = raw["metadata"]["labels"].get("name", "")
-            if name.startswith(RELEASE_PREFIX) and release in (None, name):
-                records[name] = raw
-        locks = [LockHolder.from_data(raw.get("data") or {})
-                 for raw in await _list(api, "configmaps", namespace, {PART_OF: "aframe-tune", COMPONENT: "run-lock"})]
-    except ClusterError:
-        raise
-    except Exception as error:
-        raise translate_kubernetes_error(error, f"listing aframe-tune's Ray clusters in namespace {namespace}",
-                                         namespace) from None
+    for kind in RELEASE_KINDS:
+        for raw in await api.list(kind, labels=product_labels(release), doing=doing):
+            labels = raw["metadata"].get("labels") or {}
+            if labels.get(COMPONENT) != RUN_LOCK and labels.get(INSTANCE):
+                objects.setdefault(labels[INSTANCE], []).append((kind, raw))
+    records = {}
+    for raw in await api.list("secrets", labels=HELM_RECORD_LABELS, doing=doing):
+        name = raw["metadata"]["labels"].get("name", "")
+        if is_release_name(name) and release in (None, name):
+            records[name] = raw
+    locks = [LockHolder.from_data(raw.get("data") or {})
+             for raw in await api.list("configmaps", labels=product_labels(component=RUN_LOCK), doing=doing)]
     alive = {holder.release: holder for holder in locks if time.time() - holder.renewed < LOCK_ALIVE_S}
     clusters = []
     for name in sorted(set(objects) | set(records)):
@@ -124,22 +111,12 @@ async def find_ray_clusters(api: Any, namespace: str, release: str | None = None
     return sorted(clusters, key=lambda cluster: cluster.created or datetime.max.replace(tzinfo=timezone.utc))
 
 
-async def remove_ray_cluster(api: Any, target: KubeTarget, cluster: DeployedRayCluster) -> None:
+async def remove_ray_cluster(api: KubeApi, cluster: DeployedRayCluster) -> None:
     """Uninstall the release with helm, then delete whatever of it is left (objects of a release
     helm has no record of, or that an interrupted uninstall left), its Secrets included."""
-    from kr8s import NotFoundError
-
     if cluster.helm_record:
-        await uninstall_ray_cluster(target, cluster.release)
-    try:
-        for kind in RELEASE_KINDS:
-            async for obj in api.async_get(kind, namespace=target.namespace,
-                                           label_selector={PART_OF: "aframe-tune", INSTANCE: cluster.release}):
-                try:
-                    await obj.delete()
-                except NotFoundError:  # gone meanwhile (a pod of a deleted Deployment)
-                    continue
-                logger.info("Deleted %s/%s of %s", kind, obj.name, cluster.release)
-    except Exception as error:
-        raise translate_kubernetes_error(error, f"deleting what is left of {cluster.release}",
-                                         target.describe()) from None
+        await uninstall_ray_cluster(api.target, cluster.release)
+    for kind in RELEASE_KINDS:
+        for deleted in await api.delete_matching(kind, product_labels(cluster.release),
+                                                 doing=f"deleting what is left of {cluster.release}"):
+            logger.info("Deleted %s of %s", deleted, cluster.release)

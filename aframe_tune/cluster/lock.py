@@ -27,14 +27,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from aframe_tune.cluster.errors import ClusterError, translate_kubernetes_error
-from aframe_tune.cluster.helm import KubeTarget
+from aframe_tune.cluster.errors import ClusterConflictError
+from aframe_tune.cluster.kube import KubeApi
+from aframe_tune.cluster.names import LOCK_PREFIX, RUN_LOCK, product_labels
+from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.errors import RunDirectoryBusyError
 
 logger = logging.getLogger(__name__)
-
-LOCK_PREFIX = "aframe-tune-lock-"
-PART_OF = {"app.kubernetes.io/part-of": "aframe-tune", "app.kubernetes.io/component": "run-lock"}
 
 
 @dataclass(frozen=True)
@@ -126,62 +125,47 @@ class ClusterRunLock:
         self.activity = ACTIVITIES[activity]
 
     def _body(self) -> dict[str, Any]:
-        holder = LockHolder(self.me.host, self.me.pid, self.me.release, time.time(), self.me.activity)
         return {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {"name": self.name, "namespace": self.target.namespace, "labels": PART_OF,
+            "metadata": {"name": self.name, "labels": product_labels(component=RUN_LOCK),
                          "annotations": {"aframe-tune/run-dir": self.run_dir}},
-            "data": holder.to_data(),
+            "data": self._data(),
         }
 
-    async def _api(self) -> Any:
-        from aframe_tune.cluster.session import kr8s_api
+    def _data(self) -> dict[str, str]:
+        return LockHolder(self.me.host, self.me.pid, self.me.release, time.time(), self.me.activity).to_data()
 
-        return await kr8s_api(self.target)
+    async def _read(self) -> tuple[KubeApi, dict[str, Any] | None]:
+        api = await KubeApi.connect(self.target, doing=f"locking {self.run_dir}")
+        return api, await api.get("configmaps", self.name, doing=f"locking {self.run_dir}")
 
-    async def _get(self, api: Any) -> Any | None:
-        from kr8s import NotFoundError
-        from kr8s.asyncio.objects import ConfigMap
-
-        try:
-            return await ConfigMap.get(self.name, namespace=self.target.namespace, api=api)
-        except NotFoundError:
-            return None
+    async def _write(self, api: KubeApi, existing: dict[str, Any]) -> None:
+        # resourceVersion makes the write fail if another driver changed the lock meanwhile
+        await api.patch("configmaps", self.name, {"metadata": {"resourceVersion": existing["metadata"]["resourceVersion"]},
+                                                  "data": self._data()}, doing=f"locking {self.run_dir}")
 
     async def acquire(self) -> LockHolder | None:
         """Take the lock; returns the dead holder it was taken from, if any.
 
         Raises:
             RunDirectoryBusyError: a live driver holds it.
+            ClusterError: the API server could not be asked.
         """
-        from kr8s import ServerError
-        from kr8s.asyncio.objects import ConfigMap
-
         try:
-            api = await self._api()
-            existing = await self._get(api)
+            api, existing = await self._read()
             if existing is None:
-                lock = await ConfigMap(self._body(), api=api)
-                await lock.create()
+                await api.create(self._body(), doing=f"locking {self.run_dir}")
                 return None
-            holder = LockHolder.from_data(existing.raw.get("data") or {})
+            holder = LockHolder.from_data(existing.get("data") or {})
             if not holder.is_gone(self.ttl_s):
                 raise self._busy(holder)
-            # resourceVersion makes the take-over fail if another driver took it first
-            await existing.patch({"metadata": {"resourceVersion": existing.raw["metadata"]["resourceVersion"]},
-                                  "data": self._body()["data"]})
+            await self._write(api, existing)
             return holder
-        except ServerError as error:
-            if error.response is not None and error.response.status_code == 409:
-                raise RunDirectoryBusyError(
-                    f"{self.run_dir} is being started by another process at this very moment; once that one is "
-                    f"stopped, {self.activity.again}") from None
-            raise translate_kubernetes_error(error, f"locking {self.run_dir}", self.target.describe()) from None
-        except (RunDirectoryBusyError, ClusterError):
-            raise
-        except Exception as error:
-            raise translate_kubernetes_error(error, f"locking {self.run_dir}", self.target.describe()) from None
+        except ClusterConflictError:
+            raise RunDirectoryBusyError(
+                f"{self.run_dir} is being started by another process at this very moment; once that one is "
+                f"stopped, {self.activity.again}") from None
 
     def _busy(self, holder: LockHolder) -> RunDirectoryBusyError:
         age = max(0.0, time.time() - holder.renewed)
@@ -190,22 +174,22 @@ class ClusterRunLock:
             f"{holder.release}, alive {age:.0f} s ago); wait for it to finish or stop it (Ctrl-C), then "
             f"{self.activity.again}")
 
+    def _mine(self, existing: dict[str, Any] | None) -> bool:
+        return existing is not None and LockHolder.from_data(existing.get("data") or {}).pid == self.me.pid
+
     async def renew(self) -> None:
         """Record that this driver is alive (only while it still holds the lock)."""
-        api = await self._api()
-        existing = await self._get(api)
-        if existing is None or LockHolder.from_data(existing.raw.get("data") or {}).pid != self.me.pid:
+        api, existing = await self._read()
+        if existing is None or not self._mine(existing):
             logger.warning("The lock of %s was taken from this process; another one may be running it", self.run_dir)
             return
-        await existing.patch({"metadata": {"resourceVersion": existing.raw["metadata"]["resourceVersion"]},
-                              "data": self._body()["data"]})
+        await self._write(api, existing)
 
     async def release(self) -> None:
         """Remove the lock if this driver still holds it."""
-        api = await self._api()
-        existing = await self._get(api)
-        if existing is not None and LockHolder.from_data(existing.raw.get("data") or {}).pid == self.me.pid:
-            await existing.delete()
+        api, existing = await self._read()
+        if self._mine(existing):
+            await api.delete("configmaps", self.name, doing=f"unlocking {self.run_dir}")
 
 
 @contextmanager

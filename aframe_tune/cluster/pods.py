@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-COMPONENT_LABEL = "app.kubernetes.io/component"
-INSTANCE_LABEL = "app.kubernetes.io/instance"
+from aframe_tune.cluster.names import COMPONENT
 
 # Waiting reasons that no amount of waiting fixes: the release cannot come up as configured.
 PERMANENT_REASONS = frozenset(
@@ -71,7 +70,7 @@ def read_pod_state(pod: dict[str, Any]) -> PodState:
         permanent = True
     return PodState(
         name=metadata.get("name", "?"),
-        component=(metadata.get("labels") or {}).get(COMPONENT_LABEL, "?"),
+        component=(metadata.get("labels") or {}).get(COMPONENT, "?"),
         phase=phase,
         ready=ready,
         problem=problem,

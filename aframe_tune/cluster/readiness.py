@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import aclosing
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from aframe_tune.cluster.errors import ClusterError, translate_kubernetes_error
-from aframe_tune.cluster.pods import INSTANCE_LABEL, ClusterState, read_pod_state
+from aframe_tune.cluster.errors import ClusterError
+from aframe_tune.cluster.kube import KubeApi
+from aframe_tune.cluster.names import INSTANCE
+from aframe_tune.cluster.pods import ClusterState, read_pod_state
 
 logger = logging.getLogger(__name__)
 
@@ -17,12 +20,7 @@ T = TypeVar("T")
 
 
 async def wait_for_head_and_worker(
-    api: Any,
-    release: str,
-    namespace: str,
-    timeout_s: float,
-    progress: Progress = logger.info,
-    context: str = "current",
+    api: KubeApi, release: str, timeout_s: float, progress: Progress = logger.info
 ) -> ClusterState:
     """Return once the release's head pod and at least one worker pod are Running and Ready.
 
@@ -31,12 +29,10 @@ async def wait_for_head_and_worker(
     node can take) are reported as they appear.
 
     Args:
-        api: a ``kr8s.asyncio.Api``.
+        api: the API server, in the release's namespace.
         release: the helm release name.
-        namespace: the release's namespace.
         timeout_s: give up after this many seconds.
         progress: receives each new progress line.
-        context: the kube context, for error messages.
 
     Raises:
         ClusterError: on a problem that cannot resolve itself, or when ``timeout_s`` passes;
@@ -47,33 +43,35 @@ async def wait_for_head_and_worker(
     reported: set[str] = set()
     last_line = ""
 
+    def record(event: str, raw: dict[str, Any]) -> ClusterState:
+        nonlocal last_line
+        if event == "DELETED":
+            pods.pop(raw["metadata"]["name"], None)
+        else:
+            pods[raw["metadata"]["name"]] = read_pod_state(raw)
+        now = ClusterState(dict(pods))
+        line = f"Ray cluster {release}: {now.summary()}"
+        if line != last_line:
+            progress(line)
+            last_line = line
+        for problem in now.problems():
+            if problem not in reported:
+                reported.add(problem)
+                logger.warning("Ray cluster %s: %s", release, problem)
+        permanent = [f"{p.name}: {p.problem}" for p in now.pods.values() if p.permanent]
+        if permanent:
+            raise ClusterError(f"Ray cluster {release} cannot start: {'; '.join(permanent)}. Fix the "
+                               "image or configuration in tune.cfg and run run.sh again")
+        return now
+
     async def follow() -> ClusterState:
-        nonlocal state, last_line
-        async for event, pod in api.async_watch(
-            "pods", namespace=namespace, label_selector={INSTANCE_LABEL: release}
-        ):
-            raw = pod.raw
-            if event == "DELETED":
-                pods.pop(raw["metadata"]["name"], None)
-            else:
-                pods[raw["metadata"]["name"]] = read_pod_state(raw)
-            state = ClusterState(dict(pods))
-            line = f"Ray cluster {release}: {state.summary()}"
-            if line != last_line:
-                progress(line)
-                last_line = line
-            for problem in state.problems():
-                if problem not in reported:
-                    reported.add(problem)
-                    logger.warning("Ray cluster %s: %s", release, problem)
-            permanent = [f"{p.name}: {p.problem}" for p in state.pods.values() if p.permanent]
-            if permanent:
-                raise ClusterError(
-                    f"Ray cluster {release} cannot start: {'; '.join(permanent)}. Fix the "
-                    "image or configuration in tune.cfg and run run.sh again"
-                )
-            if state.usable:
-                return state
+        nonlocal state
+        doing = f"watching Ray cluster {release}'s pods"
+        async with aclosing(api.watch("pods", labels={INSTANCE: release}, doing=doing)) as events:
+            async for event, raw in events:
+                state = record(event, raw)
+                if state.usable:
+                    return state
         raise ClusterError(f"the watch of Ray cluster {release}'s pods ended unexpectedly")
 
     def timed_out() -> str:
@@ -84,24 +82,20 @@ async def wait_for_head_and_worker(
             "Raise [luigi_TuneRemote] ready_timeout if the cluster is just slow to schedule"
         )
 
-    return await _watch_with_deadline(
-        follow(), timeout_s, timed_out, f"watching Ray cluster {release}'s pods", context
-    )
+    return await _watch_with_deadline(follow(), timeout_s, timed_out)
 
 
-async def wait_for_client_address(
-    api: Any, service: str, namespace: str, timeout_s: float, context: str = "current"
-) -> str:
+async def wait_for_client_address(api: KubeApi, service: str, timeout_s: float) -> str:
     """The external IP or hostname of the LoadBalancer ``service``, once it has one."""
 
     async def follow() -> str:
-        async for _event, obj in api.async_watch(
-            "services", namespace=namespace, field_selector={"metadata.name": service}
-        ):
-            for ingress in ((obj.raw.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
-                host = ingress.get("ip") or ingress.get("hostname")
-                if host:
-                    return host
+        watch = api.watch("services", fields={"metadata.name": service}, doing=f"watching service {service}")
+        async with aclosing(watch) as events:
+            async for _event, raw in events:
+                for ingress in ((raw.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+                    host = ingress.get("ip") or ingress.get("hostname")
+                    if host:
+                        return host
         raise ClusterError(f"the watch of service {service} ended unexpectedly")
 
     def timed_out() -> str:
@@ -110,18 +104,12 @@ async def wait_for_client_address(
             "not provide LoadBalancer services; ask its administrators, or raise ready_timeout"
         )
 
-    return await _watch_with_deadline(follow(), timeout_s, timed_out, f"watching service {service}", context)
+    return await _watch_with_deadline(follow(), timeout_s, timed_out)
 
 
-async def _watch_with_deadline(
-    watch: Awaitable[T], timeout_s: float, timed_out: Callable[[], str], doing: str, context: str
-) -> T:
-    """Await ``watch`` for at most ``timeout_s``; a timeout or transport error is a ClusterError."""
+async def _watch_with_deadline(watch: Awaitable[T], timeout_s: float, timed_out: Callable[[], str]) -> T:
+    """Await ``watch`` for at most ``timeout_s``; a timeout is a ClusterError."""
     try:
         return await asyncio.wait_for(watch, timeout_s)
     except TimeoutError:
         raise ClusterError(timed_out()) from None
-    except ClusterError:
-        raise
-    except Exception as error:
-        raise translate_kubernetes_error(error, doing, context) from None

@@ -4,7 +4,7 @@ starts.
 ```yaml
 mode: parallel            # or sequential
 ray_address: null         # default: $RAY_ADDRESS, else a new Ray instance on this machine
-cluster: null             # or deploy a Ray cluster on Kubernetes for the jobs (see dispatch.kubernetes)
+cluster: null             # or deploy a Ray cluster on Kubernetes for the jobs (see cluster/description.py)
 jobs:
   - name: baseline        # names the job's log (logs/baseline.log) and its folder
     train: train.yaml     # a LightningCLI training run of this config ...
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aframe_tune.dispatch.kubernetes import DispatchCluster, parse_cluster
+from aframe_tune.cluster.description import ClusterDescription, parse_cluster_mapping
 from aframe_tune.errors import ConfigError, Problems, did_you_mean
 from aframe_tune.tune.spec import read_yaml_mapping
 
@@ -106,7 +106,7 @@ class DispatchPlan:
     ray_address: str | None
     log_dir: Path
     jobs: tuple[Job, ...]
-    cluster: DispatchCluster | None = None
+    cluster: ClusterDescription | None = None
 
     @property
     def root(self) -> Path:
@@ -243,7 +243,7 @@ def load_jobs(path: Path) -> DispatchPlan:
     cluster = None
     if content.get("cluster") is not None:
         with problems.check():
-            cluster = parse_cluster(content["cluster"], path)
+            cluster = parse_cluster_mapping(content["cluster"], f"{path}: cluster")
         if address is not None:
             problems.add(ConfigError(f"{path}: cluster and ray_address are both set; give cluster to deploy a Ray "
                                      "cluster for the jobs, or ray_address to use a running one",

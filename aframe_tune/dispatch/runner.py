@@ -22,7 +22,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aframe_tune.cluster.description import ClusterDescription
 from aframe_tune.dispatch.jobs import PYTHON, DispatchPlan, Job, gibibytes
+from aframe_tune.dispatch.kubernetes import deployed_dispatch_cluster, shipped_runtime_env, worker_node
 from aframe_tune.errors import AframeTuneError, ConfigError
 from aframe_tune.signals import StoppedBySignal
 
@@ -250,7 +252,6 @@ def ray_cluster_for(plan: DispatchPlan) -> Iterator[RayConnection]:
     if plan.cluster is None:
         yield RayConnection(plan.ray_address or os.environ.get("RAY_ADDRESS") or None)
         return
-    from aframe_tune.dispatch.kubernetes import deployed_dispatch_cluster, shipped_runtime_env
     from aframe_tune.signals import install_stop_handlers
 
     # Ctrl-C or SIGTERM while the cluster starts must unwind through its removal
@@ -259,13 +260,13 @@ def ray_cluster_for(plan: DispatchPlan) -> Iterator[RayConnection]:
         yield RayConnection(address, shipped_runtime_env(plan.root, plan.log_dir), shipped_from=str(plan.root))
 
 
-def nodes_with_workers(plan: DispatchPlan, stop_signals: list[int], pause_s: float = 0.5) -> list[dict[str, Any]]:
+def nodes_with_workers(cluster: ClusterDescription, stop_signals: list[int],
+                       pause_s: float = 0.5) -> list[dict[str, Any]]:
     """``ray.nodes()`` once a worker of the deployed cluster has joined: its pod turns ready
     before its Ray node registers with the head, and the head (no CPUs) runs no job."""
     import ray
 
-    assert plan.cluster is not None
-    deadline = time.monotonic() + plan.cluster.ready_timeout_s
+    deadline = time.monotonic() + cluster.ready_timeout_s
     while True:
         if stop_signals:
             raise StoppedBySignal(stop_signals[0])
@@ -274,7 +275,7 @@ def nodes_with_workers(plan: DispatchPlan, stop_signals: list[int], pause_s: flo
             return nodes
         if time.monotonic() > deadline:
             raise DispatchError(f"no worker of the deployed Ray cluster joined its head within "
-                                f"{plan.cluster.ready_timeout_s:.0f} s (jobs.yaml cluster.ready_timeout)")
+                                f"{cluster.ready_timeout_s:.0f} s (jobs.yaml cluster.ready_timeout)")
         time.sleep(pause_s)
 
 
@@ -311,7 +312,7 @@ def dispatch(plan: DispatchPlan, show: Callable[[list[JobStatus]], None], poll_s
     if not to_run:
         return DispatchResult(list(statuses.values()))
     if plan.cluster is not None:  # a job no pod could run must not cost a cluster start
-        check_jobs_fit(plan, [plan.cluster.worker_node()])
+        check_jobs_fit(plan, [worker_node(plan.cluster)])
     with ray_cluster_for(plan) as connection:
         _run_jobs(plan, to_run, statuses, connection, show, poll_s)
     return DispatchResult(list(statuses.values()))
@@ -336,7 +337,7 @@ def _run_jobs(plan: DispatchPlan, to_run: list[Job], statuses: dict[str, JobStat
     running: dict[Any, Job] = {}
     last_shown: list[tuple[str, str]] = []
     try:
-        check_jobs_fit(plan, nodes_with_workers(plan, stop_signals) if plan.cluster is not None else ray.nodes())
+        check_jobs_fit(plan, nodes_with_workers(plan.cluster, stop_signals) if plan.cluster is not None else ray.nodes())
         plan.log_dir.mkdir(parents=True, exist_ok=True)
         board = ray.remote(num_cpus=0)(JobBoard).remote()
         while waiting or running:

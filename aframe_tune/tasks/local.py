@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import law
-import luigi
 
 from aframe_tune.config import OptionalCountParameter, check_positive, data
 from aframe_tune.console import end_live, say

@@ -10,21 +10,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import luigi
 
-from aframe_tune.config import (
-    KubernetesNameParameter,
-    PositiveFloatParameter,
-    check_dns_label,
-    data,
-    ray_head,
-    ray_worker,
-    s3,
-    ssh,
-)
+from aframe_tune.config import RayClusterParameters, check_dns_label, data, parameters_of, ray_head, ray_worker, s3, ssh
 from aframe_tune.errors import AframeTuneError, ConfigError, Problems
 from aframe_tune.console import end_live, say
 from aframe_tune.tasks.base import TuneParameters, is_remote, progress_view, search_loggers
@@ -37,8 +29,8 @@ from aframe_tune.tune.s3 import S3Location, S3Storage
 from aframe_tune.tune.spec import TuneSpec
 
 if TYPE_CHECKING:
-    from aframe_tune.cluster.helm import KubeTarget
-    from aframe_tune.cluster.values import GitSync, HeadResources, Image, S3Credentials, WorkerResources
+    from aframe_tune.cluster.description import ClusterDescription
+    from aframe_tune.cluster.values import GitSync, S3Credentials, WorkerResources
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +80,27 @@ def read_ssh_key(path_text: str) -> str:
     return content
 
 
+def s3_credentials() -> S3Credentials:
+    """The S3 endpoint and keys the pods get: from tune.cfg and the environment."""
+    from aframe_tune.cluster.values import S3Credentials
+
+    return S3Credentials(
+        s3().endpoint_url,
+        required_environment("AWS_ACCESS_KEY_ID", "an s3:// run needs S3 credentials"),
+        required_environment("AWS_SECRET_ACCESS_KEY", "an s3:// run needs S3 credentials"),
+    )
+
+
+def check_cluster_reachable(cluster: ClusterDescription) -> None:
+    """The kube context must answer; an unreachable one is an input problem too, since nothing was created."""
+    from aframe_tune.cluster.kube import check_kube_context
+
+    try:
+        asyncio.run(check_kube_context(cluster.target))
+    except AframeTuneError as error:
+        raise ConfigError(str(error)) from None
+
+
 def check_trial_fits_a_worker(spec: TuneSpec, worker: WorkerResources) -> None:
     """A trial that asks for more than one worker pod has would never be scheduled."""
     if spec.gpus_per_trial > worker.gpus:
@@ -123,30 +136,27 @@ class RemoteSearch:
     Args:
         spec: what aframe-tune acts on in tune.yaml.
         location: the S3 run directory.
-        target: the cluster and namespace.
+        cluster: the Ray cluster to deploy.
         arguments: lightray's arguments (without the cluster's address, known once it runs).
-        head: the head pod's resources.
-        worker: the worker pods' shape.
         credentials: S3 endpoint and keys for the pods (kept out of repr).
-        image: the pods' image.
         git_sync: code cloned into the pods, if any.
         runtime_env: Ray runtime environment of the connection (``ship_code``), if any.
     """
 
     spec: TuneSpec
     location: S3Location
-    target: KubeTarget
+    cluster: ClusterDescription
     arguments: LightrayArguments
-    head: HeadResources
-    worker: WorkerResources
     credentials: S3Credentials
-    image: Image
     git_sync: GitSync | None
     runtime_env: dict[str, Any] | None
 
 
-class TuneRemote(TuneParameters):
-    """Deploy charts/ray-cluster on Kubernetes, run the search there, export ``best.pt`` to S3."""
+class TuneRemote(TuneParameters, RayClusterParameters):
+    """Deploy a Ray cluster on Kubernetes, run the search there, export ``best.pt`` to S3.
+
+    Where and how the cluster runs (namespace, image, ...) are ``RayClusterParameters``.
+    """
 
     git_url = luigi.OptionalParameter(
         default=None,
@@ -155,32 +165,6 @@ class TuneRemote(TuneParameters):
     )
     git_ref = luigi.Parameter(
         default="main", significant=False, description="branch, tag or commit of git_url; default: main"
-    )
-    image = luigi.Parameter(
-        default="rayproject/ray:2.60.0-py311",
-        significant=False,
-        description="image of the Ray pods, with Ray matching this machine's; default: "
-        "rayproject/ray:2.60.0-py311",
-    )
-    image_pull_policy = luigi.ChoiceParameter(
-        choices=["Always", "IfNotPresent", "Never"],
-        default="IfNotPresent",
-        significant=False,
-        description="Always, IfNotPresent or Never; default: IfNotPresent",
-    )
-    namespace = KubernetesNameParameter(
-        default="default", significant=False, description="Kubernetes namespace; default: default"
-    )
-    kube_context = luigi.OptionalParameter(
-        default=None, significant=False, description="kube context to use; default: the current one"
-    )
-    ready_timeout = PositiveFloatParameter(
-        default=900.0,
-        significant=False,
-        description="seconds to wait for the head and a worker to be ready; default: 900",
-    )
-    keep_cluster = luigi.BoolParameter(
-        default=False, significant=False, description="leave the cluster running afterwards; default: false"
     )
     ship_code = luigi.OptionalParameter(
         default=None,
@@ -217,73 +201,34 @@ class TuneRemote(TuneParameters):
     def check_inputs(self) -> RemoteSearch:
         """Check every input, the S3 bucket and the kube context before anything is created;
         every problem is reported at once."""
-        from aframe_tune.cluster.helm import KubeTarget
-        from aframe_tune.cluster.session import check_kube_context
-        from aframe_tune.cluster.values import GitSync, HeadResources, Image, S3Credentials, WorkerResources
+        # imported here: the checks import Ray, kr8s and lightray, which a local run must not pay for
         from aframe_tune.tune.inputs import check_search_inputs
         from aframe_tune.tune.train_config import TrainConfig
 
         problems = Problems()
-        location = working_dir = tune_path = train_path = spec = None
-        head = worker = git = credentials = None
-        with problems.check():
-            if not is_remote(self.resolved_run_dir):
-                raise ConfigError(f"TuneRemote needs an s3:// run directory, not {self.resolved_run_dir}")
-            location = self.location
-        with problems.check():
-            working_dir = self._shipped_code()
-        with problems.check():
-            tune_path = self.config_file("tune_config")
-        with problems.check():
-            train_path = self.config_file("train_config")
-        with problems.check():
-            check_dns_label(self.namespace, "TuneRemote", "namespace")
-        with problems.check():
-            head_config = ray_head()
-            head_config.validate()
-            head = HeadResources(head_config.cpus, head_config.memory)
-        with problems.check():
-            worker_config = ray_worker()
-            worker_config.validate()
-            worker = WorkerResources.per_gpu(
-                worker_config.replicas, worker_config.gpus_per_replica, worker_config.cpus_per_gpu,
-                worker_config.memory_per_gpu, worker_config.min_gpu_memory,
-            )
-        with problems.check():
-            if self.git_url:
-                git = GitSync(self.git_url, self.git_ref, ssh_key=read_ssh_key(ssh().ssh_file))
-                register_secret(git.ssh_key)
-        with problems.check():
-            credentials = S3Credentials(
-                s3().endpoint_url,
-                required_environment("AWS_ACCESS_KEY_ID", "an s3:// run needs S3 credentials"),
-                required_environment("AWS_SECRET_ACCESS_KEY", "an s3:// run needs S3 credentials"),
-            )
+        location = problems.result(self._location)
+        working_dir = problems.result(self._shipped_code)
+        tune_path = problems.result(lambda: self.config_file("tune_config"))
+        train_path = problems.result(lambda: self.config_file("train_config"))
+        cluster = problems.result(self._cluster)
+        git = problems.result(self._git_sync)
+        credentials = problems.result(s3_credentials)
         train_overrides = tuple(data().lightning_args())
+        spec = None
         if tune_path and train_path:
-            with problems.check():
-                spec = check_search_inputs(tune_path, TrainConfig(train_path, train_overrides))
-        if spec is not None and worker is not None:
-            with problems.check():
-                check_trial_fits_a_worker(spec, worker)
-        loggers = None
-        with problems.check():
-            loggers = search_loggers(spec.experiment_name if spec else "tune")
+            spec = problems.result(lambda: check_search_inputs(tune_path, TrainConfig(train_path, train_overrides)))
+        if spec is not None and cluster is not None:
+            problems.result(lambda: check_trial_fits_a_worker(spec, cluster.worker))
+        loggers = problems.result(lambda: search_loggers(spec.experiment_name if spec else "tune"))
         if location is not None and credentials is not None:
-            with problems.check():
-                S3Storage(credentials.endpoint_url or None).check_bucket(location)
-        target = KubeTarget(namespace=self.namespace, context=self.kube_context)
-        with problems.check():
-            try:
-                asyncio.run(check_kube_context(target))
-            except AframeTuneError as error:  # unreachable is an input problem too: nothing was created
-                raise ConfigError(str(error)) from None
+            problems.result(lambda: S3Storage(credentials.endpoint_url or None).check_bucket(location))
+        if cluster is not None:
+            problems.result(lambda: check_cluster_reachable(cluster))
         problems.raise_if_any()
-        assert location and tune_path and train_path and spec and head and worker and credentials and loggers
         return RemoteSearch(
             spec=spec,
             location=location,
-            target=target,
+            cluster=cluster,
             arguments=LightrayArguments(
                 tune_config=tune_path,
                 train_config=train_path,
@@ -294,48 +239,54 @@ class TuneRemote(TuneParameters):
                 gpus_per_trial=spec.gpus_per_trial,
                 loggers=loggers,
             ),
-            head=head,
-            worker=worker,
             credentials=credentials,
-            image=Image.parse(self.image, self.image_pull_policy),
             git_sync=git,
             runtime_env={"working_dir": str(working_dir)} if working_dir is not None else None,
         )
 
+    def _location(self) -> S3Location:
+        if not is_remote(self.resolved_run_dir):
+            raise ConfigError(f"TuneRemote needs an s3:// run directory, not {self.resolved_run_dir}")
+        return self.location
+
+    def _cluster(self) -> ClusterDescription:
+        """The cluster [luigi_TuneRemote], [luigi_ray_head] and [luigi_ray_worker] describe."""
+        from aframe_tune.cluster.description import describe_cluster
+
+        check_dns_label(self.namespace, "TuneRemote", "namespace")
+        head, worker = ray_head(), ray_worker()
+        head.validate()
+        worker.validate()
+        options = {name: getattr(self, name) for name in parameters_of(RayClusterParameters)}
+        return describe_cluster(options, head.param_kwargs, worker.param_kwargs)
+
+    def _git_sync(self) -> GitSync | None:
+        from aframe_tune.cluster.values import GitSync
+
+        if not self.git_url:
+            return None
+        git = GitSync(self.git_url, self.git_ref, ssh_key=read_ssh_key(ssh().ssh_file))
+        register_secret(git.ssh_key)
+        return git
+
     def run(self) -> None:
-        from aframe_tune.cluster.lock import ClusterRunLock, held_run_lock
-        from aframe_tune.cluster.session import deployed_ray_cluster, new_release_name, remove_left_behind
-        from aframe_tune.cluster.values import RayClusterValues, new_ray_token
+        # imported here: kr8s and pyhelm3 cost a third of a second that local runs do not pay
+        from aframe_tune.cluster.lock import ClusterRunLock
+        from aframe_tune.cluster.names import SEARCH_RELEASE_PREFIX
+        from aframe_tune.cluster.session import new_release_name, ray_cluster_session, use_new_ray_token
 
         route_logs_through_root()
         install_stop_handlers()
-        token = new_ray_token()
-        # The token reaches Ray through this process's environment, never its arguments; Ray
-        # reads it once, when first imported (which checking the inputs does).
-        os.environ["RAY_AUTH_MODE"] = "token"
-        os.environ["RAY_AUTH_TOKEN"] = token
+        token = use_new_ray_token()  # before checking the inputs, which imports Ray
         search = self.check_inputs()
-        values = RayClusterValues(
-            head=search.head,
-            worker=search.worker,
-            s3=search.credentials,
-            auth_token=token,
-            image=search.image,
-            wandb_api_key=os.environ.get("WANDB_API_KEY", ""),
-            git_sync=search.git_sync,
-            extra_env=wandb_settings(),
-        )
-        release = new_release_name()
-        announce_remote_search(search, release)
-        lock = ClusterRunLock(search.target, search.location.url, release)
-        with held_run_lock(lock) as left_behind:
-            if left_behind is not None:
-                remove_left_behind(search.target, left_behind.release,
-                                   f"process {left_behind.pid} on {left_behind.host}")
-            with deployed_ray_cluster(
-                search.target, release, values, self.ready_timeout, keep=self.keep_cluster
-            ) as address:
-                outcome = self._tune(search, address.ray_client_url)
+        values = search.cluster.values(search.credentials, token, wandb_api_key=os.environ.get("WANDB_API_KEY", ""),
+                                       git_sync=search.git_sync, extra_env=wandb_settings())
+        release = new_release_name(SEARCH_RELEASE_PREFIX)
+        announce_remote_search(search)
+        lock = ClusterRunLock(search.cluster.target, search.location.url, release)
+        deploying = partial(say, "Deploying Ray cluster %s; waiting for its head and a worker", release)
+        with ray_cluster_session(search.cluster, release, values, lock, deploying) as address:
+            outcome = self._tune(search, address.ray_client_url)
         say("\n".join(outcome.lines()))
 
     def _tune(self, search: RemoteSearch, address: str) -> SearchOutcome:
@@ -372,10 +323,9 @@ class TuneRemote(TuneParameters):
                                        elapsed_s=time.monotonic() - started)
 
 
-def announce_remote_search(search: RemoteSearch, release: str) -> None:
+def announce_remote_search(search: RemoteSearch) -> None:
     """Say what the run is about to do, once everything is checked."""
-    worker = search.worker
-    say("Tuning on Kubernetes through %s: %s, on %s with %s each; results in %s", search.target.describe(),
+    worker = search.cluster.worker
+    say("Tuning on Kubernetes through %s: %s, on %s with %s each; results in %s", search.cluster.target.describe(),
         trials_planned(search.spec), plural(worker.replicas, "worker pod"), plural(worker.gpus, "GPU"),
         search.location.url)
-    say("Deploying Ray cluster %s; waiting for its head and a worker", release)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from aframe_tune.cluster.helm import KubeTarget, install_ray_cluster
+from aframe_tune.cluster.helm import install_ray_cluster
+from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.cluster.lock import LockHolder, lock_name
 from aframe_tune.cluster.values import HeadResources, RayClusterValues, S3Credentials, WorkerResources
 from tests.conftest import BIN, clean_environment
@@ -132,3 +133,23 @@ def test_an_unreachable_cluster_is_a_clear_error(tmp_path: Path) -> None:
     assert result.stderr.startswith("aframe-tune: error: connecting to Kubernetes failed: cannot reach the API server "
                                     f"of kube context the current context of {kubeconfig}"), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_dispatch_release_of_which_only_helm_s_record_is_left_is_found_and_removed(tmp_path: Path) -> None:
+    """The record filter once knew only the search's release prefix, so such a release stayed
+    in ``helm list`` forever."""
+    release = "aframe-dispatch-0dead0"
+    with KubernetesEmulator() as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        asyncio.run(install_ray_cluster(KubeTarget(namespace="default", kubeconfig=kubeconfig), release, values()))
+        for kind in ("deployments", "services", "secrets"):
+            for obj in api.list(kind, "default"):
+                if (obj["metadata"].get("labels") or {}).get("app.kubernetes.io/instance") == release:
+                    api.delete(kind, "default", obj["metadata"]["name"])
+        assert [name.split("/")[0] for name in objects_of(api, release)] == ["secrets"]  # helm's record alone
+
+        listed = cleanup(kubeconfig)
+        assert listed.stdout.splitlines()[1].split()[0] == release, listed.stdout + listed.stderr
+        removed = cleanup(kubeconfig, "--yes")
+        assert f"Removed {release} and its Secrets." in removed.stdout, removed.stdout + removed.stderr
+        assert objects_of(api, release) == []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aframe_tune.cluster.helm import KubeTarget
+from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.cluster.lock import ClusterRunLock, LockHolder, held_run_lock, lock_name
 from aframe_tune.errors import RunDirectoryBusyError
 from tests.k8s.emulator import KubernetesEmulator

@@ -7,11 +7,12 @@ import threading
 import time
 from pathlib import Path
 
-import kr8s.asyncio
 import pytest
 
-from aframe_tune.cluster.errors import ClusterError
+from aframe_tune.cluster.errors import ClusterError, ClusterRefusedError
+from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.readiness import wait_for_client_address, wait_for_head_and_worker
+from aframe_tune.cluster.target import KubeTarget
 from tests.k8s.emulator import KubernetesEmulator
 
 pytestmark = pytest.mark.cluster
@@ -43,8 +44,8 @@ def api(tmp_path: Path):
         yield emulator
 
 
-def client(api: KubernetesEmulator):
-    return kr8s.asyncio.api(kubeconfig=str(api.kubeconfig_path), namespace="default")
+def client(api: KubernetesEmulator, context: str | None = None):
+    return KubeApi.connect(KubeTarget(namespace="default", kubeconfig=api.kubeconfig_path, context=context))
 
 
 def test_returns_when_head_and_one_worker_are_ready_using_one_watch(api: KubernetesEmulator) -> None:
@@ -57,7 +58,7 @@ def test_returns_when_head_and_one_worker_are_ready_using_one_watch(api: Kuberne
         api.clear_request_log()
         later(0.3, lambda: make_ready(api, "h"))
         later(0.6, lambda: make_ready(api, "w2"))
-        return await wait_for_head_and_worker(kube, RELEASE, "default", 30, progress=lines.append)
+        return await wait_for_head_and_worker(kube, RELEASE, 30, progress=lines.append)
 
     state = asyncio.run(scenario())
     assert state.usable and [p.name for p in state.ready("worker")] == ["w2"]
@@ -76,7 +77,7 @@ def test_timeout_names_what_is_missing_and_the_problems(api: KubernetesEmulator)
     api.create("pods", "default", worker)
 
     async def scenario():
-        return await wait_for_head_and_worker(await client(api), RELEASE, "default", 1.5)
+        return await wait_for_head_and_worker(await client(api), RELEASE, 1.5)
 
     with pytest.raises(ClusterError) as error:
         asyncio.run(scenario())
@@ -95,7 +96,7 @@ def test_client_address_from_ip_or_hostname(api: KubernetesEmulator, ingress: di
         kube = await client(api)
         later(0.3, lambda: api.update_status("services", "default", f"{RELEASE}-client",
                                              {"loadBalancer": {"ingress": [ingress]}}))
-        return await wait_for_client_address(kube, f"{RELEASE}-client", "default", 10)
+        return await wait_for_client_address(kube, f"{RELEASE}-client", 10)
 
     assert asyncio.run(scenario()) == next(iter(ingress.values()))
     assert len(api.requests(path=r"/services", watch=True)) == 1
@@ -105,7 +106,7 @@ def test_api_server_errors_become_cluster_errors(api: KubernetesEmulator) -> Non
     api.inject_fault(403, path=r"/pods", count=5)
 
     async def scenario():
-        return await wait_for_head_and_worker(await client(api), RELEASE, "default", 10, context="nautilus")
+        return await wait_for_head_and_worker(await client(api, context="emulated"), RELEASE, 10)
 
-    with pytest.raises(ClusterError, match="refused it \\(HTTP 403\\): check that kube context nautilus may manage"):
+    with pytest.raises(ClusterRefusedError, match="refused it \\(HTTP 403\\): check that kube context emulated of .* may manage"):
         asyncio.run(scenario())

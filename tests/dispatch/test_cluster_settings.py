@@ -11,7 +11,9 @@ import pytest
 import yaml
 
 from aframe_tune.dispatch.jobs import PYTHON, load_jobs
-from aframe_tune.dispatch.kubernetes import DispatchCluster, shipped_runtime_env
+from aframe_tune.cluster.description import describe_cluster
+from aframe_tune.config import RayClusterParameters, parameters_of, ray_head, ray_worker
+from aframe_tune.dispatch.kubernetes import shipped_runtime_env, worker_node
 from aframe_tune.dispatch.runner import check_jobs_fit, relocated
 from aframe_tune.errors import ConfigError, InvalidInputsError
 
@@ -25,7 +27,12 @@ def write(directory: Path, content: dict) -> Path:
 
 def test_an_empty_cluster_mapping_takes_the_defaults(tmp_path: Path) -> None:
     plan = load_jobs(write(tmp_path, {"cluster": {}, "jobs": [{"name": "a", "command": ["true"]}]}))
-    assert plan.cluster == DispatchCluster()
+    defaults = [{name: p._default for name, p in parameters_of(c).items()}
+                for c in (RayClusterParameters, ray_head, ray_worker)]
+    assert plan.cluster == describe_cluster(*defaults)  # tune.cfg's defaults: one schema for both files
+    assert (plan.cluster.head.cpus, plan.cluster.head.memory) == (8, "32G")
+    assert plan.cluster.target.namespace == "default" and plan.cluster.target.context is None
+    assert plan.cluster.ready_timeout_s == 900 and not plan.cluster.keep
     assert plan.cluster.worker.gpus == 1 and plan.cluster.worker.cpus == 8 and plan.cluster.worker.memory == "16384Mi"
     assert (plan.cluster.image.repository, plan.cluster.image.tag) == ("rayproject/ray", "2.60.0-py311")
 
@@ -39,10 +46,10 @@ def test_cluster_settings(tmp_path: Path) -> None:
     cluster = plan.cluster
     assert cluster.target.namespace == "gw-team" and cluster.target.context == "nautilus"
     assert (cluster.image.repository, cluster.image.tag, cluster.image.pull_policy) == ("ghcr.io/ml4gw/aframe", "dev", "Always")
-    assert (cluster.head.cpus, cluster.head.memory) == (1, "8G")
+    assert (cluster.head.cpus, cluster.head.memory) == (1, "32G")
     assert (cluster.worker.replicas, cluster.worker.gpus, cluster.worker.cpus, cluster.worker.memory) == (3, 2, 8, "17408Mi")
     assert cluster.ready_timeout_s == 60 and cluster.keep
-    assert cluster.worker_node()["Resources"] == {"CPU": 8, "GPU": 2, "memory": 17 * 2**30}
+    assert worker_node(cluster)["Resources"] == {"CPU": 8, "GPU": 2, "memory": 17 * 2**30}
 
 
 def test_every_cluster_mistake_is_reported_at_once(tmp_path: Path) -> None:
@@ -54,15 +61,17 @@ def test_every_cluster_mistake_is_reported_at_once(tmp_path: Path) -> None:
         load_jobs(path)
     where = f"{path}: cluster"
     assert [str(problem) for problem in raised.value.problems] == [
-        f"{where} has unknown keys replicas",
+        f"{where} has unknown keys replicas; did you mean worker.replicas? (it takes namespace, kube_context, image, "
+        "image_pull_policy, ready_timeout, keep, head, worker)",
         f"{where}.namespace = 'GW_Team' is not a valid Kubernetes name: use at most 63 lowercase letters, digits and "
         "hyphens, starting and ending with a letter or digit",
         f"{where}.image_pull_policy = 'Sometimes' must be one of Always, IfNotPresent, Never",
+        f"{where}.ready_timeout = -5 must be greater than zero",
+        f"{where}.keep = 'yes' must be true or false",
         f"{where}.head.memory = '32GB' is not a Kubernetes quantity: write a number with an optional suffix, such as 32G or 32Gi",
         f"{where}.worker has unknown keys gpus (it takes replicas, gpus_per_replica, "
         "cpus_per_gpu, memory_per_gpu, min_gpu_memory)",
-        f"{where}.ready_timeout = -5 must be greater than zero",
-        f"{where}.keep = 'yes' must be true or false",
+        f"{where}.worker.replicas = 0 must be greater than zero",
         f"{path}: cluster and ray_address are both set; give cluster to deploy a Ray cluster for the jobs, or "
         "ray_address to use a running one",
     ]
@@ -98,7 +107,7 @@ def test_a_job_bigger_than_a_worker_pod_is_refused_before_the_cluster_starts(tmp
     plan = load_jobs(write(tmp_path, {"cluster": {"worker": {"gpus_per_replica": 1, "cpus_per_gpu": 4}},
                                       "jobs": [{"name": "big", "command": ["true"], "gpus": 2, "cpus": 2}]}))
     with pytest.raises(InvalidInputsError, match=r"job 'big' asks for 2 GPUs \(largest node: 1\)"):
-        check_jobs_fit(plan, [plan.cluster.worker_node()])
+        check_jobs_fit(plan, [worker_node(plan.cluster)])
 
 
 def test_the_shipped_folder_leaves_out_the_dispatch_logs(tmp_path: Path) -> None:

@@ -1,0 +1,180 @@
+"""kr8s, wrapped once: the Kubernetes API as aframe-tune uses it, with kr8s's and httpx's errors
+turned into the classes of ``cluster/errors.py`` here and nowhere else.
+
+Objects travel as the API server's JSON (plain dicts); what aframe-tune reads of them becomes
+frozen dataclasses where it is read (``cluster/pods.py``, ``cluster/lock.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing, contextmanager
+from typing import Any
+
+import httpx
+import kr8s
+import kr8s.asyncio
+from kr8s.asyncio.objects import object_from_spec
+
+from aframe_tune.cluster.errors import (
+    ClusterConflictError,
+    ClusterError,
+    ClusterRefusedError,
+    ClusterUnreachableError,
+)
+from aframe_tune.cluster.target import KubeTarget
+
+logger = logging.getLogger(__name__)
+
+Selector = dict[str, str]
+
+
+def translated(error: Exception, doing: str, context: str) -> ClusterError:
+    """The :class:`ClusterError` for what kr8s or httpx raised while ``doing`` something.
+
+    Args:
+        error: what kr8s or httpx raised.
+        doing: what was attempted, e.g. ``"watching the Ray pods"``.
+        context: the kube context (and namespace) in use, for the message.
+    """
+    if isinstance(error, ClusterError):
+        return error
+    if isinstance(error, kr8s.ServerError) and error.response is not None:
+        status = error.response.status_code
+        if status in (401, 403):
+            return ClusterRefusedError(
+                f"{doing} failed: the cluster refused it (HTTP {status}): check that kube context {context} "
+                "may manage pods, services, configmaps and secrets in this namespace")
+        if status == 409:
+            return ClusterConflictError(f"{doing} failed: conflict (HTTP 409): {error}")
+        return ClusterError(f"{doing} failed: the API server answered HTTP {status}: {error}")
+    if isinstance(error, kr8s.NotFoundError):
+        return ClusterError(f"{doing} failed: not found: {error}")
+    if isinstance(error, httpx.HTTPError | OSError):
+        return ClusterUnreachableError(
+            f"{doing} failed: cannot reach the API server of kube context {context} ({type(error).__name__}); "
+            "check `kubectl --context ... get pods` works")
+    return ClusterError(f"{doing} failed: {type(error).__name__}: {error}")
+
+
+class KubeApi:
+    """One connection to a cluster's API server, in one namespace.
+
+    Make it with :meth:`connect`. Every method raises :class:`ClusterError` (or a subclass)
+    and nothing else; ``doing`` names the purpose of a call in its error message.
+    """
+
+    def __init__(self, api: Any, target: KubeTarget) -> None:
+        self._api = api
+        # a target without a namespace means the kube context's own
+        self.target = dataclasses.replace(target, namespace=target.namespace or api.namespace)
+        self.namespace: str = self.target.namespace
+
+    @classmethod
+    async def connect(cls, target: KubeTarget, doing: str = "connecting to Kubernetes") -> KubeApi:
+        """Read the kubeconfig, authenticate, and check that the API server answers (kr8s asks it
+        for its version)."""
+        with cls._translating(doing, target.describe()):
+            api = await kr8s.asyncio.api(kubeconfig=str(target.kubeconfig) if target.kubeconfig else None,
+                                         context=target.context, namespace=target.namespace or None)
+        return cls(api, target)
+
+    @staticmethod
+    @contextmanager
+    def _translating(doing: str, context: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as error:
+            raise translated(error, doing, context) from None
+
+    def _doing(self, doing: str | None, default: str) -> Any:
+        return self._translating(doing or default, self.target.describe())
+
+    async def version(self, doing: str | None = None) -> dict[str, Any]:
+        """The API server's version: the cheapest proof that it answers and accepts the credential."""
+        with self._doing(doing, "connecting to Kubernetes"):
+            return await self._api.async_version()
+
+    async def list(self, kind: str, labels: Selector | None = None, fields: Selector | None = None,
+                   doing: str | None = None) -> list[dict[str, Any]]:
+        """The objects of ``kind`` in the namespace that match the selectors."""
+        with self._doing(doing, f"listing {kind} in namespace {self.namespace}"):
+            return [obj.raw async for obj in self._api.async_get(kind, namespace=self.namespace,
+                                                                  label_selector=labels, field_selector=fields)]
+
+    async def get(self, kind: str, name: str, doing: str | None = None) -> dict[str, Any] | None:
+        """The object, or ``None`` if there is none."""
+        obj = await self._object(kind, name, doing)
+        return None if obj is None else obj.raw
+
+    async def watch(self, kind: str, labels: Selector | None = None, fields: Selector | None = None,
+                    doing: str | None = None) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """``(event, object)`` for every object of ``kind`` matching the selectors, then each change.
+
+        A caller that stops early closes it with ``contextlib.aclosing``, so that the request is
+        closed in the caller's task.
+        """
+        with self._doing(doing, f"watching {kind} in namespace {self.namespace}"):
+            events = self._api.async_watch(kind, namespace=self.namespace, label_selector=labels, field_selector=fields)
+            async with aclosing(events):
+                async for event, obj in events:
+                    yield event, obj.raw
+
+    async def create(self, body: dict[str, Any], doing: str | None = None) -> dict[str, Any]:
+        """Create ``body`` (with its ``apiVersion`` and ``kind``) in the namespace.
+
+        Raises:
+            ClusterConflictError: it exists already.
+        """
+        name = (body.get("metadata") or {}).get("name", "?")
+        with self._doing(doing, f"creating {body.get('kind')} {name} in namespace {self.namespace}"):
+            obj = object_from_spec({**body, "metadata": {**body["metadata"], "namespace": self.namespace}},
+                                   api=self._api, allow_unknown_type=True)
+            await obj.create()
+            return obj.raw
+
+    async def patch(self, kind: str, name: str, patch: dict[str, Any], doing: str | None = None) -> dict[str, Any]:
+        """Merge ``patch`` into the object; a ``metadata.resourceVersion`` in it makes the patch fail
+        with :class:`ClusterConflictError` if the object changed since it was read."""
+        obj = await self._object(kind, name, doing)
+        with self._doing(doing, f"changing {kind}/{name} in namespace {self.namespace}"):
+            if obj is None:
+                raise ClusterError(f"{doing or f'changing {kind}/{name}'} failed: it does not exist")
+            await obj.patch(patch)
+            return obj.raw
+
+    async def delete(self, kind: str, name: str, doing: str | None = None) -> bool:
+        """Delete the object; ``False`` if there was none."""
+        obj = await self._object(kind, name, doing)
+        return obj is not None and await self._delete(obj, doing or f"deleting {kind}/{name}")
+
+    async def delete_matching(self, kind: str, labels: Selector, doing: str | None = None) -> list[str]:
+        """Delete every object of ``kind`` matching ``labels``; their names, as ``kind/name``."""
+        deleted = []
+        with self._doing(doing, f"deleting {kind} in namespace {self.namespace}"):
+            found = [obj async for obj in self._api.async_get(kind, namespace=self.namespace, label_selector=labels)]
+        for obj in found:
+            if await self._delete(obj, doing or f"deleting {kind}/{obj.name}"):
+                deleted.append(f"{kind}/{obj.name}")
+        return deleted
+
+    async def _object(self, kind: str, name: str, doing: str | None) -> Any | None:
+        with self._doing(doing, f"reading {kind}/{name} in namespace {self.namespace}"):
+            found = [obj async for obj in self._api.async_get(kind, name, namespace=self.namespace)]
+        return found[0] if found else None
+
+    async def _delete(self, obj: Any, doing: str) -> bool:
+        try:
+            await obj.delete()
+        except kr8s.NotFoundError:  # gone meanwhile (a pod of a deleted Deployment)
+            return False
+        except Exception as error:
+            raise translated(error, doing, self.target.describe()) from None
+        return True
+
+
+async def check_kube_context(target: KubeTarget) -> None:
+    """Fail before anything is created if the cluster cannot be reached with this context."""
+    await KubeApi.connect(target, doing=f"connecting to Kubernetes through {target.describe()}")
