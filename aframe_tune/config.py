@@ -27,6 +27,10 @@ from aframe_tune.errors import ConfigError, InvalidInputsError, did_you_mean
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 # A DNS-1123 label, as Kubernetes requires of namespace and helm release names.
 _DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# An extended resource name: a DNS subdomain, a slash, a name (nvidia.com/gpu, nvidia.com/a100).
+_RESOURCE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")
+# A pod of a Job has at most this many GPUs on shared clusters (NRP's rule, and a node's size).
+MAX_GPUS_PER_POD = 8
 # law copies [luigi_NAME] sections of its config file to luigi's section NAME.
 LUIGI_PREFIX = "luigi_"
 
@@ -100,20 +104,25 @@ def _bound_words(minimum: float) -> str:
 
 
 class CountParameter(luigi.IntParameter):
-    """A whole number of at least ``minimum``: CPUs, GPUs, pods.
+    """A whole number of at least ``minimum`` (and at most ``maximum``, whose reason ``why`` gives):
+    CPUs, GPUs, pods.
 
     The range is checked wherever luigi reads the value, and by :func:`check_config_options` in
     every run, whether or not the run uses the section.
     """
 
-    def __init__(self, minimum: int = 1, **kwargs: Any) -> None:
+    def __init__(self, minimum: int = 1, maximum: int | None = None, why: str = "", **kwargs: Any) -> None:
         self.minimum = minimum
+        self.maximum = maximum
+        self.why = why
         super().__init__(**kwargs)
 
     def parse(self, x: str) -> int:
         value = super().parse(x)
         if value < self.minimum:
             raise OutOfRangeError(f"must be {_bound_words(self.minimum)}")
+        if self.maximum is not None and value > self.maximum:
+            raise OutOfRangeError(f"must be at most {self.maximum}{self.why}")
         return value
 
 
@@ -148,13 +157,23 @@ class QuantityParameter(luigi.Parameter):
 
 
 class KubernetesNameParameter(luigi.Parameter):
-    """A name Kubernetes accepts for a namespace (a DNS-1123 label)."""
+    """A name Kubernetes accepts for a namespace (a DNS-1123 label), or empty for the kube context's own."""
 
     def parse(self, x: str) -> str:
-        if not _DNS_1123_LABEL.match(x):
+        if x and not _DNS_1123_LABEL.match(x):
             raise OutOfRangeError("is not a valid Kubernetes name: use at most 63 lowercase letters, digits and "
                                   "hyphens, starting and ending with a letter or digit")
         return x
+
+
+class ResourceNameParameter(luigi.Parameter):
+    """An extended resource's name, such as ``nvidia.com/gpu``."""
+
+    def parse(self, x: str) -> str:
+        if not _RESOURCE_NAME.match(x.strip()):
+            raise OutOfRangeError("is not a resource name: write a domain, a slash and a name, such as nvidia.com/gpu "
+                                  "or nvidia.com/a100")
+        return x.strip()
 
 
 class ImageParameter(luigi.Parameter):
@@ -357,7 +376,8 @@ class RayClusterParameters:
     ``[luigi_ray_worker]`` it is the one schema of a deployed cluster (``cluster/description.py``)."""
 
     namespace = KubernetesNameParameter(
-        default="default", significant=False, description="Kubernetes namespace; default: default"
+        default="", significant=False,
+        description="Kubernetes namespace (on shared clusters, your own); default: the kube context's namespace",
     )
     kube_context = luigi.OptionalParameter(
         default=None, significant=False, description="kube context to use; default: the current one"
@@ -406,7 +426,13 @@ class ray_worker(luigi.Config):  # noqa: N801
 
     replicas = CountParameter(default=1, description="number of worker pods; default: 1")
     gpus_per_replica = CountParameter(
-        minimum=0, default=1, description="GPUs of each worker pod; default: 1"
+        minimum=0, maximum=MAX_GPUS_PER_POD, why=": shared GPU clusters allow at most 8 GPUs in a pod; "
+        "raise replicas instead", default=1, description="GPUs of each worker pod, at most 8; default: 1"
+    )
+    gpu_resource = ResourceNameParameter(
+        default="nvidia.com/gpu",
+        description="the resource name the worker pods ask for GPUs by, such as nvidia.com/a100 for A100s on "
+        "NRP; default: nvidia.com/gpu",
     )
     cpus_per_gpu = CountParameter(
         default=8, description="CPUs of a worker pod per GPU it has; default: 8"
@@ -435,6 +461,11 @@ class ssh(luigi.Config):  # noqa: N801
     ssh_file = luigi.Parameter(
         default="~/.ssh/id_rsa",
         description="private key with read access to git_url; default: ~/.ssh/id_rsa",
+    )
+    known_hosts = luigi.Parameter(
+        default="~/.ssh/known_hosts",
+        description="the OpenSSH known_hosts file whose entries for git_url's server git-sync checks its host "
+        "key against; default: ~/.ssh/known_hosts",
     )
 
 

@@ -11,23 +11,33 @@ from pathlib import Path
 import pytest
 
 from tests.k8s.emulator import KubernetesEmulator
+from tests.k8s.policy import PlatformPolicy
 from tests.pod_simulator import PodSimulator
 
 INSTANCE = "app.kubernetes.io/instance"
+# the user's own namespace, their kube context's; "default" is not theirs on a shared cluster
+USER_NAMESPACE = "gw-albert"
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 @dataclass
 class EmulatedCluster:
-    """One emulated cluster and how a client reaches it."""
+    """One emulated cluster and how a client reaches it.
+
+    It runs under a shared GPU cluster's rules (``tests/k8s/policy.py``): the user writes only to
+    their namespace, the one their kube context names, and every workload is checked.
+    """
 
     api: KubernetesEmulator
     pods: PodSimulator
     kubeconfig: Path
+    policy: PlatformPolicy
+    namespace: str = USER_NAMESPACE
 
     def environment(self) -> dict[str, str]:
         return {"KUBECONFIG": str(self.kubeconfig)}
 
-    def release_objects(self, kinds=("deployments", "pods", "services", "secrets")) -> list[str]:
+    def release_objects(self, kinds=("deployments", "jobs", "pods", "services", "secrets")) -> list[str]:
         """Every object of aframe-tune's releases still in the cluster, including helm's records."""
         left = []
         for kind in kinds:
@@ -53,8 +63,11 @@ def emulated_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "HOME": os.environ.get("HOME", "/root"),
     }
-    with KubernetesEmulator() as api, PodSimulator(api, base_env) as pods:
-        yield EmulatedCluster(api, pods, api.write_kubeconfig(tmp_path / "kubeconfig"))
+    policy = PlatformPolicy(user_namespace=USER_NAMESPACE)
+    with KubernetesEmulator(namespaces=(*SYSTEM_NAMESPACES, USER_NAMESPACE)) as api, PodSimulator(api, base_env) as pods:
+        api.store.admission.append(policy)
+        yield EmulatedCluster(api, pods, api.write_kubeconfig(tmp_path / "kubeconfig", namespace=USER_NAMESPACE),
+                              policy)
         report = getattr(request.node, "report_call", None)
         if report is not None and report.failed:
             # shown by pytest under "Captured stdout teardown" of the failed test

@@ -1,6 +1,8 @@
 """A kubelet and controller-manager stand-in for the emulated Kubernetes API server.
 
-It turns the Deployments that helm installs into Pods, runs each Pod's real container command
+It turns the Deployments and Jobs that helm installs into Pods (as the Deployment and Job
+controllers do: replicas, parallelism, replacement of lost pods, a Job's backoffLimit), runs each
+Pod's real container command
 (``ray start ...`` from charts/ray-cluster) as a local process, moves the Pods through
 Pending -> Running -> Ready by running their real exec readiness probes, and gives LoadBalancer
 Services an external address. Everything stays on loopback:
@@ -21,6 +23,7 @@ Faults are injected per component (``head``/``worker``) with :meth:`PodSimulator
 from __future__ import annotations
 
 import base64
+import collections
 import itertools
 import logging
 import os
@@ -45,6 +48,8 @@ from tests.k8s.emulator import KubernetesEmulator
 log = logging.getLogger(__name__)
 
 COMPONENT = "app.kubernetes.io/component"
+# the workload controllers the simulator plays, by kind
+WORKLOADS = {"Deployment": "deployments", "Job": "jobs"}
 FAULTS = ("unschedulable", "image_pull", "crash_loop", "never_ready")
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -54,6 +59,10 @@ BIN = Path(sys.executable).parent
 # one machine never share an address; the counter is global, so no two simulators of one run do.
 _OCTET = 16 + os.getpid() % 200
 _ADDRESSES = itertools.count(1)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def next_address() -> str:
@@ -133,7 +142,7 @@ class TcpForwarder:
 
 
 class PodSimulator:
-    """Runs the Pods of every Deployment in the emulator as local processes.
+    """Runs the Pods of every Deployment and Job in the emulator as local processes.
 
     Args:
         emulator: the API server whose objects are simulated.
@@ -152,11 +161,13 @@ class PodSimulator:
         self._started: list[RunningPod] = []
         self._argv_history: list[list[str]] = []
         self.log_dir = Path(tempfile.mkdtemp(prefix="pods-"))
+        self._job_failures: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._removed_by_controller: dict[tuple[str, str], bool] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> PodSimulator:
-        self._unsubscribe = self.emulator.subscribe(self._on_event, ["deployments", "pods", "services"])
+        self._unsubscribe = self.emulator.subscribe(self._on_event, [*WORKLOADS.values(), "pods", "services"])
         return self
 
     def stop(self) -> None:
@@ -218,15 +229,19 @@ class PodSimulator:
     def _on_event(self, event) -> None:
         kind = event.resource.kind
         try:
-            if kind == "Deployment" and event.type != "DELETED":
-                threading.Thread(target=self._reconcile, args=(event.namespace, event.name), daemon=True).start()
+            if kind in WORKLOADS and event.type != "DELETED":
+                threading.Thread(target=self._reconcile, args=(event.namespace, kind, event.name),
+                                 daemon=True).start()
             elif kind == "Pod" and event.type == "DELETED":
                 pod = self.pods.pop((event.namespace, event.name), None)
                 if pod is not None:
                     threading.Thread(target=self._stop_pod, args=(pod,), daemon=True).start()
                 owner = self._owner(event.object)
                 if owner:
-                    threading.Thread(target=self._reconcile, args=(event.namespace, owner), daemon=True).start()
+                    removed = self._removed_by_controller.pop((event.namespace, event.name), False)
+                    if owner[0] == "Job" and not removed:  # a Job counts a pod lost before it ended as failed
+                        self._job_failures[(event.namespace, owner[1])] += 1
+                    threading.Thread(target=self._reconcile, args=(event.namespace, *owner), daemon=True).start()
             elif kind == "Service" and event.type == "ADDED":
                 if (event.object.get("spec") or {}).get("type") == "LoadBalancer":
                     self._balance(event.namespace, event.object)
@@ -238,28 +253,53 @@ class PodSimulator:
             log.exception("pod simulator failed on %s %s", event.type, event.name)
 
     @staticmethod
-    def _owner(pod: dict[str, Any]) -> str | None:
+    def _owner(pod: dict[str, Any]) -> tuple[str, str] | None:
         for reference in (pod.get("metadata") or {}).get("ownerReferences") or []:
-            if reference.get("kind") == "Deployment":
-                return reference["name"]
+            if reference.get("kind") in WORKLOADS and reference.get("controller"):
+                return reference["kind"], reference["name"]
         return None
 
-    def _reconcile(self, namespace: str, name: str) -> None:
-        """Create or delete Pods until the Deployment has ``spec.replicas`` of them."""
+    def _reconcile(self, namespace: str, kind: str, name: str) -> None:
+        """Create or delete Pods until the workload has as many as it wants: a Deployment
+        ``spec.replicas``, a Job ``spec.parallelism`` until more pods failed than its
+        ``backoffLimit`` allows (then it fails, and its pods are deleted)."""
         with self._lock:
-            deployment = self.emulator.get("deployments", namespace, name)
-            if deployment is None or deployment["metadata"].get("deletionTimestamp"):
+            workload = self.emulator.get(WORKLOADS[kind], namespace, name)
+            if workload is None or workload["metadata"].get("deletionTimestamp"):
                 return
-            owned = [p for p in self.emulator.list("pods", namespace) if self._owner(p) == name]
-            wanted = int(deployment["spec"].get("replicas", 1))
+            owned = [p for p in self.emulator.list("pods", namespace) if self._owner(p) == (kind, name)]
+            if kind == "Deployment":
+                wanted = int(workload["spec"].get("replicas", 1))
+            else:
+                wanted = self._job_wants(workload, owned)
             for _ in range(wanted - len(owned)):
-                self._create_pod(deployment)
+                self._create_pod(workload)
             for extra in owned[wanted:]:
+                self._removed_by_controller[(namespace, extra["metadata"]["name"])] = True
                 self.emulator.delete("pods", namespace, extra["metadata"]["name"])
 
-    def _create_pod(self, deployment: dict[str, Any]) -> None:
-        template = deployment["spec"]["template"]
-        metadata = deployment["metadata"]
+    def _job_wants(self, job: dict[str, Any], owned: list[dict[str, Any]]) -> int:
+        """How many pods the Job should have now, with its status brought up to date."""
+        spec, metadata = job["spec"], job["metadata"]
+        failed = self._job_failures[(metadata["namespace"], metadata["name"])]
+        conditions = (job.get("status") or {}).get("conditions") or []
+        if any(c["type"] == "Failed" and c["status"] == "True" for c in conditions):
+            return 0
+        status: dict[str, Any] = {"active": int(spec.get("parallelism", 1)), "failed": failed,
+                                  "startTime": (job.get("status") or {}).get("startTime") or _now()}
+        wanted = int(spec.get("parallelism", 1))
+        if failed > int(spec.get("backoffLimit", 6)):
+            wanted = 0
+            status["active"] = 0
+            status["conditions"] = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                     "message": "Job has reached the specified backoff limit",
+                                     "lastTransitionTime": _now()}]
+        self.emulator.update_status("jobs", metadata["namespace"], metadata["name"], status)
+        return wanted
+
+    def _create_pod(self, workload: dict[str, Any]) -> None:
+        template = workload["spec"]["template"]
+        metadata = workload["metadata"]
         name = f"{metadata['name']}-{secrets.token_hex(4)}-{secrets.token_hex(2)}"
         pod = {
             "apiVersion": "v1",
@@ -269,7 +309,7 @@ class PodSimulator:
                 "namespace": metadata["namespace"],
                 "labels": dict(template["metadata"].get("labels") or {}),
                 "ownerReferences": [{
-                    "apiVersion": "apps/v1", "kind": "Deployment", "name": metadata["name"],
+                    "apiVersion": workload["apiVersion"], "kind": workload["kind"], "name": metadata["name"],
                     "uid": metadata["uid"], "controller": True, "blockOwnerDeletion": True,
                 }],
             },

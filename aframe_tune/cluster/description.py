@@ -6,12 +6,13 @@ the head's and worker's keys under ``head:`` and ``worker:``:
 
 ```yaml
 cluster:                          # every key optional; `cluster: {}` takes all the defaults
-  namespace: default
+  namespace: null                 # default: the kube context's namespace
   kube_context: null              # default: the kubeconfig's current context
   image: rayproject/ray:2.60.0-py311
   image_pull_policy: IfNotPresent
   head: {cpus: 8, memory: 32G}
-  worker: {replicas: 1, gpus_per_replica: 1, cpus_per_gpu: 8, memory_per_gpu: 16, min_gpu_memory: 15000}
+  worker: {replicas: 1, gpus_per_replica: 1, cpus_per_gpu: 8, memory_per_gpu: 16, min_gpu_memory: 15000,
+           gpu_resource: nvidia.com/gpu}
   ready_timeout: 900              # seconds to wait for the head and a worker
   keep: false                     # leave the cluster running afterwards
 ```
@@ -67,7 +68,7 @@ def describe_cluster(options: Mapping[str, Any], head: Mapping[str, Any],
         target=KubeTarget(namespace=options["namespace"], context=options["kube_context"]),
         head=HeadResources(head["cpus"], head["memory"]),
         worker=WorkerResources.per_gpu(worker["replicas"], worker["gpus_per_replica"], worker["cpus_per_gpu"],
-                                       worker["memory_per_gpu"], worker["min_gpu_memory"]),
+                                       worker["memory_per_gpu"], worker["min_gpu_memory"], worker["gpu_resource"]),
         image=Image.parse(options["image"], options["image_pull_policy"]),
         ready_timeout_s=float(options["ready_timeout"]),
         keep=bool(options["keep_cluster"]),

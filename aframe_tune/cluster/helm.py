@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.cluster.values import RayClusterValues
 from aframe_tune.console import say
+from aframe_tune.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +29,37 @@ def chart_directory() -> Path:
     raise ClusterError(f"aframe-tune's ray-cluster chart is missing from {package}")
 
 
+HELM_INSTALL_DOCS = "https://helm.sh/docs/intro/install/"
+
+
+def helm_executable() -> str:
+    """``$HELM_BIN`` (the name helm gives its own path for plugins), else ``helm`` on the PATH."""
+    return os.environ.get("HELM_BIN") or "helm"
+
+
+def check_helm() -> None:
+    """helm must be there, and be helm 3, before anything is created.
+
+    Raises:
+        ConfigError: it is missing or another major version; the message says how to install it.
+    """
+    found = shutil.which(helm_executable())
+    if found is None:
+        raise ConfigError(f"helm is not installed ({helm_executable()} is not on the PATH): a remote run deploys its "
+                          f"Ray cluster with helm 3; install it ({HELM_INSTALL_DOCS}), or set HELM_BIN to its path")
+    try:
+        version = subprocess.run([found, "version", "--template", "{{.Version}}"], capture_output=True, text=True,
+                                 timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as error:
+        raise ConfigError(f"{found} does not run ({error}); reinstall helm 3 ({HELM_INSTALL_DOCS})") from None
+    if not version.startswith("v3."):
+        raise ConfigError(f"{found} is helm {version or 'of an unknown version'}, and aframe-tune needs helm 3; "
+                          f"install it ({HELM_INSTALL_DOCS})")
+
+
 def helm_client(target: KubeTarget) -> Any:
     """pyhelm3's client for the target's kubeconfig and context."""
-    return Client(kubeconfig=target.kubeconfig, kubecontext=target.context)
+    return Client(executable=helm_executable(), kubeconfig=target.kubeconfig, kubecontext=target.context)
 
 
 def _helm_failure(error: Exception, doing: str) -> ClusterError:
@@ -57,7 +89,7 @@ async def install_ray_cluster(target: KubeTarget, release: str, values: RayClust
 
 
 async def uninstall_ray_cluster(target: KubeTarget, release: str) -> None:
-    """``helm uninstall`` a release and so its Deployments, Services and Secrets; idempotent."""
+    """``helm uninstall`` a release and so its Jobs, Services and Secrets; idempotent."""
     client = helm_client(target)
     try:
         await client.uninstall_release(release, namespace=target.namespace, wait=False)

@@ -21,8 +21,8 @@ from aframe_tune.cluster.pods import ClusterState, read_pod_state
 
 logger = logging.getLogger(__name__)
 
-# what a release is made of, in the order they are deleted (pods last: their Deployment recreates them)
-RELEASE_KINDS = ("deployments", "services", "secrets", "pods")
+# what a release is made of, in the order they are deleted (pods last: their Deployment or Job recreates them)
+RELEASE_KINDS = ("deployments", "jobs", "services", "secrets", "pods")
 # a lock renewed within this long belongs to a running search (the driver renews every 15 s)
 LOCK_ALIVE_S = 60.0
 
@@ -61,7 +61,8 @@ class DeployedRayCluster:
 
     def describe_state(self) -> str:
         if not self.state.pods:
-            return "no pods" if any(o.startswith("deployments/") for o in self.objects) else "no Deployments left"
+            workloads = any(o.startswith(("deployments/", "jobs/")) for o in self.objects)
+            return "no pods" if workloads else "no Deployments or Jobs left"
         return self.state.summary()
 
     def describe_use(self) -> str:

@@ -43,10 +43,15 @@ def translated(error: Exception, doing: str, context: str) -> ClusterError:
         return error
     if isinstance(error, kr8s.ServerError) and error.response is not None:
         status = error.response.status_code
-        if status in (401, 403):
+        if status == 401:
             return ClusterRefusedError(
-                f"{doing} failed: the cluster refused it (HTTP {status}): check that kube context {context} "
-                "may manage pods, services, configmaps and secrets in this namespace")
+                f"{doing} failed: the cluster refused it (HTTP 401): the credential of kube context {context} "
+                "was not accepted; log in again (`kubectl get pods` shows whether it works)")
+        if status == 403:
+            # RBAC or an admission policy: the server's own words say which rule
+            return ClusterRefusedError(
+                f"{doing} failed: the cluster refused it (HTTP 403: {error}): check that kube context {context} "
+                "may manage jobs, pods, services, configmaps and secrets in this namespace, and that it is yours")
         if status == 409:
             return ClusterConflictError(f"{doing} failed: conflict (HTTP 409): {error}")
         return ClusterError(f"{doing} failed: the API server answered HTTP {status}: {error}")
@@ -168,13 +173,18 @@ class KubeApi:
     async def _delete(self, obj: Any, doing: str) -> bool:
         try:
             await obj.delete()
-        except kr8s.NotFoundError:  # gone meanwhile (a pod of a deleted Deployment)
+        except kr8s.NotFoundError:  # gone meanwhile (a pod of a deleted Job)
             return False
         except Exception as error:
             raise translated(error, doing, self.target.describe()) from None
         return True
 
 
-async def check_kube_context(target: KubeTarget) -> None:
-    """Fail before anything is created if the cluster cannot be reached with this context."""
-    await KubeApi.connect(target, doing=f"connecting to Kubernetes through {target.describe()}")
+async def reachable_target(target: KubeTarget) -> KubeTarget:
+    """``target`` once its cluster answers, with the kube context's namespace where it names none.
+
+    Raises:
+        ClusterError: the cluster cannot be reached with this context.
+    """
+    api = await KubeApi.connect(target, doing=f"connecting to Kubernetes through {target.describe()}")
+    return api.target

@@ -5,6 +5,7 @@ uninstall."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import secrets
@@ -15,8 +16,12 @@ from aframe_tune.cluster.backend import ClusterBackend, RayClusterAddress
 from aframe_tune.cluster.chart_backend import ChartBackend
 from aframe_tune.cluster.description import ClusterDescription
 from aframe_tune.cluster.errors import ClusterError
+from aframe_tune.cluster.helm import check_helm
+from aframe_tune.cluster.kube import reachable_target
 from aframe_tune.cluster.lock import ClusterRunLock, held_run_lock
+from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.cluster.values import RayClusterValues, new_ray_token
+from aframe_tune.errors import ConfigError, Problems
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +41,27 @@ def use_new_ray_token() -> str:
     os.environ["RAY_AUTH_MODE"] = "token"
     os.environ["RAY_AUTH_TOKEN"] = token
     return token
+
+
+def checked_cluster(cluster: ClusterDescription) -> ClusterDescription:
+    """Check what deploying ``cluster`` needs before anything is created: helm 3, and a kube
+    context that answers. Every problem is reported at once, as an input problem.
+
+    Returns:
+        The description, with the kube context's namespace where it names none.
+    """
+    problems = Problems()
+    problems.result(check_helm)
+    target = problems.result(lambda: _reachable(cluster.target))
+    problems.raise_if_any()
+    return dataclasses.replace(cluster, target=target)
+
+
+def _reachable(target: KubeTarget) -> KubeTarget:
+    try:
+        return asyncio.run(reachable_target(target))
+    except ClusterError as error:  # nothing was created yet: an input problem
+        raise ConfigError(str(error)) from None
 
 
 def backend_for(cluster: ClusterDescription) -> ClusterBackend:

@@ -64,6 +64,7 @@ class WorkerResources:
         cpus: CPUs per pod.
         memory: memory per pod, a Kubernetes quantity.
         min_gpu_memory: required GPU memory of a node in MB; 0 for no constraint.
+        gpu_resource: the resource name GPUs are asked for by.
     """
 
     replicas: int
@@ -71,10 +72,12 @@ class WorkerResources:
     cpus: int
     memory: str
     min_gpu_memory: int
+    gpu_resource: str = "nvidia.com/gpu"
 
     @classmethod
     def per_gpu(
-        cls, replicas: int, gpus: int, cpus_per_gpu: int, memory_per_gpu: float, min_gpu_memory: int
+        cls, replicas: int, gpus: int, cpus_per_gpu: int, memory_per_gpu: float, min_gpu_memory: int,
+        gpu_resource: str = "nvidia.com/gpu",
     ) -> WorkerResources:
         """Scale per-GPU CPUs and memory (as ``[luigi_ray_worker]`` gives them) to a pod.
 
@@ -87,6 +90,7 @@ class WorkerResources:
             cpus=cpus_per_gpu * units,
             memory=gibibytes(memory_per_gpu * units),
             min_gpu_memory=min_gpu_memory,
+            gpu_resource=gpu_resource,
         )
 
 
@@ -107,7 +111,7 @@ class GitSync:
         repo: SSH URL of the repository.
         ref: branch, tag or commit.
         ssh_key: the private key's content.
-        known_hosts: ``known_hosts`` lines for the git server; empty disables the check.
+        known_hosts: ``known_hosts`` lines for the git server (see ``cluster/known_hosts.py``).
     """
 
     repo: str
@@ -155,6 +159,7 @@ class RayClusterValues:
                 "cpus": self.worker.cpus,
                 "memory": self.worker.memory,
                 "minGpuMemory": self.worker.min_gpu_memory,
+                "gpuResource": self.worker.gpu_resource,
             },
             "auth": {"token": self.auth_token},
             "s3": {

@@ -9,7 +9,6 @@ code it holds are there too.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -21,7 +20,6 @@ from typing import Any
 from aframe_tune.cluster.description import ClusterDescription
 from aframe_tune.cluster.values import S3Credentials
 from aframe_tune.dispatch.jobs import parse_memory
-from aframe_tune.errors import AframeTuneError, ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -64,15 +62,11 @@ def deployed_dispatch_cluster(cluster: ClusterDescription, jobs_file: Path) -> I
     reaches Ray through the environment.
     """
     # imported here: kr8s and pyhelm3 cost a third of a second that local dispatches do not pay
-    from aframe_tune.cluster.kube import check_kube_context
     from aframe_tune.cluster.lock import ClusterRunLock
     from aframe_tune.cluster.names import DISPATCH_RELEASE_PREFIX
-    from aframe_tune.cluster.session import new_release_name, ray_cluster_session, use_new_ray_token
+    from aframe_tune.cluster.session import checked_cluster, new_release_name, ray_cluster_session, use_new_ray_token
 
-    try:
-        asyncio.run(check_kube_context(cluster.target))
-    except AframeTuneError as error:  # nothing was created: an input problem
-        raise ConfigError(f"jobs.yaml's cluster: {error}") from None
+    cluster = checked_cluster(cluster)
     token = use_new_ray_token()
     release = new_release_name(DISPATCH_RELEASE_PREFIX)
     lock = ClusterRunLock(cluster.target, dispatch_lock_key(jobs_file), release, activity="dispatch")

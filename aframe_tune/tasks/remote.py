@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import os
@@ -91,14 +90,12 @@ def s3_credentials() -> S3Credentials:
     )
 
 
-def check_cluster_reachable(cluster: ClusterDescription) -> None:
-    """The kube context must answer; an unreachable one is an input problem too, since nothing was created."""
-    from aframe_tune.cluster.kube import check_kube_context
+def checked_cluster(cluster: ClusterDescription) -> ClusterDescription:
+    """helm and the kube context, checked; the namespace resolved (``cluster/session.py``)."""
+    # imported here: kr8s and pyhelm3 cost a third of a second that local runs do not pay
+    from aframe_tune.cluster.session import checked_cluster as check
 
-    try:
-        asyncio.run(check_kube_context(cluster.target))
-    except AframeTuneError as error:
-        raise ConfigError(str(error)) from None
+    return check(cluster)
 
 
 def check_trial_fits_a_worker(spec: TuneSpec, worker: WorkerResources) -> None:
@@ -223,7 +220,7 @@ class TuneRemote(TuneParameters, RayClusterParameters):
         if location is not None and credentials is not None:
             problems.result(lambda: S3Storage(credentials.endpoint_url or None).check_bucket(location))
         if cluster is not None:
-            problems.result(lambda: check_cluster_reachable(cluster))
+            cluster = problems.result(lambda: checked_cluster(cluster))
         problems.raise_if_any()
         return RemoteSearch(
             spec=spec,
@@ -253,7 +250,8 @@ class TuneRemote(TuneParameters, RayClusterParameters):
         """The cluster [luigi_TuneRemote], [luigi_ray_head] and [luigi_ray_worker] describe."""
         from aframe_tune.cluster.description import describe_cluster
 
-        check_dns_label(self.namespace, "TuneRemote", "namespace")
+        if self.namespace:  # empty: the kube context's own
+            check_dns_label(self.namespace, "TuneRemote", "namespace")
         head, worker = ray_head(), ray_worker()
         head.validate()
         worker.validate()
@@ -261,13 +259,17 @@ class TuneRemote(TuneParameters, RayClusterParameters):
         return describe_cluster(options, head.param_kwargs, worker.param_kwargs)
 
     def _git_sync(self) -> GitSync | None:
+        from aframe_tune.cluster.known_hosts import known_hosts_for
         from aframe_tune.cluster.values import GitSync
 
         if not self.git_url:
             return None
-        git = GitSync(self.git_url, self.git_ref, ssh_key=read_ssh_key(ssh().ssh_file))
-        register_secret(git.ssh_key)
-        return git
+        problems = Problems()
+        key = problems.result(lambda: read_ssh_key(ssh().ssh_file))
+        known_hosts = problems.result(lambda: known_hosts_for(self.git_url, ssh().known_hosts))
+        problems.raise_if_any()
+        register_secret(key)
+        return GitSync(self.git_url, self.git_ref, ssh_key=key, known_hosts=known_hosts)
 
     def run(self) -> None:
         # imported here: kr8s and pyhelm3 cost a third of a second that local runs do not pay

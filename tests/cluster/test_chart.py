@@ -21,8 +21,12 @@ VALID: dict[str, Any] = {
     "s3": {"endpointUrl": "https://s3.example.org", "accessKeyId": "AKIAEXAMPLE", "secretAccessKey": SECRET_KEY},
     "worker": {"replicas": 3, "gpus": 2, "cpus": 16, "memory": "64G", "minGpuMemory": 20000},
 }
+KNOWN_HOSTS = "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
 GIT = {"gitSync": {"repo": "git@github.com:albert.einstein/aframe.git", "ref": "my-feature",
-                   "sshKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n"}}
+                   "sshKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n",
+                   "knownHosts": KNOWN_HOSTS}}
+# the workloads, by name: Jobs, as shared GPU clusters want compute to run
+WORKLOADS = {"tune-abc-head": "Job", "tune-abc-worker": "Job"}
 
 
 def merged(*layers: dict[str, Any]) -> dict[str, Any]:
@@ -36,8 +40,12 @@ def merged(*layers: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def pod_spec(objects: dict, name: str) -> dict:
+    return objects[(WORKLOADS[name], name)]["spec"]["template"]["spec"]
+
+
 def container(objects: dict, name: str) -> dict:
-    return objects[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]
+    return pod_spec(objects, name)["containers"][0]
 
 
 def env_of(container_spec: dict) -> dict[str, dict]:
@@ -47,7 +55,7 @@ def env_of(container_spec: dict) -> dict[str, dict]:
 def test_objects_and_conventional_labels() -> None:
     objects = render(VALID)
     assert set(objects) == {
-        ("Deployment", "tune-abc-head"), ("Deployment", "tune-abc-worker"),
+        ("Job", "tune-abc-head"), ("Job", "tune-abc-worker"),
         ("Service", "tune-abc-head"), ("Service", "tune-abc-client"),
         ("Secret", "tune-abc-ray-auth"), ("Secret", "tune-abc-credentials"),
     }
@@ -65,13 +73,15 @@ def test_head_worker_and_services() -> None:
     assert "--ray-client-server-port=10001" in head["command"]
     assert head["resources"]["limits"] == {"cpu": "8", "memory": "32G"}
 
-    worker_deployment = objects[("Deployment", "tune-abc-worker")]
-    assert worker_deployment["spec"]["replicas"] == 3
+    worker_job = objects[("Job", "tune-abc-worker")]
+    assert worker_job["spec"]["parallelism"] == 3 and "completions" not in worker_job["spec"]
+    assert worker_job["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
     worker = container(objects, "tune-abc-worker")
     assert "--address=tune-abc-head:6379" in worker["command"]
     assert "--num-gpus=2" in worker["command"]
     assert worker["resources"]["limits"] == {"cpu": "16", "memory": "64G", "nvidia.com/gpu": "2"}
-    affinity = worker_deployment["spec"]["template"]["spec"]["affinity"]
+    assert worker["resources"]["requests"] == worker["resources"]["limits"]
+    affinity = worker_job["spec"]["template"]["spec"]["affinity"]
     term = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
     assert term["matchExpressions"] == [{"key": "nvidia.com/gpu.memory", "operator": "Gt", "values": ["20000"]}]
 
@@ -83,7 +93,7 @@ def test_head_worker_and_services() -> None:
     assert client["selector"]["app.kubernetes.io/component"] == "head"
 
     for name in ("tune-abc-head", "tune-abc-worker"):
-        spec = objects[("Deployment", name)]["spec"]["template"]["spec"]
+        spec = pod_spec(objects, name)
         shm = next(v for v in spec["volumes"] if v["name"] == "dshm")
         assert shm["emptyDir"]["medium"] == "Memory"
         assert {"name": "dshm", "mountPath": "/dev/shm"} in spec["containers"][0]["volumeMounts"]
@@ -93,7 +103,7 @@ def test_head_worker_and_services() -> None:
 def test_secrets_reach_pods_only_by_reference() -> None:
     objects = render(merged(VALID, {"wandb": {"apiKey": "wandb-key-value"}}))
     for name in ("tune-abc-head", "tune-abc-worker"):
-        spec = objects[("Deployment", name)]["spec"]["template"]["spec"]
+        spec = pod_spec(objects, name)
         env = env_of(spec["containers"][0])
         assert env["RAY_AUTH_MODE"]["value"] == "token"
         assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "tune-abc-ray-auth", "key": "token"}
@@ -136,7 +146,7 @@ def test_without_s3_keys_the_pods_get_no_credentials_file() -> None:
 
 def test_cpu_only_workers_have_no_gpu_request_or_affinity() -> None:
     objects = render(merged(VALID, {"worker": {"gpus": 0}}))
-    worker_spec = objects[("Deployment", "tune-abc-worker")]["spec"]["template"]["spec"]
+    worker_spec = pod_spec(objects, "tune-abc-worker")
     assert "affinity" not in worker_spec
     assert "nvidia.com/gpu" not in worker_spec["containers"][0]["resources"]["limits"]
 
@@ -145,14 +155,18 @@ def test_git_sync_clones_the_ref_into_every_pod() -> None:
     objects = render(merged(VALID, GIT))
     assert ("Secret", "tune-abc-git-ssh") in objects
     for name in ("tune-abc-head", "tune-abc-worker"):
-        spec = objects[("Deployment", name)]["spec"]["template"]["spec"]
+        spec = pod_spec(objects, name)
         (init,) = spec["initContainers"]
         env = {e["name"]: e.get("value") for e in init["env"]}
+        assert env["GITSYNC_SSH_KNOWN_HOSTS_FILE"] == "/etc/git-secret/known_hosts"  # host keys are checked
+        assert init["resources"]["requests"] == init["resources"]["limits"] == {"cpu": "250m", "memory": "256Mi"}
         assert env["GITSYNC_REPO"] == GIT["gitSync"]["repo"] and env["GITSYNC_REF"] == "my-feature"
         assert env["GITSYNC_ONE_TIME"] == "true"
         assert env_of(spec["containers"][0])["PYTHONPATH"]["value"] == "/opt/code/repo"
         key_volume = next(v for v in spec["volumes"] if v["name"] == "git-ssh")
         assert key_volume["secret"]["secretName"] == "tune-abc-git-ssh"
+    known = base64.b64decode(objects[("Secret", "tune-abc-git-ssh")]["data"]["known_hosts"]).decode()
+    assert known == KNOWN_HOSTS
 
 
 def test_image_and_pull_policy_are_configurable() -> None:
@@ -181,9 +195,38 @@ def test_helm_lint_is_clean(values: dict[str, Any]) -> None:
         ({"s3": {"accessKeyId": ""}}, "s3.accessKeyId"),
         ({"workers": {"replicas": 2}}, "workers"),
         ({"gitSync": {"repo": "git@github.com:a/b.git"}}, "sshKey"),
+        ({"gitSync": {"repo": "git@github.com:a/b.git", "sshKey": "k"}}, "knownHosts"),
+        ({"worker": {"gpus": 9}}, "worker.gpus"),
+        ({"worker": {"gpuResource": "a100"}}, "worker.gpuResource"),
     ],
 )
 def test_schema_rejects_bad_values(change: dict[str, Any], complaint: str) -> None:
     result = helm("template", "tune-abc", str(CHART), values=merged(VALID, change))
     assert result.returncode != 0
     assert complaint in result.stderr, result.stderr
+
+
+def test_the_gpu_resource_name_is_configurable() -> None:
+    worker = container(render(merged(VALID, {"worker": {"gpuResource": "nvidia.com/a100"}})), "tune-abc-worker")
+    assert worker["resources"]["requests"] == worker["resources"]["limits"] == \
+        {"cpu": "16", "memory": "64G", "nvidia.com/a100": "2"}
+
+
+def test_without_values_helm_lint_passes_and_a_token_is_generated() -> None:
+    result = helm("lint", str(CHART), "--strict", values={})
+    assert result.returncode == 0, result.stdout + result.stderr
+    tokens = {base64.b64decode(render({})[("Secret", "tune-abc-ray-auth")]["data"]["token"]) for _ in range(2)}
+    assert len(tokens) == 2 and all(len(token) == 64 for token in tokens)  # fresh each time
+
+
+@pytest.mark.parametrize("values", [VALID, merged(VALID, GIT), merged(VALID, {"worker": {"gpus": 8}})],
+                         ids=["default", "git-sync", "8-gpus"])
+def test_every_workload_follows_the_platform_s_rules(values: dict[str, Any]) -> None:
+    from tests.k8s.policy import PlatformPolicy
+
+    policy = PlatformPolicy()
+    for (kind, name), obj in render(values).items():
+        assert policy.problems(kind, obj) == [], f"{kind}/{name}"
+    assert policy.problems("Deployment", {"spec": {"template": {"spec": {"containers": [
+        {"name": "x", "resources": {"requests": {"cpu": "1", "memory": "1G", "nvidia.com/gpu": "1"},
+                                    "limits": {"cpu": "1", "memory": "1G", "nvidia.com/gpu": "1"}}}]}}}}) != []

@@ -46,7 +46,7 @@ def add_pod(api: KubernetesEmulator, release: str, component: str, phase: str, r
 def objects_of(api: KubernetesEmulator, release: str) -> list[str]:
     """The release's objects, and helm's record of it."""
     found = []
-    for kind in ("deployments", "services", "secrets", "pods"):
+    for kind in ("deployments", "jobs", "services", "secrets", "pods"):
         for obj in api.list(kind, "default"):
             labels = obj["metadata"].get("labels") or {}
             if release in (labels.get("app.kubernetes.io/instance"), labels.get("name")):
@@ -93,7 +93,7 @@ def test_lists_every_release_with_age_state_and_use_without_removing_anything(cl
     assert set(table) == {IDLE, BUSY, ORPHAN}
     assert "head Running, ready | workers 1/2 ready (1 Pending)" in table[IDLE]
     assert "search of process 4242 on elsewhere" in table[BUSY] and "no pods" in table[BUSY]
-    assert "no Deployments left" in table[ORPHAN]
+    assert "no Deployments or Jobs left" in table[ORPHAN]
     assert all(line.split()[1].endswith("s") for line in table.values())  # seconds old
     assert lines[-1] == "Dry run: nothing removed. Remove them with: aframe-tune cleanup --yes"
     assert {release: objects_of(api, release) for release in (IDLE, BUSY, ORPHAN)} == before
@@ -142,7 +142,7 @@ def test_a_dispatch_release_of_which_only_helm_s_record_is_left_is_found_and_rem
     with KubernetesEmulator() as api:
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
         asyncio.run(install_ray_cluster(KubeTarget(namespace="default", kubeconfig=kubeconfig), release, values()))
-        for kind in ("deployments", "services", "secrets"):
+        for kind in ("deployments", "jobs", "services", "secrets"):
             for obj in api.list(kind, "default"):
                 if (obj["metadata"].get("labels") or {}).get("app.kubernetes.io/instance") == release:
                     api.delete(kind, "default", obj["metadata"]["name"])

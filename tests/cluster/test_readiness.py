@@ -108,5 +108,5 @@ def test_api_server_errors_become_cluster_errors(api: KubernetesEmulator) -> Non
     async def scenario():
         return await wait_for_head_and_worker(await client(api, context="emulated"), RELEASE, 10)
 
-    with pytest.raises(ClusterRefusedError, match="refused it \\(HTTP 403\\): check that kube context emulated of .* may manage"):
+    with pytest.raises(ClusterRefusedError, match="refused it \\(HTTP 403: injected fault\\): check that kube context emulated of .* may manage"):
         asyncio.run(scenario())

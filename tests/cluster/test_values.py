@@ -47,9 +47,10 @@ def test_secrets_stay_out_of_repr() -> None:
 
 @needs_helm
 def test_values_render_through_the_chart() -> None:
-    objects = render(values(git_sync=GitSync("git@github.com:a/b.git", "dev", ssh_key="KEY")).to_helm_values())
-    worker = objects[("Deployment", "tune-abc-worker")]
-    assert worker["spec"]["replicas"] == 4
+    git = GitSync("git@github.com:a/b.git", "dev", ssh_key="KEY", known_hosts="github.com ssh-ed25519 AAAA\n")
+    objects = render(values(git_sync=git).to_helm_values())
+    worker = objects[("Job", "tune-abc-worker")]
+    assert worker["spec"]["parallelism"] == 4
     limits = worker["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert limits == {"cpu": "16", "memory": "32768Mi", "nvidia.com/gpu": "2"}
     assert ("Secret", "tune-abc-git-ssh") in objects

@@ -31,7 +31,7 @@ def test_an_empty_cluster_mapping_takes_the_defaults(tmp_path: Path) -> None:
                 for c in (RayClusterParameters, ray_head, ray_worker)]
     assert plan.cluster == describe_cluster(*defaults)  # tune.cfg's defaults: one schema for both files
     assert (plan.cluster.head.cpus, plan.cluster.head.memory) == (8, "32G")
-    assert plan.cluster.target.namespace == "default" and plan.cluster.target.context is None
+    assert plan.cluster.target.namespace == "" and plan.cluster.target.context is None  # the context's own
     assert plan.cluster.ready_timeout_s == 900 and not plan.cluster.keep
     assert plan.cluster.worker.gpus == 1 and plan.cluster.worker.cpus == 8 and plan.cluster.worker.memory == "16384Mi"
     assert (plan.cluster.image.repository, plan.cluster.image.tag) == ("rayproject/ray", "2.60.0-py311")
@@ -69,7 +69,7 @@ def test_every_cluster_mistake_is_reported_at_once(tmp_path: Path) -> None:
         f"{where}.ready_timeout = -5 must be greater than zero",
         f"{where}.keep = 'yes' must be true or false",
         f"{where}.head.memory = '32GB' is not a Kubernetes quantity: write a number with an optional suffix, such as 32G or 32Gi",
-        f"{where}.worker has unknown keys gpus (it takes replicas, gpus_per_replica, "
+        f"{where}.worker has unknown keys gpus (it takes replicas, gpus_per_replica, gpu_resource, "
         "cpus_per_gpu, memory_per_gpu, min_gpu_memory)",
         f"{where}.worker.replicas = 0 must be greater than zero",
         f"{path}: cluster and ray_address are both set; give cluster to deploy a Ray cluster for the jobs, or "

@@ -26,7 +26,7 @@ SMALL_CLUSTER = {
     "worker": {"replicas": 1, "gpus_per_replica": 0, "cpus_per_gpu": 2, "memory_per_gpu": 2, "min_gpu_memory": 0},
     "ready_timeout": 120,
 }
-ALL_KINDS = ("deployments", "pods", "services", "secrets", "configmaps")
+ALL_KINDS = ("deployments", "jobs", "pods", "services", "secrets", "configmaps")
 # a script in the shipped folder that says where it runs and what it can see
 WHERE = """import json, os, sys
 print(json.dumps({"cwd": os.getcwd(), "python": sys.executable, "data": open("data.txt").read(),
@@ -79,6 +79,9 @@ def test_jobs_run_in_the_pods_of_a_deployed_cluster_which_is_removed_afterwards(
 
     emulated_cluster.api.flush()
     assert emulated_cluster.release_objects(ALL_KINDS) == []  # the run lock too
+    # what it deployed followed the platform's rules, in the kube context's namespace
+    assert emulated_cluster.policy.denied == []
+    assert {"Deployment", "Job"} <= {name.split("/")[0] for name in emulated_cluster.policy.admitted}
 
     # done is done: a second dispatch deploys nothing
     again = dispatch(jobs_file, env=clean_environment(**emulated_cluster.environment()), timeout=120)
@@ -96,7 +99,7 @@ def test_a_job_no_worker_pod_could_run_is_refused_before_a_cluster_is_deployed(
     assert result.returncode == 1
     assert "job 'greedy' asks for 1 GPUs (largest node: 0); no node of the Ray cluster could run it" in result.stderr
     assert "Traceback" not in result.stderr
-    assert emulated_cluster.api.list("deployments") == [] and emulated_cluster.pods.argv_history() == []
+    assert emulated_cluster.api.list("jobs") == [] and emulated_cluster.pods.argv_history() == []
 
 
 HOLD = "import os, time\nwhile os.path.exists(os.environ['HOLD']): time.sleep(0.2)\nprint('released')"
@@ -139,7 +142,7 @@ def test_sigterm_while_the_cluster_starts_removes_it_and_exits_143(
                            jobs=[{"name": "a", "command": ["true"]}])
     log = tmp_path / "dispatch.log"
     with background_dispatch(jobs_file, log, clean_environment(**emulated_cluster.environment())) as dispatcher:
-        emulated_cluster.api.wait_for(lambda: emulated_cluster.api.list("deployments"), timeout=120)
+        emulated_cluster.api.wait_for(lambda: emulated_cluster.api.list("jobs"), timeout=120)
         time.sleep(2)
         dispatcher.send_signal(signal.SIGTERM)
         code = dispatcher.wait(120)
@@ -158,7 +161,7 @@ def test_one_dispatcher_per_jobs_file_and_a_killed_one_s_cluster_is_removed_by_t
     env = clean_environment(**emulated_cluster.environment())
     with background_dispatch(jobs_file, tmp_path / "first.log", env) as first:
         wait_until_a_job_runs(first, tmp_path / "first.log")
-        (release,) = {d["metadata"]["labels"]["app.kubernetes.io/instance"] for d in emulated_cluster.api.list("deployments")}
+        (release,) = {d["metadata"]["labels"]["app.kubernetes.io/instance"] for d in emulated_cluster.api.list("jobs")}
 
         listing = subprocess.run([str(BIN / "aframe-tune"), "cleanup"], capture_output=True, text=True, env=env,
                                  timeout=60)
@@ -172,7 +175,7 @@ def test_one_dispatcher_per_jobs_file_and_a_killed_one_s_cluster_is_removed_by_t
         first.kill()  # the dispatcher dies without removing its cluster
         first.wait(30)
     assert any(d["metadata"]["labels"]["app.kubernetes.io/instance"] == release
-               for d in emulated_cluster.api.list("deployments"))
+               for d in emulated_cluster.api.list("jobs"))
 
     hold.unlink()
     third = dispatch(jobs_file, env=env, timeout=300)

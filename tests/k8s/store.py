@@ -160,6 +160,9 @@ class Store:
         self._dispatched = threading.Condition()
         self._enqueued = 0
         self._delivered = 0
+        # validating admission plugins: called with each object an API request creates or
+        # changes (not its status), after defaulting; one raises ApiError to deny the request
+        self.admission: list[Callable[[ResourceType, dict[str, Any]], None]] = []
 
     # ----------------------------------------------------------------- bookkeeping
 
@@ -279,6 +282,8 @@ class Store:
             if from_api:
                 _validate(rt, new)
             self._apply_defaults(rt, new, creating=True)
+            if from_api:
+                self._admit(rt, new)
             if dry_run:
                 return new
             self._commit("ADDED", rt, ns, name, new, None)
@@ -332,6 +337,8 @@ class Store:
                 if from_api:
                     _validate(rt, new)
                 self._apply_defaults(rt, new, creating=False, old=old)
+                if from_api:
+                    self._admit(rt, new)
             new.setdefault("apiVersion", rt.api_version)
             new.setdefault("kind", rt.kind)
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
@@ -471,6 +478,10 @@ class Store:
                 self.delete(rt, ns, name, propagation_policy=policy)
 
     # ----------------------------------------------------------------- defaults
+
+    def _admit(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        for plugin in self.admission:
+            plugin(rt, obj)
 
     @staticmethod
     def _check_type(rt: ResourceType, obj: dict[str, Any]) -> None:

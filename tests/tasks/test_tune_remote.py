@@ -63,6 +63,7 @@ def remote_env(cluster: EmulatedCluster, s3_server: S3Server) -> dict[str, str]:
 
 
 FAKE_SSH_KEY_BODY = "b3BlbnNzaC1rZXktdjEAAAAFakeSshKeyBody7LeakCheck"
+FAKE_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 FAKE_SECRETS = {
     "AWS_ACCESS_KEY_ID": "AKIAFAKEKEY7LEAKCHECK",
     "AWS_SECRET_ACCESS_KEY": "fake-s3-secret-Zq8vLeakCheck",
@@ -78,7 +79,9 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     ssh_key = tmp_path / "id_ed25519"
     ssh_key.write_text(f"-----BEGIN OPENSSH PRIVATE KEY-----\n{FAKE_SSH_KEY_BODY}\n-----END OPENSSH PRIVATE KEY-----\n")
     ssh_key.chmod(0o600)
-    directory = remote_experiment(tmp_path, bucket, ssh={"ssh_file": str(ssh_key)},
+    known_hosts = tmp_path / "known_hosts"  # git-sync checks the server's host key against it
+    known_hosts.write_text(f"gitlab.com {FAKE_HOST_KEY}\ngithub.com {FAKE_HOST_KEY}\n")
+    directory = remote_experiment(tmp_path, bucket, ssh={"ssh_file": str(ssh_key), "known_hosts": str(known_hosts)},
                                   TuneRemote={"git_url": "git@github.com:albert.einstein/aframe.git"})
     # W&B offline: the key turns W&B logging on, the pods must send nothing anywhere
     env = {**remote_env(emulated_cluster, s3_server), **FAKE_SECRETS, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
@@ -87,10 +90,14 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
 
     secret_names: set[str] = set()
 
+    known_hosts_sent: list[tuple[str, str]] = []
+
     def remember_token(event) -> None:
         secret_names.add(event.name)
         if event.name.endswith("-ray-auth") and event.type == "ADDED":
             tokens.add(base64.b64decode(event.object["data"]["token"]).decode())
+        if event.name.endswith("-git-ssh") and event.type == "ADDED":
+            known_hosts_sent.append((event.namespace, base64.b64decode(event.object["data"]["known_hosts"]).decode()))
 
     emulated_cluster.api.subscribe(remember_token, "secrets")
     with ArgvSampler() as argv:
@@ -119,6 +126,10 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     emulated_cluster.api.flush()
     assert emulated_cluster.release_objects() == []
     assert all(p.poll() is not None for p in emulated_cluster.pods.processes())
+    # everything it deployed followed the platform's rules, in the kube context's namespace
+    assert emulated_cluster.policy.denied == []
+    assert {"Deployment", "Job"} <= {name.split("/")[0] for name in emulated_cluster.policy.admitted}
+    assert known_hosts_sent == [(emulated_cluster.namespace, f"github.com {FAKE_HOST_KEY}\n")]
 
     # No secret in any process's arguments, in the run's output, in the pods' output or in the
     # head's Ray logs. (Ray Tune copies AWS_* variables of its driver onto trial workers' command

@@ -58,7 +58,7 @@ def test_signal_while_waiting_uninstalls_the_cluster(
     directory = remote_experiment(tmp_path, bucket, TuneRemote={"ready_timeout": "300"})
     log = tmp_path / "driver.log"
     with background_run_sh(directory, log, remote_env(emulated_cluster, s3_server)) as driver:
-        emulated_cluster.api.wait_for(lambda: emulated_cluster.api.list("deployments"), timeout=120)
+        emulated_cluster.api.wait_for(lambda: emulated_cluster.api.list("jobs"), timeout=120)
         time.sleep(2)
         driver.send_signal(signum)
         code = driver.wait(120)
@@ -87,10 +87,10 @@ def test_keep_cluster_leaves_the_release_and_says_how_to_remove_it(
     output = result.stdout + result.stderr
     assert result.returncode == 30, output[-4000:]
     release = re.search(r"Keeping Ray cluster (aframe-tune-[0-9a-f]+) as asked; remove it with: "
-                        r"helm uninstall \1 -n default", output)
+                        r"helm uninstall \1 -n gw-albert", output)
     assert release, output[-4000:]
     left = emulated_cluster.release_objects()
-    assert f"deployments/{release.group(1)}-head" in left
+    assert f"jobs/{release.group(1)}-head" in left
     assert f"secrets/{release.group(1)}-ray-auth" in left
 
 

@@ -109,13 +109,15 @@ initContainers:
         value: "true"
       - name: GITSYNC_SSH_KEY_FILE
         value: /etc/git-secret/ssh
-      {{- if .Values.gitSync.knownHosts }}
       - name: GITSYNC_SSH_KNOWN_HOSTS_FILE
         value: /etc/git-secret/known_hosts
-      {{- else }}
-      - name: GITSYNC_SSH_KNOWN_HOSTS
-        value: "false"
-      {{- end }}
+    resources:
+      requests:
+        cpu: {{ .Values.gitSync.cpu | quote }}
+        memory: {{ .Values.gitSync.memory | quote }}
+      limits:
+        cpu: {{ .Values.gitSync.cpu | quote }}
+        memory: {{ .Values.gitSync.memory | quote }}
     volumeMounts:
       - name: code
         mountPath: {{ .Values.gitSync.mountPath }}
