@@ -476,6 +476,15 @@ class s3(luigi.Config):  # noqa: N801
         "AWS_ENDPOINT_URL",
         description="S3 endpoint, e.g. https://s3-west.nrp-nautilus.io; default: $AWS_ENDPOINT_URL",
     )
+    pod_endpoint_url = luigi.Parameter(
+        default="",
+        description="the S3 endpoint the pods use, where the cluster reaches S3 at an in-cluster address "
+        "that differs from this machine's (e.g. http://rook-ceph-rgw-nautiluss3.rook); default: endpoint_url",
+    )
+
+    def for_pods(self) -> str:
+        """The endpoint the pods reach S3 at."""
+        return self.pod_endpoint_url or self.endpoint_url
 
 
 class wandb(luigi.Config):  # noqa: N801

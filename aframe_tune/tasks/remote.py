@@ -80,11 +80,12 @@ def read_ssh_key(path_text: str) -> str:
 
 
 def s3_credentials() -> S3Credentials:
-    """The S3 endpoint and keys the pods get: from tune.cfg and the environment."""
+    """The S3 endpoint and keys the pods get: from tune.cfg and the environment. The endpoint is
+    the pods' own (``pod_endpoint_url``); this machine uses ``endpoint_url``."""
     from aframe_tune.cluster.values import S3Credentials
 
     return S3Credentials(
-        s3().endpoint_url,
+        s3().for_pods(),
         required_environment("AWS_ACCESS_KEY_ID", "an s3:// run needs S3 credentials"),
         required_environment("AWS_SECRET_ACCESS_KEY", "an s3:// run needs S3 credentials"),
     )
@@ -218,7 +219,7 @@ class TuneRemote(TuneParameters, RayClusterParameters):
             problems.result(lambda: check_trial_fits_a_worker(spec, cluster.worker))
         loggers = problems.result(lambda: search_loggers(spec.experiment_name if spec else "tune"))
         if location is not None and credentials is not None:
-            problems.result(lambda: S3Storage(credentials.endpoint_url or None).check_bucket(location))
+            problems.result(lambda: S3Storage(s3().endpoint_url or None).check_bucket(location))
         if cluster is not None:
             cluster = problems.result(lambda: checked_cluster(cluster))
         problems.raise_if_any()
@@ -313,7 +314,7 @@ class TuneRemote(TuneParameters, RayClusterParameters):
                              progress=progress_view(search.spec) if quiet else None)
         end_live()
         check_search_finished(results, search.spec.num_samples)
-        storage = S3Storage(search.credentials.endpoint_url or None)
+        storage = S3Storage(s3().endpoint_url or None)  # this machine's endpoint, not the pods'
         with tempfile.TemporaryDirectory(prefix="aframe-tune-export-") as scratch:
             best = export_best_trial(results, search.spec, search.arguments.train_config,
                                      search.arguments.train_overrides, Path(scratch))

@@ -81,7 +81,10 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     ssh_key.chmod(0o600)
     known_hosts = tmp_path / "known_hosts"  # git-sync checks the server's host key against it
     known_hosts.write_text(f"gitlab.com {FAKE_HOST_KEY}\ngithub.com {FAKE_HOST_KEY}\n")
+    # the pods reach S3 at an endpoint of their own (an in-cluster address on a real cluster)
+    pod_endpoint = s3_server.endpoint_url.replace("127.0.0.1", "localhost")
     directory = remote_experiment(tmp_path, bucket, ssh={"ssh_file": str(ssh_key), "known_hosts": str(known_hosts)},
+                                  s3={"pod_endpoint_url": pod_endpoint},
                                   TuneRemote={"git_url": "git@github.com:albert.einstein/aframe.git"})
     # W&B offline: the key turns W&B logging on, the pods must send nothing anywhere
     env = {**remote_env(emulated_cluster, s3_server), **FAKE_SECRETS, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
@@ -100,6 +103,10 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
             known_hosts_sent.append((event.namespace, base64.b64decode(event.object["data"]["known_hosts"]).decode()))
 
     emulated_cluster.api.subscribe(remember_token, "secrets")
+    pod_endpoints: set[str] = set()
+    emulated_cluster.api.subscribe(lambda event: pod_endpoints.update(
+        e["value"] for c in event.object["spec"]["template"]["spec"]["containers"] for e in c.get("env") or []
+        if e["name"] == "AWS_ENDPOINT_URL"), "jobs")
     with ArgvSampler() as argv:
         # logs at every level must be free of secrets too
         result = run_experiment(directory, "--log-level", "DEBUG", env=env, timeout=900)
@@ -128,8 +135,10 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     assert all(p.poll() is not None for p in emulated_cluster.pods.processes())
     # everything it deployed followed the platform's rules, in the kube context's namespace
     assert emulated_cluster.policy.denied == []
-    assert {"Deployment", "Job"} <= {name.split("/")[0] for name in emulated_cluster.policy.admitted}
+    assert {name.split("-")[-1] for name in emulated_cluster.policy.admitted if name.startswith("Job/")} \
+        >= {"head", "worker"}
     assert known_hosts_sent == [(emulated_cluster.namespace, f"github.com {FAKE_HOST_KEY}\n")]
+    assert pod_endpoints == {pod_endpoint}  # the only endpoint the pods have: the head wrote the search through it
 
     # No secret in any process's arguments, in the run's output, in the pods' output or in the
     # head's Ray logs. (Ray Tune copies AWS_* variables of its driver onto trial workers' command
