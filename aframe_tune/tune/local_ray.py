@@ -134,7 +134,8 @@ def connect_ray_client(
                     f"cannot connect to the Ray client server at {address} after {attempts} tries "
                     f"({client_error_summary(error)}); check that the head pod is healthy"
                 ) from None
-            logger.warning("Connecting to %s failed (%s); trying again", address, client_error_summary(error))
+            # INFO: a retry that succeeds is nothing the user must act on; the last failure is an error
+            logger.info("Connecting to %s failed (%s); trying again", address, client_error_summary(error))
             ray.shutdown()
             time.sleep(pause_s)
 

@@ -305,7 +305,7 @@ def test_worker_pod_killed_mid_run_is_replaced_and_its_trial_retried(
     output = log.read_text()
     assert code == 0, output[-6000:]
     workers = [argv for argv in emulated_cluster.pods.argv_history() if "--head" not in argv]
-    assert len(workers) == 2  # the Deployment replaced the killed pod
+    assert len(workers) == 2  # the worker Job replaced the killed pod
     assert killed not in [p["metadata"]["name"] for p in emulated_cluster.api.list("pods")]
     reports = s3_reports(s3_server, bucket, "my-tune/tune/")
     assert len(reports) == 2 and all(iterations[-1] == 3 for iterations in reports.values())
@@ -342,7 +342,7 @@ def test_a_second_run_sh_is_refused_and_a_killed_drivers_cluster_is_removed_by_t
 
         driver.send_signal(signal.SIGKILL)  # no clean-up at all
         driver.wait(30)
-    assert f"deployments/{first_release}-head" in emulated_cluster.release_objects()
+    assert f"jobs/{first_release}-head" in emulated_cluster.release_objects()
 
     third = run_experiment(directory, env=env, timeout=900)
     output = third.stdout + third.stderr
