@@ -307,7 +307,7 @@ class PodSimulator:
             "metadata": {
                 "name": name,
                 "namespace": metadata["namespace"],
-                "labels": dict(template["metadata"].get("labels") or {}),
+                "labels": dict((template.get("metadata") or {}).get("labels") or {}),
                 "ownerReferences": [{
                     "apiVersion": workload["apiVersion"], "kind": workload["kind"], "name": metadata["name"],
                     "uid": metadata["uid"], "controller": True, "blockOwnerDeletion": True,

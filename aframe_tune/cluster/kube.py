@@ -8,7 +8,6 @@ frozen dataclasses where it is read (``cluster/pods.py``, ``cluster/lock.py``).
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, contextmanager
 from typing import Any
@@ -25,8 +24,6 @@ from aframe_tune.cluster.errors import (
     ClusterUnreachableError,
 )
 from aframe_tune.cluster.target import KubeTarget
-
-logger = logging.getLogger(__name__)
 
 Selector = dict[str, str]
 
@@ -96,11 +93,6 @@ class KubeApi:
 
     def _doing(self, doing: str | None, default: str) -> Any:
         return self._translating(doing or default, self.target.describe())
-
-    async def version(self, doing: str | None = None) -> dict[str, Any]:
-        """The API server's version: the cheapest proof that it answers and accepts the credential."""
-        with self._doing(doing, "connecting to Kubernetes"):
-            return await self._api.async_version()
 
     async def list(self, kind: str, labels: Selector | None = None, fields: Selector | None = None,
                    doing: str | None = None) -> list[dict[str, Any]]:
