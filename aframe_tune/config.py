@@ -16,6 +16,7 @@ import configparser
 import os
 import re
 from collections.abc import Collection, Iterator, Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -370,6 +371,14 @@ def read_mapping(parameters: Mapping[str, luigi.Parameter], entry: Mapping[str, 
     return values, problems
 
 
+class ClusterBackendName(StrEnum):
+    """How a Ray cluster is deployed on Kubernetes (``[luigi_TuneRemote] backend``)."""
+
+    AUTO = "auto"
+    KUBERAY = "kuberay"
+    CHART = "chart"
+
+
 class RayClusterParameters:
     """Where a Ray cluster is deployed and how it is run: ``[luigi_TuneRemote]`` in tune.cfg, and
     jobs.yaml's ``cluster:`` (where ``keep_cluster`` is ``keep``). With ``[luigi_ray_head]`` and
@@ -393,6 +402,14 @@ class RayClusterParameters:
         default="IfNotPresent",
         significant=False,
         description="Always, IfNotPresent or Never; default: IfNotPresent",
+    )
+    backend = luigi.ChoiceParameter(
+        choices=[b.value for b in ClusterBackendName],
+        default=ClusterBackendName.AUTO.value,
+        significant=False,
+        description="how the Ray cluster is deployed: kuberay (a RayCluster for the KubeRay operator, whose "
+        "autoscaler releases idle workers), chart (aframe-tune's own Jobs, for clusters without the operator) "
+        "or auto (kuberay where the cluster serves ray.io/v1 RayCluster); default: auto",
     )
     ready_timeout = PositiveFloatParameter(
         default=900.0,
@@ -447,8 +464,21 @@ class ray_worker(luigi.Config):  # noqa: N801
         "in MB; default: 15000",
     )
 
+    min_replicas = CountParameter(
+        minimum=0, default=0,
+        description="with backend kuberay, the fewest worker pods Ray's autoscaler keeps while idle; default: 0",
+    )
+    idle_timeout = CountParameter(
+        default=60,
+        description="with backend kuberay, seconds a worker pod runs no trial before the autoscaler removes it "
+        "and its GPUs; default: 60",
+    )
+
     def validate(self) -> None:
         check_positive(self.replicas, "ray_worker", "replicas")
+        if self.min_replicas > self.replicas:
+            raise ConfigError(f"[luigi_ray_worker] min_replicas = {self.min_replicas} is more than replicas = "
+                              f"{self.replicas}: lower min_replicas", key="ray_worker.min_replicas")
         check_positive(self.gpus_per_replica, "ray_worker", "gpus_per_replica", allow_zero=True)
         check_positive(self.cpus_per_gpu, "ray_worker", "cpus_per_gpu")
         check_positive(self.memory_per_gpu, "ray_worker", "memory_per_gpu")

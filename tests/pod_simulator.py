@@ -29,6 +29,7 @@ import logging
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -232,6 +233,13 @@ class PodSimulator:
             if kind in WORKLOADS and event.type != "DELETED":
                 threading.Thread(target=self._reconcile, args=(event.namespace, kind, event.name),
                                  daemon=True).start()
+            elif kind == "Pod" and event.type == "ADDED":
+                # the kubelet runs every Pod bound to it, whoever made it (a Job, KubeRay, kubectl)
+                with self._lock:
+                    known = (event.namespace, event.name) in self.pods
+                if not known and not self._stopping.is_set():
+                    threading.Thread(target=self._run_pod, args=(event.object,), daemon=True,
+                                     name=f"pod-{event.name}").start()
             elif kind == "Pod" and event.type == "DELETED":
                 pod = self.pods.pop((event.namespace, event.name), None)
                 if pod is not None:
@@ -316,8 +324,7 @@ class PodSimulator:
             "spec": template["spec"],
             "status": {"phase": "Pending", "conditions": []},
         }
-        created = self.emulator.create("pods", metadata["namespace"], pod)
-        threading.Thread(target=self._run_pod, args=(created,), daemon=True, name=f"pod-{name}").start()
+        self.emulator.create("pods", metadata["namespace"], pod)  # the kubelet part runs it
 
     # ------------------------------------------------------------------ kubelet
 
@@ -336,7 +343,7 @@ class PodSimulator:
 
     def _run_pod(self, raw: dict[str, Any]) -> None:
         metadata = raw["metadata"]
-        component = metadata["labels"].get(COMPONENT, "?")
+        component = (metadata.get("labels") or {}).get(COMPONENT, "?")
         pod = RunningPod(metadata["namespace"], metadata["name"], component, next_address())
         with self._lock:
             self.pods[(pod.namespace, pod.name)] = pod
@@ -371,7 +378,7 @@ class PodSimulator:
                 "reason": "CreateContainerConfigError", "message": f"secret {missing} not found"}})])
             return
         pod.named_ports = {p["name"]: p["containerPort"] for p in container.get("ports") or [] if "name" in p}
-        argv = self._rewrite(pod, container["command"] + container.get("args", []))
+        argv = self._rewrite_command(pod, _expand(container.get("command", []) + container.get("args", []), env))
         pod.argv_log.append(argv)
         self._argv_history.append(argv)
         if pod.stopped.is_set() or self._stopping.is_set():
@@ -386,7 +393,7 @@ class PodSimulator:
             return
         probe = ((container.get("readinessProbe") or {}).get("exec") or {}).get("command")
         while not pod.stopped.is_set() and pod.process.poll() is None:
-            if probe is None or subprocess.run(self._rewrite(pod, probe, new_ports=False), env=env,
+            if probe is None or subprocess.run(self._rewrite(pod, _expand(probe, env), new_ports=False), env=env,
                                                capture_output=True, timeout=60).returncode == 0:
                 pod.ready = True
                 self._status(pod, containerStatuses=[self._container_status(
@@ -406,6 +413,8 @@ class PodSimulator:
         for entry in container.get("env") or []:
             if "value" in entry:
                 env[entry["name"]] = str(entry["value"])
+            elif "fieldRef" in (entry.get("valueFrom") or {}):
+                env[entry["name"]] = self._field(pod, entry["valueFrom"]["fieldRef"]["fieldPath"])
             elif "secretKeyRef" in (entry.get("valueFrom") or {}):
                 reference = entry["valueFrom"]["secretKeyRef"]
                 secret = self.emulator.get("secrets", pod.namespace, reference["name"])
@@ -417,6 +426,27 @@ class PodSimulator:
             # the container sees mount_path; this machine has the files under local
             env = {k: local + v[len(mount_path):] if v.startswith(mount_path) else v for k, v in env.items()}
         return env
+
+    def _field(self, pod: RunningPod, path: str) -> str:
+        """The downward API's value of ``fieldPath`` for the pod."""
+        raw = self.emulator.get("pods", pod.namespace, pod.name) or {"metadata": {}}
+        metadata = raw["metadata"]
+        label = re.fullmatch(r"metadata\.(labels|annotations)\['([^']+)'\]", path)
+        if label:
+            return (metadata.get(label.group(1)) or {}).get(label.group(2), "")
+        simple = {"metadata.name": pod.name, "metadata.namespace": pod.namespace, "status.podIP": pod.ip,
+                  "metadata.uid": metadata.get("uid", ""), "spec.nodeName": "emulated-node"}
+        return simple.get(path, "")
+
+    def _rewrite_command(self, pod: RunningPod, argv: list[str]) -> list[str]:
+        """:meth:`_rewrite`, also inside a shell script (``bash -c -- "ulimit ...; ray start ..."``, as
+        KubeRay writes it): each ``ray ...`` statement of the script is rewritten."""
+        if len(argv) >= 3 and Path(argv[0]).name in ("bash", "sh") and argv[1] in ("-c", "-lc"):
+            statements = re.split(r"(;|&&)", argv[-1])
+            script = "".join(f" {shlex.join(self._rewrite(pod, shlex.split(part)))} "
+                             if part.strip().startswith("ray ") else part for part in statements)
+            return [*argv[:-1], script]
+        return self._rewrite(pod, argv)
 
     def _mount_secret_volumes(self, pod: RunningPod, container: dict) -> dict[str, str]:
         """Write the Secret volumes the container mounts as files, as the kubelet would (mode
@@ -441,7 +471,15 @@ class PodSimulator:
         return mounts
 
     def _resolve(self, namespace: str, host: str, port: int, wait_s: float = 120) -> tuple[str, int] | None:
-        """``service:port`` -> the address and real port of a Pod behind the Service."""
+        """``service:port`` -> the address and real port of a Pod behind the Service.
+
+        ``host`` is a Service's name as the cluster DNS knows it: ``name``, ``name.namespace`` or
+        ``name.namespace.svc.cluster.local``.
+        """
+        dns = re.fullmatch(r"([a-z0-9-]+)(?:\.([a-z0-9-]+)(?:\.svc(?:\.cluster\.local)?)?)?", host)
+        if dns is None:
+            return None
+        host, namespace = dns.group(1), dns.group(2) or namespace
         service = self.emulator.get("services", namespace, host)
         if service is None:
             return None
@@ -462,7 +500,8 @@ class PodSimulator:
         """Map the command's ports and service names onto this machine (see the module docstring)."""
         out = []
         for arg in argv:
-            match = re.fullmatch(r"(--(?:port|ray-client-server-port|dashboard-port))=(\d+)", arg)
+            match = re.fullmatch(r"(--(?:port|ray-client-server-port|dashboard-port|metrics-export-port"
+                                 r"|dashboard-agent-listen-port))=(\d+)", arg)
             if match and new_ports:
                 container_port = int(match.group(2))
                 pod.ports[container_port] = free_port()
@@ -562,6 +601,16 @@ class PodSimulator:
 
             self.balancers[(namespace, name)] = TcpForwarder(ip, service_port["port"], backend)
         self.emulator.update_status("services", namespace, name, {"loadBalancer": {"ingress": [{"ip": ip}]}})
+
+
+def _expand(argv: list[str], env: dict[str, str]) -> list[str]:
+    """The kubelet's expansion of ``$(VAR)`` in a command from the container's environment
+    (``$$(VAR)`` stays literal; an unknown variable is left as written)."""
+    def one(match: re.Match[str]) -> str:
+        if match.group(0).startswith("$$"):
+            return match.group(0)[1:]
+        return env.get(match.group(1), match.group(0))
+    return [re.sub(r"\$?\$\(([A-Za-z_][A-Za-z0-9_]*)\)", one, arg) for arg in argv]
 
 
 def _descendants(pid: int) -> list[psutil.Process]:

@@ -12,7 +12,8 @@ cluster:                          # every key optional; `cluster: {}` takes all 
   image_pull_policy: IfNotPresent
   head: {cpus: 8, memory: 32G}
   worker: {replicas: 1, gpus_per_replica: 1, cpus_per_gpu: 8, memory_per_gpu: 16, min_gpu_memory: 15000,
-           gpu_resource: nvidia.com/gpu}
+           gpu_resource: nvidia.com/gpu, min_replicas: 0, idle_timeout: 60}
+  backend: auto                   # kuberay | chart | auto (kuberay where the cluster serves RayCluster)
   ready_timeout: 900              # seconds to wait for the head and a worker
   keep: false                     # leave the cluster running afterwards
 ```
@@ -26,7 +27,7 @@ from typing import Any
 
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.cluster.values import GitSync, HeadResources, Image, RayClusterValues, S3Credentials, WorkerResources
-from aframe_tune.config import RayClusterParameters, parameters_of, ray_head, ray_worker, read_mapping
+from aframe_tune.config import ClusterBackendName, RayClusterParameters, parameters_of, ray_head, ray_worker, read_mapping
 from aframe_tune.errors import ConfigError, Problems, did_you_mean
 
 # jobs.yaml's names for the parameters whose tune.cfg name differs
@@ -45,6 +46,7 @@ class ClusterDescription:
         image: the pods' image.
         ready_timeout_s: how long to wait for the head and a worker.
         keep: leave the cluster running when the search or dispatch ends.
+        backend: ``auto``, ``kuberay`` or ``chart`` (``checked_cluster`` resolves ``auto``).
     """
 
     target: KubeTarget
@@ -53,12 +55,14 @@ class ClusterDescription:
     image: Image
     ready_timeout_s: float
     keep: bool
+    backend: ClusterBackendName = ClusterBackendName.AUTO
 
     def values(self, s3: S3Credentials, auth_token: str, wandb_api_key: str = "", git_sync: GitSync | None = None,
                extra_env: tuple[tuple[str, str], ...] = ()) -> RayClusterValues:
         """The values of a release of this cluster (see :class:`RayClusterValues` for the arguments)."""
         return RayClusterValues(head=self.head, worker=self.worker, s3=s3, auth_token=auth_token, image=self.image,
-                                wandb_api_key=wandb_api_key, git_sync=git_sync, extra_env=extra_env)
+                                wandb_api_key=wandb_api_key, git_sync=git_sync, extra_env=extra_env,
+                                backend=self.backend.value)
 
 
 def describe_cluster(options: Mapping[str, Any], head: Mapping[str, Any],
@@ -68,10 +72,12 @@ def describe_cluster(options: Mapping[str, Any], head: Mapping[str, Any],
         target=KubeTarget(namespace=options["namespace"], context=options["kube_context"]),
         head=HeadResources(head["cpus"], head["memory"]),
         worker=WorkerResources.per_gpu(worker["replicas"], worker["gpus_per_replica"], worker["cpus_per_gpu"],
-                                       worker["memory_per_gpu"], worker["min_gpu_memory"], worker["gpu_resource"]),
+                                       worker["memory_per_gpu"], worker["min_gpu_memory"], worker["gpu_resource"],
+                                       worker["min_replicas"], worker["idle_timeout"]),
         image=Image.parse(options["image"], options["image_pull_policy"]),
         ready_timeout_s=float(options["ready_timeout"]),
         keep=bool(options["keep_cluster"]),
+        backend=ClusterBackendName(options["backend"]),
     )
 
 

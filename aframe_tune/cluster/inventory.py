@@ -17,12 +17,14 @@ from aframe_tune.cluster.helm import uninstall_ray_cluster
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.lock import LockHolder
 from aframe_tune.cluster.names import COMPONENT, HELM_RECORD_LABELS, INSTANCE, RUN_LOCK, is_release_name, product_labels
+from aframe_tune.cluster.kuberay_backend import RAYCLUSTER_API
 from aframe_tune.cluster.pods import ClusterState, read_pod_state
 
 logger = logging.getLogger(__name__)
 
-# what a release is made of, in the order they are deleted (pods last: their Deployment or Job recreates them)
-RELEASE_KINDS = ("deployments", "jobs", "services", "secrets", "pods")
+# what a release is made of, in the order they are deleted (pods last: their Deployment, Job or
+# RayCluster recreates them); rayclusters only where the cluster serves them
+RELEASE_KINDS = ("rayclusters", "deployments", "jobs", "services", "secrets", "pods")
 # a lock renewed within this long belongs to a running search (the driver renews every 15 s)
 LOCK_ALIVE_S = 60.0
 
@@ -82,11 +84,18 @@ def _created(raw: dict[str, Any]) -> datetime | None:
         return None
 
 
+async def release_kinds(api: KubeApi) -> tuple[str, ...]:
+    """The kinds a release may be made of on this cluster (RayClusters where KubeRay is installed)."""
+    if await api.serves(*RAYCLUSTER_API):
+        return RELEASE_KINDS
+    return tuple(kind for kind in RELEASE_KINDS if kind != "rayclusters")
+
+
 async def find_ray_clusters(api: KubeApi, release: str | None = None) -> list[DeployedRayCluster]:
     """Every aframe-tune Ray cluster in the API's namespace (or only ``release``), oldest first."""
     doing = f"listing aframe-tune's Ray clusters in namespace {api.namespace}"
     objects: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for kind in RELEASE_KINDS:
+    for kind in await release_kinds(api):
         for raw in await api.list(kind, labels=product_labels(release), doing=doing):
             labels = raw["metadata"].get("labels") or {}
             if labels.get(COMPONENT) != RUN_LOCK and labels.get(INSTANCE):
@@ -117,7 +126,7 @@ async def remove_ray_cluster(api: KubeApi, cluster: DeployedRayCluster) -> None:
     helm has no record of, or that an interrupted uninstall left), its Secrets included."""
     if cluster.helm_record:
         await uninstall_ray_cluster(api.target, cluster.release)
-    for kind in RELEASE_KINDS:
+    for kind in await release_kinds(api):
         for deleted in await api.delete_matching(kind, product_labels(cluster.release),
                                                  doing=f"deleting what is left of {cluster.release}"):
             logger.info("Deleted %s of %s", deleted, cluster.release)

@@ -94,6 +94,16 @@ class KubeApi:
     def _doing(self, doing: str | None, default: str) -> Any:
         return self._translating(doing or default, self.target.describe())
 
+    async def serves(self, group_version: str, plural: str, doing: str | None = None) -> bool:
+        """Whether the API server serves ``plural`` in ``group_version`` (``"ray.io/v1"``, ``"rayclusters"``)."""
+        with self._doing(doing, f"asking the API server whether it serves {group_version} {plural}"):
+            async with self._api.call_api("GET", version=group_version, base="/apis",
+                                          raise_for_status=False) as response:
+                if response.status_code == 404:
+                    return False
+                response.raise_for_status()
+                return any(r.get("name") == plural for r in response.json().get("resources") or [])
+
     async def list(self, kind: str, labels: Selector | None = None, fields: Selector | None = None,
                    doing: str | None = None) -> list[dict[str, Any]]:
         """The objects of ``kind`` in the namespace that match the selectors."""

@@ -17,10 +17,11 @@ from aframe_tune.cluster.chart_backend import ChartBackend
 from aframe_tune.cluster.description import ClusterDescription
 from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.cluster.helm import check_helm
-from aframe_tune.cluster.kube import reachable_target
+from aframe_tune.cluster.kube import KubeApi
+from aframe_tune.cluster.kuberay_backend import RAYCLUSTER_API, KubeRayBackend
 from aframe_tune.cluster.lock import ClusterRunLock, held_run_lock
-from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.cluster.values import RayClusterValues, new_ray_token
+from aframe_tune.config import ClusterBackendName
 from aframe_tune.errors import ConfigError, Problems
 
 logger = logging.getLogger(__name__)
@@ -44,29 +45,51 @@ def use_new_ray_token() -> str:
 
 
 def checked_cluster(cluster: ClusterDescription) -> ClusterDescription:
-    """Check what deploying ``cluster`` needs before anything is created: helm 3, and a kube
-    context that answers. Every problem is reported at once, as an input problem.
+    """Check what deploying ``cluster`` needs before anything is created: helm 3, a kube context
+    that answers, and the KubeRay operator's API where the backend needs it. Every problem is
+    reported at once, as an input problem.
 
     Returns:
-        The description, with the kube context's namespace where it names none.
+        The description, with the kube context's namespace where it names none, and the backend
+        ``auto`` resolved: ``kuberay`` where the cluster serves RayClusters, else ``chart``.
     """
     problems = Problems()
     problems.result(check_helm)
-    target = problems.result(lambda: _reachable(cluster.target))
+    resolved = problems.result(lambda: _reachable(cluster))
     problems.raise_if_any()
-    return dataclasses.replace(cluster, target=target)
+    return resolved
 
 
-def _reachable(target: KubeTarget) -> KubeTarget:
+def _reachable(cluster: ClusterDescription) -> ClusterDescription:
     try:
-        return asyncio.run(reachable_target(target))
+        return asyncio.run(_resolve(cluster))
     except ClusterError as error:  # nothing was created yet: an input problem
         raise ConfigError(str(error)) from None
 
 
+async def _resolve(cluster: ClusterDescription) -> ClusterDescription:
+    target = cluster.target
+    api = await KubeApi.connect(target, doing=f"connecting to Kubernetes through {target.describe()}")
+    kuberay = await api.serves(*RAYCLUSTER_API)
+    backend = cluster.backend
+    if backend is ClusterBackendName.AUTO:
+        backend = ClusterBackendName.KUBERAY if kuberay else ClusterBackendName.CHART
+        logger.info("Backend %s: the cluster %s ray.io/v1 RayCluster", backend, "serves" if kuberay else "does not serve")
+    elif backend is ClusterBackendName.KUBERAY and not kuberay:
+        raise ConfigError(
+            f"[luigi_TuneRemote] backend = kuberay, but the cluster of {api.target.describe()} does not serve "
+            "ray.io/v1 RayCluster: the KubeRay operator is not installed. Set backend = chart (or auto), "
+            "or ask the cluster's administrators for KubeRay", key="TuneRemote.backend")
+    return dataclasses.replace(cluster, target=api.target, backend=backend)
+
+
 def backend_for(cluster: ClusterDescription) -> ClusterBackend:
-    """The backend that deploys ``cluster``."""
-    return ChartBackend(cluster.target)
+    """The backend that deploys ``cluster`` (whose backend :func:`checked_cluster` resolved)."""
+    if cluster.backend is ClusterBackendName.KUBERAY:
+        return KubeRayBackend(cluster.target)
+    if cluster.backend is ClusterBackendName.CHART:
+        return ChartBackend(cluster.target)
+    raise ConfigError("the cluster's backend is still auto: check the cluster with checked_cluster() first")
 
 
 @contextmanager

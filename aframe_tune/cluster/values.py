@@ -65,6 +65,8 @@ class WorkerResources:
         memory: memory per pod, a Kubernetes quantity.
         min_gpu_memory: required GPU memory of a node in MB; 0 for no constraint.
         gpu_resource: the resource name GPUs are asked for by.
+        min_replicas: (backend kuberay) the fewest workers the autoscaler keeps.
+        idle_timeout_s: (backend kuberay) seconds without work before a worker is removed.
     """
 
     replicas: int
@@ -73,11 +75,13 @@ class WorkerResources:
     memory: str
     min_gpu_memory: int
     gpu_resource: str = "nvidia.com/gpu"
+    min_replicas: int = 0
+    idle_timeout_s: int = 60
 
     @classmethod
     def per_gpu(
         cls, replicas: int, gpus: int, cpus_per_gpu: int, memory_per_gpu: float, min_gpu_memory: int,
-        gpu_resource: str = "nvidia.com/gpu",
+        gpu_resource: str = "nvidia.com/gpu", min_replicas: int = 0, idle_timeout_s: int = 60,
     ) -> WorkerResources:
         """Scale per-GPU CPUs and memory (as ``[luigi_ray_worker]`` gives them) to a pod.
 
@@ -91,6 +95,8 @@ class WorkerResources:
             memory=gibibytes(memory_per_gpu * units),
             min_gpu_memory=min_gpu_memory,
             gpu_resource=gpu_resource,
+            min_replicas=min_replicas,
+            idle_timeout_s=idle_timeout_s,
         )
 
 
@@ -133,6 +139,7 @@ class RayClusterValues:
         wandb_api_key: W&B key, or empty for no W&B.
         git_sync: code to clone into the pods, if any.
         extra_env: more environment for the Ray processes, as ``(name, value)`` pairs.
+        backend: ``chart`` (the chart's Jobs) or ``kuberay`` (a RayCluster).
     """
 
     head: HeadResources
@@ -143,10 +150,12 @@ class RayClusterValues:
     wandb_api_key: str = field(default="", repr=False)
     git_sync: GitSync | None = None
     extra_env: tuple[tuple[str, str], ...] = ()
+    backend: str = "chart"
 
     def to_helm_values(self) -> dict[str, Any]:
         """The chart's values document (secrets included: send it to helm on stdin only)."""
         values: dict[str, Any] = {
+            "backend": self.backend,
             "image": {
                 "repository": self.image.repository,
                 "tag": self.image.tag,
@@ -160,6 +169,8 @@ class RayClusterValues:
                 "memory": self.worker.memory,
                 "minGpuMemory": self.worker.min_gpu_memory,
                 "gpuResource": self.worker.gpu_resource,
+                "minReplicas": self.worker.min_replicas,
+                "idleTimeoutSeconds": self.worker.idle_timeout_s,
             },
             "auth": {"token": self.auth_token},
             "s3": {

@@ -764,9 +764,14 @@ class KubernetesEmulator:
         """Serve an extra resource type (a CRD, say)."""
         self.registry.add(resource_type)
 
-    def create(self, resource: str | ResourceType, namespace: str | None, obj: dict[str, Any]) -> dict[str, Any]:
-        """Create an object (raises :class:`ApiError` 409 if it exists); status is kept as given."""
-        return self.store.create(self.resource_type(resource), namespace, obj)
+    def create(self, resource: str | ResourceType, namespace: str | None, obj: dict[str, Any], *,
+               admit: bool = False) -> dict[str, Any]:
+        """Create an object (raises :class:`ApiError` 409 if it exists); status is kept as given.
+
+        ``admit`` makes it a request as a controller sends it: validated, admitted by the admission
+        plugins (which may refuse it), its status reset.
+        """
+        return self.store.create(self.resource_type(resource), namespace, obj, from_api=admit)
 
     def apply(self, resource: str | ResourceType, namespace: str | None, obj: dict[str, Any]) -> dict[str, Any]:
         """Create or overwrite an object as given (no resourceVersion check); a missing status is kept."""

@@ -116,7 +116,7 @@ def test_the_ray_client_port_refuses_clients_without_the_token(
     (service,) = [s for s in emulated_cluster.api.list("services") if s["spec"].get("type") == "LoadBalancer"]
     address = f"ray://{service['status']['loadBalancer']['ingress'][0]['ip']}:10001"
     (secret,) = [s for s in emulated_cluster.api.list("secrets") if s["metadata"]["name"].endswith("-ray-auth")]
-    token = base64.b64decode(secret["data"]["token"]).decode()
+    token = base64.b64decode(secret["data"]["auth_token"]).decode()
 
     def connect(script: str = CONNECT, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-c", script, address], capture_output=True, text=True,

@@ -20,8 +20,29 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 /etc/aframe-tune/credentials
 {{- end -}}
 
+{{/* The head's GCS address in the cluster: our headless Service, or the one KubeRay makes. */}}
 {{- define "ray-cluster.headAddress" -}}
+{{- if eq .Values.backend "kuberay" -}}
+{{ include "ray-cluster.fullname" . }}-head-svc:{{ .Values.ports.gcs }}
+{{- else -}}
 {{ include "ray-cluster.fullname" . }}-head:{{ .Values.ports.gcs }}
+{{- end -}}
+{{- end -}}
+
+{{/* KubeRay's rayVersion: given, or the version at the start of the image tag. */}}
+{{- define "ray-cluster.rayVersion" -}}
+{{- .Values.rayVersion | default (regexFind "^[0-9]+[.][0-9]+[.][0-9]+" .Values.image.tag) | default .Chart.AppVersion -}}
+{{- end -}}
+
+{{/* The labels that select the head pod: the chart's, or those KubeRay gives its pods. */}}
+{{- define "ray-cluster.headSelector" -}}
+{{- if eq .Values.backend "kuberay" -}}
+ray.io/cluster: {{ include "ray-cluster.fullname" . }}
+ray.io/node-type: head
+{{- else -}}
+{{ include "ray-cluster.selectorLabels" . }}
+app.kubernetes.io/component: head
+{{- end -}}
 {{- end -}}
 
 {{/* Environment shared by head and workers: token auth, S3, W&B, code path. */}}
@@ -32,7 +53,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   valueFrom:
     secretKeyRef:
       name: {{ include "ray-cluster.fullname" . }}-ray-auth
-      key: token
+      key: auth_token
 {{- /* S3 keys are a file, never variables: Ray Tune copies AWS_* variables of its driver
      into every trial's runtime environment, which Ray passes on worker command lines. */}}
 {{- if .Values.s3.accessKeyId }}
@@ -124,5 +145,76 @@ initContainers:
       - name: git-ssh
         mountPath: /etc/git-secret
         readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* The Ray container of the head pod, but for its name and command: shared by backends. */}}
+{{- define "ray-cluster.headContainerBody" -}}
+image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+imagePullPolicy: {{ .Values.image.pullPolicy }}
+env:
+  {{- include "ray-cluster.env" . | nindent 2 }}
+ports:
+  - name: gcs
+    containerPort: {{ .Values.ports.gcs }}
+  - name: dashboard
+    containerPort: {{ .Values.ports.dashboard }}
+  - name: client
+    containerPort: {{ .Values.ports.client }}
+readinessProbe:
+  exec:
+    command: ["ray", "health-check", "--address", "127.0.0.1:{{ .Values.ports.gcs }}"]
+  periodSeconds: 5
+  failureThreshold: 3
+resources:
+  requests:
+    cpu: {{ .Values.head.cpus | quote }}
+    memory: {{ .Values.head.memory | quote }}
+  limits:
+    cpu: {{ .Values.head.cpus | quote }}
+    memory: {{ .Values.head.memory | quote }}
+volumeMounts:
+  {{- include "ray-cluster.volumeMounts" . | nindent 2 }}
+{{- end -}}
+
+{{/* The Ray container of a worker pod, but for its name and command: shared by backends. */}}
+{{- define "ray-cluster.workerContainerBody" -}}
+image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+imagePullPolicy: {{ .Values.image.pullPolicy }}
+env:
+  {{- include "ray-cluster.env" . | nindent 2 }}
+readinessProbe:
+  exec:
+    command: ["ray", "health-check", "--address", "{{ include "ray-cluster.headAddress" . }}"]
+  periodSeconds: 5
+  failureThreshold: 3
+resources:
+  requests:
+    cpu: {{ .Values.worker.cpus | quote }}
+    memory: {{ .Values.worker.memory | quote }}
+    {{- if gt (int .Values.worker.gpus) 0 }}
+    {{ .Values.worker.gpuResource }}: {{ .Values.worker.gpus | quote }}
+    {{- end }}
+  limits:
+    cpu: {{ .Values.worker.cpus | quote }}
+    memory: {{ .Values.worker.memory | quote }}
+    {{- if gt (int .Values.worker.gpus) 0 }}
+    {{ .Values.worker.gpuResource }}: {{ .Values.worker.gpus | quote }}
+    {{- end }}
+volumeMounts:
+  {{- include "ray-cluster.volumeMounts" . | nindent 2 }}
+{{- end -}}
+
+{{/* Workers only on nodes whose GPUs have enough memory. */}}
+{{- define "ray-cluster.workerAffinity" -}}
+{{- if and (gt (int .Values.worker.gpus) 0) (gt (int .Values.worker.minGpuMemory) 0) }}
+affinity:
+  nodeAffinity:
+    requiredDuringSchedulingIgnoredDuringExecution:
+      nodeSelectorTerms:
+        - matchExpressions:
+            - key: nvidia.com/gpu.memory
+              operator: Gt
+              values: [{{ .Values.worker.minGpuMemory | quote }}]
 {{- end }}
 {{- end -}}

@@ -1,0 +1,74 @@
+"""The ``kuberay`` backend: the chart renders a ``ray.io/v1`` RayCluster, and the cluster's KubeRay
+operator makes its pods; Ray's autoscaler, in the head pod, removes idle workers."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+from typing import Any
+
+from aframe_tune.cluster.backend import RayClusterAddress
+from aframe_tune.cluster.chart_backend import wait_until_usable
+from aframe_tune.cluster.errors import ClusterError
+from aframe_tune.cluster.helm import install_ray_cluster, uninstall_ray_cluster
+from aframe_tune.cluster.kube import KubeApi
+from aframe_tune.cluster.target import KubeTarget
+from aframe_tune.cluster.values import RayClusterValues
+
+RAYCLUSTER_API = ("ray.io/v1", "rayclusters")
+# conditions KubeRay sets when it cannot make the cluster's pods (admission refused them, quota...)
+FAILURE_CONDITIONS = ("ReplicaFailure",)
+
+
+class KubeRayBackend:
+    """Releases of ``charts/ray-cluster`` with ``backend: kuberay``: a RayCluster and its Secrets,
+    and a LoadBalancer for the Ray client.
+
+    Args:
+        target: the kube context and namespace; its cluster runs the KubeRay operator.
+    """
+
+    name = "kuberay"
+
+    def __init__(self, target: KubeTarget) -> None:
+        self.target = target
+
+    async def install(self, release: str, values: RayClusterValues) -> None:
+        await install_ray_cluster(self.target, release, values)
+
+    async def wait_until_usable(self, release: str, timeout_s: float) -> RayClusterAddress:
+        """As the chart backend waits (pods, then the client address), but also fails at once when
+        the operator reports that it cannot make the RayCluster's pods."""
+        pods = asyncio.create_task(wait_until_usable(self.target, release, timeout_s))
+        failure = asyncio.create_task(raycluster_failure(self.target, release))
+        done, _ = await asyncio.wait({pods, failure}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (pods, failure):
+            if task not in done:
+                task.cancel()
+        await asyncio.gather(pods, failure, return_exceptions=True)
+        if pods in done:
+            return pods.result()
+        raise failure.result()
+
+    async def uninstall(self, release: str) -> None:
+        await uninstall_ray_cluster(self.target, release)
+
+
+async def raycluster_failure(target: KubeTarget, release: str) -> ClusterError:
+    """Wait until the release's RayCluster has a failure condition; the error that says why."""
+    api = await KubeApi.connect(target)
+    watch = api.watch("rayclusters", fields={"metadata.name": release}, doing=f"watching RayCluster {release}")
+    async with aclosing(watch) as events:
+        async for _event, raw in events:
+            problem = failure_of(raw)
+            if problem:
+                return ClusterError(f"the KubeRay operator cannot make Ray cluster {release}'s pods: {problem}")
+    return ClusterError(f"the watch of RayCluster {release} ended unexpectedly")
+
+
+def failure_of(raycluster: dict[str, Any]) -> str:
+    """The message of a RayCluster's failure condition, or ``""``."""
+    for condition in (raycluster.get("status") or {}).get("conditions") or []:
+        if condition.get("type") in FAILURE_CONDITIONS and condition.get("status") == "True":
+            return condition.get("message") or condition.get("reason") or condition["type"]
+    return ""
