@@ -68,6 +68,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from . import protobuf
+from .crds import serve_crds
 from .patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
 from .resources import Registry, ResourceType
 from .selectors import SelectorError, field_matcher, label_matcher
@@ -633,6 +634,7 @@ class KubernetesEmulator:
         self.kubernetes_version = kubernetes_version
         self.registry = Registry()
         self.store = Store(self.registry, history_limit=history_limit)
+        serve_crds(self.registry, self.store)  # customresourcedefinitions, see .crds
         self.ca_pem: bytes | None = None
         self._initial_namespaces = tuple(namespaces)
         self._server: _Server | None = None

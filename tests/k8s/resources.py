@@ -28,6 +28,13 @@ class ResourceType:
     generation: bool = False
     # Fields a fieldSelector may use besides metadata.name / metadata.namespace.
     field_labels: tuple[str, ...] = ()
+    # For custom resources (and CRDs themselves): an object with ``process(obj) -> causes`` that
+    # prunes, defaults and validates each write (:class:`tests.k8s.schema.StructuralSchema`).
+    schema: Any = field(default=None, compare=False, repr=False)
+    # A CRD version's additionalPrinterColumns (dicts as in the CRD), for Table responses.
+    printer_columns: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
+    # A CRD's scale subresource (specReplicasPath, statusReplicasPath, labelSelectorPath), if declared.
+    scale: dict[str, str] | None = field(default=None, compare=False, repr=False)
 
     @property
     def api_version(self) -> str:
@@ -119,8 +126,22 @@ class Registry:
     types: list[ResourceType] = field(default_factory=lambda: list(DEFAULT_RESOURCES))
 
     def add(self, resource_type: ResourceType) -> None:
-        """Serve one more type (a CRD, say); it shows up in discovery at once."""
-        self.types = [t for t in self.types if t.key != resource_type.key] + [resource_type]
+        """Serve one more type (a CRD version, say); it shows up in discovery at once."""
+        self.types = [t for t in self.types
+                      if (t.key, t.version) != (resource_type.key, resource_type.version)] + [resource_type]
+
+    def remove(self, key: str) -> list[ResourceType]:
+        """Stop serving every version of ``key`` (``rayclusters.ray.io``); returns what was removed."""
+        removed = [t for t in self.types if t.key == key]
+        self.types = [t for t in self.types if t.key != key]
+        return removed
+
+    def by_key(self) -> dict[str, ResourceType]:
+        """Types by key; where several versions share one, the first registered (the storage version)."""
+        found: dict[str, ResourceType] = {}
+        for t in self.types:
+            found.setdefault(t.key, t)
+        return found
 
     def by_path(self, group: str, version: str, plural: str) -> ResourceType | None:
         for t in self.types:

@@ -89,6 +89,15 @@ def invalid(rt: ResourceType, name: str, field_path: str, why: str, value: Any =
     return ApiError(422, "Invalid", f'{qualified_kind} "{name}" is invalid: {field_path}: {message}', details)
 
 
+def invalid_causes(rt: ResourceType, name: str, causes: list[dict[str, str]]) -> ApiError:
+    """422 Invalid listing every cause, worded like the real server (one cause: no brackets)."""
+    rendered = [f"{c['field']}: {c['message']}" for c in causes]
+    summary = rendered[0] if len(rendered) == 1 else f"[{', '.join(rendered)}]"
+    qualified_kind = f"{rt.kind}.{rt.group}" if rt.group else rt.kind
+    details = {**_details(rt, name), "kind": rt.kind, "causes": causes}
+    return ApiError(422, "Invalid", f'{qualified_kind} "{name}" is invalid: {summary}', details)
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
@@ -163,6 +172,9 @@ class Store:
         # validating admission plugins: called with each object an API request creates or
         # changes (not its status), after defaulting; one raises ApiError to deny the request
         self.admission: list[Callable[[ResourceType, dict[str, Any]], None]] = []
+        # called with every Event inside the write, under the lock (the CRD controller registers
+        # types here, so a CRD's kinds are served as soon as its create returns); may write
+        self.write_hooks: list[Callable[[Event], None]] = []
 
     # ----------------------------------------------------------------- bookkeeping
 
@@ -193,6 +205,8 @@ class Store:
                 self._enqueued += 1
             self._dispatch.put(event)
         log.debug("%s %s %s/%s rv=%d", kind, rt.key, namespace, name, self._rv)
+        for hook in self.write_hooks:
+            hook(event)
         return event
 
     def _namespace_of(self, rt: ResourceType, namespace: str | None, meta: dict[str, Any]) -> str:
@@ -241,7 +255,7 @@ class Store:
     def all_objects(self) -> list[tuple[ResourceType, dict[str, Any]]]:
         """Every stored object with its type (a snapshot)."""
         with self._lock:
-            by_key = {t.key: t for t in self.registry.types}
+            by_key = self.registry.by_key()
             return [(by_key[key], copy.deepcopy(obj)) for (key, _, _), obj in sorted(self._objects.items())
                     if key in by_key]
 
@@ -279,6 +293,7 @@ class Store:
                 meta["generation"] = 1
             if from_api and rt.status_subresource:
                 new.pop("status", None)
+            _check_schema(rt, name, new)
             if from_api:
                 _validate(rt, new)
             self._apply_defaults(rt, new, creating=True)
@@ -316,6 +331,7 @@ class Store:
                 else:
                     result.pop("status", None)
                 new = result
+                _check_schema(rt, name, new)
             else:
                 if from_api and rt.status_subresource:
                     # Writes to the main resource cannot change status (that is what /status is for).
@@ -334,6 +350,7 @@ class Store:
                 if rt.namespaced:
                     meta["namespace"] = ns
                 meta.pop("managedFields", None)
+                _check_schema(rt, name, new)
                 if from_api:
                     _validate(rt, new)
                 self._apply_defaults(rt, new, creating=False, old=old)
@@ -447,6 +464,13 @@ class Store:
         self._commit("DELETED", rt, "", name, gone, current)
         return copy.deepcopy(gone)
 
+    def purge(self, rt: ResourceType) -> None:
+        """Remove every object of a type at once, finalizers or not (its CRD is going away)."""
+        with self._lock:
+            for key, ns, name in sorted(self._objects):
+                if key == rt.key:
+                    self._force_delete(rt, ns, name)
+
     def _force_delete(self, rt: ResourceType, ns: str, name: str) -> None:
         old = self._objects.get((rt.key, ns, name))
         if old is not None:
@@ -455,7 +479,7 @@ class Store:
 
     def _collect_dependents(self, owner_uid: str, policy: str) -> None:
         """The garbage collector, run synchronously: handle objects owned by ``owner_uid``."""
-        by_key = {t.key: t for t in self.registry.types}
+        by_key = self.registry.by_key()
         live_uids = {o["metadata"].get("uid") for o in self._objects.values()}
         for key, ns, name in sorted(self._objects):
             obj = self._objects.get((key, ns, name))  # re-read: recursive deletions change the store
@@ -543,7 +567,7 @@ class Store:
                 spec.setdefault("progressDeadlineSeconds", 600)
                 spec.setdefault("strategy", {"type": "RollingUpdate",
                                              "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
-        if rt.status_subresource and rt.kind not in ("Pod", "Namespace", "Service"):
+        if rt.status_subresource and rt.schema is None and rt.kind not in ("Pod", "Namespace", "Service"):
             obj.setdefault("status", {})
 
     # ----------------------------------------------------------------- watches and subscribers
@@ -694,6 +718,14 @@ def _validate(rt: ResourceType, obj: dict[str, Any]) -> None:
     if not isinstance(labels, dict) or not _selector_matches(selector, labels):
         raise invalid(rt, name, "spec.template.metadata.labels", "`selector` does not match template `labels`",
                       labels)
+
+
+def _check_schema(rt: ResourceType, name: str, obj: dict[str, Any]) -> None:
+    """Prune, default and validate a custom object against its structural schema (in place)."""
+    if rt.schema is not None:
+        causes = rt.schema.process(obj)
+        if causes:
+            raise invalid_causes(rt, name, causes)
 
 
 def _scope(rt: ResourceType, namespace: str | None) -> str:
