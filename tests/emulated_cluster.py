@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.k8s.crds import install_kuberay_crds
 from tests.k8s.emulator import KubernetesEmulator
 from tests.k8s.policy import PlatformPolicy
+from tests.kuberay_operator import KubeRayOperator
 from tests.pod_simulator import PodSimulator
 
 INSTANCE = "app.kubernetes.io/instance"
@@ -33,11 +36,14 @@ class EmulatedCluster:
     kubeconfig: Path
     policy: PlatformPolicy
     namespace: str = USER_NAMESPACE
+    backend: str = "chart"
 
     def environment(self) -> dict[str, str]:
         return {"KUBECONFIG": str(self.kubeconfig)}
 
     def release_objects(self, kinds=("deployments", "jobs", "pods", "services", "secrets")) -> list[str]:
+        if self.backend == "kuberay":
+            kinds = ("rayclusters", *kinds)
         """Every object of aframe-tune's releases still in the cluster, including helm's records."""
         left = []
         for kind in kinds:
@@ -58,16 +64,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 
 @pytest.fixture
-def emulated_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[EmulatedCluster]:
+def cluster_backend() -> str:
+    """What the emulated cluster offers: ``chart`` (plain Kubernetes) or ``kuberay`` (KubeRay's CRDs and
+    its emulated operator, which ``backend = auto`` then picks). Parametrize it to run a test on both."""
+    return "chart"
+
+
+@pytest.fixture
+def emulated_cluster(tmp_path: Path, request: pytest.FixtureRequest, cluster_backend: str) -> Iterator[EmulatedCluster]:
     base_env = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "HOME": os.environ.get("HOME", "/root"),
     }
     policy = PlatformPolicy(user_namespace=USER_NAMESPACE)
-    with KubernetesEmulator(namespaces=(*SYSTEM_NAMESPACES, USER_NAMESPACE)) as api, PodSimulator(api, base_env) as pods:
+    with KubernetesEmulator(namespaces=(*SYSTEM_NAMESPACES, USER_NAMESPACE)) as api, PodSimulator(api, base_env) as pods, \
+            contextlib.ExitStack() as operator:
         api.store.admission.append(policy)
+        if cluster_backend == "kuberay":
+            install_kuberay_crds(api)
+            operator.enter_context(KubeRayOperator(api))
         yield EmulatedCluster(api, pods, api.write_kubeconfig(tmp_path / "kubeconfig", namespace=USER_NAMESPACE),
-                              policy)
+                              policy, backend=cluster_backend)
         report = getattr(request.node, "report_call", None)
         if report is not None and report.failed:
             # shown by pytest under "Captured stdout teardown" of the failed test

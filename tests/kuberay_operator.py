@@ -396,7 +396,11 @@ class KubeRayOperator:
 
     def _record_failure(self, raycluster: dict[str, Any], error: ApiError) -> None:
         metadata = raycluster["metadata"]
-        condition = _condition("ReplicaFailure", True, "FailedCreatePod", str(error))
+        current = (self.emulator.get("rayclusters", metadata["namespace"], metadata["name"]) or {}).get("status") or {}
+        if any(c.get("type") == "ReplicaFailure" and c.get("message") == str(error)
+               for c in current.get("conditions") or []):
+            return  # recorded already; writing again would trigger the next reconcile at once
+        condition = {**_condition("ReplicaFailure", True, "FailedCreatePod", str(error)), "lastTransitionTime": _now()}
         self.emulator.update_status("rayclusters", metadata["namespace"], metadata["name"],
                                     {"conditions": [condition], "reason": str(error)})
 
