@@ -106,7 +106,7 @@ def test_secrets_reach_pods_only_by_reference() -> None:
         spec = pod_spec(objects, name)
         env = env_of(spec["containers"][0])
         assert env["RAY_AUTH_MODE"]["value"] == "token"
-        assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "tune-abc-ray-auth", "key": "token"}
+        assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "tune-abc-ray-auth", "key": "auth_token"}
         # S3 and W&B keys are files: Ray Tune copies AWS_*/WANDB_API_KEY variables onto worker argv
         assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "WANDB_API_KEY"} & set(env)
         assert env["AWS_SHARED_CREDENTIALS_FILE"]["value"] == "/etc/aframe-tune/credentials/aws-credentials"
@@ -215,7 +215,7 @@ def test_the_gpu_resource_name_is_configurable() -> None:
 def test_without_values_helm_lint_passes_and_a_token_is_generated() -> None:
     result = helm("lint", str(CHART), "--strict", values={})
     assert result.returncode == 0, result.stdout + result.stderr
-    tokens = {base64.b64decode(render({})[("Secret", "tune-abc-ray-auth")]["data"]["token"]) for _ in range(2)}
+    tokens = {base64.b64decode(render({})[("Secret", "tune-abc-ray-auth")]["data"]["auth_token"]) for _ in range(2)}
     assert len(tokens) == 2 and all(len(token) == 64 for token in tokens)  # fresh each time
 
 

@@ -71,8 +71,9 @@ FAKE_SECRETS = {
 }
 
 
+@pytest.mark.parametrize("cluster_backend", ["chart", "kuberay"])
 def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
-    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster, cluster_backend: str
 ) -> None:
     bucket = s3_server.create_bucket("remote-end-to-end")
     # git-sync on, so that an SSH private key travels too (the simulator runs no init containers)
@@ -98,21 +99,22 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     def remember_token(event) -> None:
         secret_names.add(event.name)
         if event.name.endswith("-ray-auth") and event.type == "ADDED":
-            tokens.add(base64.b64decode(event.object["data"]["token"]).decode())
+            tokens.add(base64.b64decode(event.object["data"]["auth_token"]).decode())
         if event.name.endswith("-git-ssh") and event.type == "ADDED":
             known_hosts_sent.append((event.namespace, base64.b64decode(event.object["data"]["known_hosts"]).decode()))
 
     emulated_cluster.api.subscribe(remember_token, "secrets")
     pod_endpoints: set[str] = set()
     emulated_cluster.api.subscribe(lambda event: pod_endpoints.update(
-        e["value"] for c in event.object["spec"]["template"]["spec"]["containers"] for e in c.get("env") or []
-        if e["name"] == "AWS_ENDPOINT_URL"), "jobs")
+        e["value"] for c in event.object["spec"]["containers"] for e in c.get("env") or []
+        if e["name"] == "AWS_ENDPOINT_URL"), "pods")
     with ArgvSampler() as argv:
         # logs at every level must be free of secrets too
         result = run_experiment(directory, "--log-level", "DEBUG", env=env, timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     assert re.search(r"is ready; its client address is 127\.\d+\.\d+\.\d+:10001", output)
+    assert f"Backend {cluster_backend}:" in output  # auto picked KubeRay where the cluster has it
     # lightray's own ray.init reused the client connection instead of starting Ray here
     assert "Started a local Ray instance" not in output
 
@@ -135,8 +137,13 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     assert all(p.poll() is not None for p in emulated_cluster.pods.processes())
     # everything it deployed followed the platform's rules, in the kube context's namespace
     assert emulated_cluster.policy.denied == []
-    assert {name.split("-")[-1] for name in emulated_cluster.policy.admitted if name.startswith("Job/")} \
-        >= {"head", "worker"}
+    admitted = emulated_cluster.policy.admitted
+    if cluster_backend == "kuberay":  # the operator's pods passed the policy too
+        assert any("-head-" in name for name in admitted if name.startswith("Pod/"))
+        assert any("-worker-" in name for name in admitted if name.startswith("Pod/"))
+        assert not any(name.startswith("Job/") for name in admitted)
+    else:
+        assert {name.split("-")[-1] for name in admitted if name.startswith("Job/")} >= {"head", "worker"}
     assert known_hosts_sent == [(emulated_cluster.namespace, f"github.com {FAKE_HOST_KEY}\n")]
     assert pod_endpoints == {pod_endpoint}  # the only endpoint the pods have: the head wrote the search through it
 
