@@ -62,7 +62,7 @@ def test_every_cluster_mistake_is_reported_at_once(tmp_path: Path) -> None:
     where = f"{path}: cluster"
     assert [str(problem) for problem in raised.value.problems] == [
         f"{where} has unknown keys replicas; did you mean worker.replicas? (it takes namespace, kube_context, image, "
-        "image_pull_policy, ready_timeout, keep, head, worker)",
+        "image_pull_policy, backend, ready_timeout, keep, head, worker)",
         f"{where}.namespace = 'GW_Team' is not a valid Kubernetes name: use at most 63 lowercase letters, digits and "
         "hyphens, starting and ending with a letter or digit",
         f"{where}.image_pull_policy = 'Sometimes' must be one of Always, IfNotPresent, Never",
@@ -70,7 +70,7 @@ def test_every_cluster_mistake_is_reported_at_once(tmp_path: Path) -> None:
         f"{where}.keep = 'yes' must be true or false",
         f"{where}.head.memory = '32GB' is not a Kubernetes quantity: write a number with an optional suffix, such as 32G or 32Gi",
         f"{where}.worker has unknown keys gpus (it takes replicas, gpus_per_replica, gpu_resource, "
-        "cpus_per_gpu, memory_per_gpu, min_gpu_memory)",
+        "cpus_per_gpu, memory_per_gpu, min_gpu_memory, min_replicas, idle_timeout)",
         f"{where}.worker.replicas = 0 must be greater than zero",
         f"{path}: cluster and ray_address are both set; give cluster to deploy a Ray cluster for the jobs, or "
         "ray_address to use a running one",
