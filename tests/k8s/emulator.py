@@ -44,8 +44,6 @@ the real server's, omit ``kind``/``apiVersion`` in their items.
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import ipaddress
 import json
 import logging
 import queue
@@ -68,6 +66,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from . import protobuf
+from .pki import ClusterCA
 from .crds import serve_crds
 from .patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
 from .resources import Registry, ResourceType
@@ -225,7 +224,8 @@ class _Handler(BaseHTTPRequestHandler):
         emulator._record(record)
         self.record = record
         try:
-            emulator._authorize(parts.path, self.headers.get("Authorization"))
+            if self._certificate_user() is None:
+                emulator._authorize(parts.path, self.headers.get("Authorization"))
             emulator._maybe_fail(self.command, parts.path)
             self._route(parts.path, query, body)
         except ApiError as exc:
@@ -236,6 +236,17 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("emulator failed on %s %s", self.command, self.path)
             self._send_json(500, ApiError(500, "InternalError", f"Internal error occurred: {exc}").status())
         log.debug("%s %s %s [%s] -> %s", self.command, parts.path, query, record.content_type, record.status)
+
+    def _certificate_user(self) -> str | None:
+        """The user a verified client certificate names (its CN), if the client sent one."""
+        if not isinstance(self.connection, ssl.SSLSocket):
+            return None
+        certificate = self.connection.getpeercert() or {}
+        for name in certificate.get("subject") or ():
+            for key, value in name:
+                if key == "commonName":
+                    return value
+        return None
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -563,49 +574,6 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
 
-def _certificates() -> tuple[bytes, bytes, bytes]:
-    """A throwaway CA and a serving certificate for 127.0.0.1 signed by it: (CA, cert, key) as PEM.
-
-    A separate leaf (rather than one self-signed certificate) keeps strict verifiers happy.
-    """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
-    end = start + dt.timedelta(days=2)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes-emulator-ca")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-        .issuer_name(ca_name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                    x509.DNSName("localhost")]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return ca.public_bytes(pem), leaf.public_bytes(pem), key_pem
-
-
 class KubernetesEmulator:
     """An in-process Kubernetes API server on 127.0.0.1 (see the module docstring).
 
@@ -635,6 +603,7 @@ class KubernetesEmulator:
         self.registry = Registry()
         self.store = Store(self.registry, history_limit=history_limit)
         serve_crds(self.registry, self.store)  # customresourcedefinitions, see .crds
+        self.ca: ClusterCA | None = None
         self.ca_pem: bytes | None = None
         self._initial_namespaces = tuple(namespaces)
         self._server: _Server | None = None
@@ -655,8 +624,13 @@ class KubernetesEmulator:
             return self
         context = None
         if self.tls:
-            self.ca_pem, cert_pem, key_pem = _certificates()
+            self.ca = ClusterCA()
+            self.ca_pem = self.ca.pem
+            cert_pem, key_pem = self.ca.serving()
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            # client certificates the cluster's CA signed authenticate their CN, as on a real server
+            context.verify_mode = ssl.CERT_OPTIONAL
+            context.load_verify_locations(cadata=self.ca_pem.decode())
             with tempfile.TemporaryDirectory() as directory:
                 # ssl only loads key material from files.
                 cert_file, key_file = Path(directory, "tls.crt"), Path(directory, "tls.key")
@@ -725,6 +699,12 @@ class KubernetesEmulator:
             "current-context": context,
             "preferences": {},
         }
+
+    def client_certificate(self, user: str, groups: tuple[str, ...] = ()) -> tuple[bytes, bytes]:
+        """A client certificate (and key, PEM) that authenticates as ``user``, signed by the cluster's CA."""
+        if self.ca is None:
+            raise RuntimeError("client certificates need a TLS emulator that has started")
+        return self.ca.client(user, groups)
 
     def write_kubeconfig(self, path: str | Path, namespace: str = "default", context: str = "emulated") -> Path:
         """Write :meth:`kubeconfig` to ``path`` (mode 0600, as kubectl does) and return the path."""
