@@ -41,6 +41,10 @@ class EmulatedCluster:
     def environment(self) -> dict[str, str]:
         return {"KUBECONFIG": str(self.kubeconfig)}
 
+    def head_workload(self, release: str) -> str:
+        """The object, as ``kind/name``, whose controller makes the release's head pod."""
+        return f"rayclusters/{release}" if self.backend == "kuberay" else f"jobs/{release}-head"
+
     def release_objects(self, kinds=("deployments", "jobs", "pods", "services", "secrets")) -> list[str]:
         if self.backend == "kuberay":
             kinds = ("rayclusters", *kinds)

@@ -20,14 +20,17 @@ from tests.tasks.test_tune_remote import remote_env, remote_experiment
 pytestmark = pytest.mark.cluster
 
 
+# every fault on the chart backend, one of head and of workers on kuberay (whose pods the operator makes)
 @pytest.mark.parametrize(
-    ("component", "fault", "messages"),
+    ("cluster_backend", "component", "fault", "messages"),
     [
-        ("worker", "image_pull", ["ImagePullBackOff in container ray-worker", "was not ready after 15 s"]),
-        ("worker", "unschedulable", ["Unschedulable: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu",
-                                     "workers 0/1 ready (1 Pending)"]),
-        ("head", "crash_loop", ["CrashLoopBackOff in container ray-head", "was not ready after 15 s"]),
-        ("head", "never_ready", ["was not ready after 15 s", "head Running |"]),
+        ("chart", "worker", "image_pull", ["ImagePullBackOff in container ray-worker", "was not ready after 15 s"]),
+        ("chart", "worker", "unschedulable", ["Unschedulable: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu",
+                                              "workers 0/1 ready (1 Pending)"]),
+        ("chart", "head", "crash_loop", ["CrashLoopBackOff in container ray-head", "was not ready after 15 s"]),
+        ("chart", "head", "never_ready", ["was not ready after 15 s", "head Running |"]),
+        ("kuberay", "worker", "image_pull", ["ImagePullBackOff in container ray-worker", "was not ready after 15 s"]),
+        ("kuberay", "head", "crash_loop", ["CrashLoopBackOff in container ray-head", "was not ready after 15 s"]),
     ],
 )
 def test_pod_fault_ends_in_a_clear_error_and_a_clean_cluster(
@@ -49,7 +52,8 @@ def test_pod_fault_ends_in_a_clear_error_and_a_clean_cluster(
     assert s3_server.keys(bucket) == []
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(("cluster_backend", "signum"), [("chart", signal.SIGTERM), ("chart", signal.SIGINT),
+                                                       ("kuberay", signal.SIGTERM)], ids=["SIGTERM", "SIGINT", "kuberay"])
 def test_signal_while_waiting_uninstalls_the_cluster(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster, signum: int
 ) -> None:
@@ -58,7 +62,7 @@ def test_signal_while_waiting_uninstalls_the_cluster(
     directory = remote_experiment(tmp_path, bucket, TuneRemote={"ready_timeout": "300"})
     log = tmp_path / "driver.log"
     with background_run_sh(directory, log, remote_env(emulated_cluster, s3_server)) as driver:
-        emulated_cluster.api.wait_for(lambda: emulated_cluster.api.list("jobs"), timeout=120)
+        emulated_cluster.api.wait_for(lambda: emulated_cluster.api.list("pods"), timeout=120)
         time.sleep(2)
         driver.send_signal(signum)
         code = driver.wait(120)
@@ -80,6 +84,7 @@ def run_and_keep_a_cluster(tmp_path: Path, s3_server: S3Server, emulated_cluster
     return run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=300)
 
 
+@pytest.mark.parametrize("cluster_backend", ["chart", "kuberay"])
 def test_keep_cluster_leaves_the_release_and_says_how_to_remove_it(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
@@ -90,7 +95,7 @@ def test_keep_cluster_leaves_the_release_and_says_how_to_remove_it(
                         r"helm uninstall \1 -n gw-albert", output)
     assert release, output[-4000:]
     left = emulated_cluster.release_objects()
-    assert f"jobs/{release.group(1)}-head" in left
+    assert emulated_cluster.head_workload(release.group(1)) in left
     assert f"secrets/{release.group(1)}-ray-auth" in left
 
 
@@ -108,6 +113,7 @@ print("connected to", len(ray.nodes()), "nodes")
 """
 
 
+@pytest.mark.parametrize("cluster_backend", ["chart", "kuberay"])
 def test_the_ray_client_port_refuses_clients_without_the_token(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
