@@ -15,14 +15,15 @@ from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.cluster.lock import LockHolder, lock_name
 from aframe_tune.cluster.values import HeadResources, RayClusterValues, S3Credentials, WorkerResources
 from tests.conftest import BIN, clean_environment
+from tests.k8s.crds import install_kuberay_crds
 from tests.k8s.emulator import KubernetesEmulator
 
 pytestmark = pytest.mark.cluster
 IDLE, BUSY, ORPHAN = "aframe-tune-0idle0", "aframe-tune-0busy0", "aframe-tune-orphan"
 
 
-def values() -> RayClusterValues:
-    return RayClusterValues(
+def values(backend: str = "chart") -> RayClusterValues:
+    return RayClusterValues(backend=backend,
         head=HeadResources(cpus=1, memory="2Gi"),
         worker=WorkerResources(replicas=2, gpus=0, cpus=1, memory="2Gi", min_gpu_memory=0),
         s3=S3Credentials("http://127.0.0.1:9", "cleanup-test-key-id", "cleanup-test-secret"),
@@ -46,7 +47,10 @@ def add_pod(api: KubernetesEmulator, release: str, component: str, phase: str, r
 def objects_of(api: KubernetesEmulator, release: str) -> list[str]:
     """The release's objects, and helm's record of it."""
     found = []
-    for kind in ("deployments", "jobs", "services", "secrets", "pods"):
+    kinds = ("deployments", "jobs", "services", "secrets", "pods")
+    if any(crd["metadata"]["name"] == "rayclusters.ray.io" for crd in api.list("customresourcedefinitions")):
+        kinds = ("rayclusters", *kinds)
+    for kind in kinds:
         for obj in api.list(kind, "default"):
             labels = obj["metadata"].get("labels") or {}
             if release in (labels.get("app.kubernetes.io/instance"), labels.get("name")):
@@ -54,15 +58,18 @@ def objects_of(api: KubernetesEmulator, release: str) -> list[str]:
     return found
 
 
-@pytest.fixture
-def cluster(tmp_path: Path):
+@pytest.fixture(params=["chart", "kuberay"])
+def cluster(tmp_path: Path, request: pytest.FixtureRequest):
     """Two releases installed with helm (one with pods and a search running on it, per its live
-    run lock), and the labelled remains of a third that helm has no record of."""
+    run lock), and the labelled remains of a third that helm has no record of; with backend
+    kuberay, the releases are RayClusters (no operator runs: the pods are the test's)."""
     with KubernetesEmulator() as api:
+        if request.param == "kuberay":
+            install_kuberay_crds(api)
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
         target = KubeTarget(namespace="default", kubeconfig=kubeconfig)
         for release in (IDLE, BUSY):
-            asyncio.run(install_ray_cluster(target, release, values()))
+            asyncio.run(install_ray_cluster(target, release, values(request.param)))
         add_pod(api, IDLE, "head", "Running", True)
         add_pod(api, IDLE, "worker", "Running", True)
         add_pod(api, IDLE, "worker", "Pending", False)
