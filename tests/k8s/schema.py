@@ -239,7 +239,8 @@ def validate(value: Any, node: Node, path: str, causes: list[dict[str, str]], re
         return
     if node.enum is not None and value not in node.enum:
         allowed = ", ".join(_render(v) for v in node.enum)
-        _cause(causes, path, "FieldValueNotSupported", f"Unsupported value: {_render(value)}: supported values: {allowed}")
+        _cause(causes, path, "FieldValueNotSupported",
+               f"Unsupported value: {_render(value)}: supported values: {allowed}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         _validate_number(value, node, path, causes)
     elif isinstance(value, str):
