@@ -30,12 +30,19 @@ How the real clients are satisfied:
   ``/openapi/v3`` answers 404, so client-go falls back to v2.
 * Discovery is the legacy form (``/api``, ``/api/v1``, ``/apis``, ``/apis/G``,
   ``/apis/G/V``); client-go asks for aggregated discovery first and falls back.
+* CustomResourceDefinitions (:mod:`.crds`): creating one (``kubectl create -f``, helm's
+  ``crds/``, or :func:`.crds.install_kuberay_crds`) serves its versions in discovery at once and
+  marks it Established; custom objects are pruned, defaulted and validated against the
+  version's structural schema (:mod:`.schema`) on every write, the Python API's included, with
+  a 422 listing every cause (``spec.workerGroupSpecs[0].replicas: Invalid value: ...``), as
+  kubectl prints it. CEL rules (``x-kubernetes-validations``) are not enforced; versions are not
+  converted; deleting a CRD removes its objects at once, finalizers or not.
 * ``helm install --wait`` polls: it is satisfied once a controller (a subscriber, in tests)
   gives the Deployment a ReplicaSet it controls with an equal pod template, and both
   ``status.observedGeneration`` and ready replica counts (see the tests for a 20-line one).
 
-Not emulated: admission, RBAC (any request with the token is allowed), most validation,
-server-side apply's field ownership (apply patches are merge patches), graceful pod
+Not emulated: admission, RBAC (any request with the token is allowed), most validation of
+built-in kinds, server-side apply's field ownership (apply patches are merge patches), graceful pod
 termination (pods go at once unless they carry finalizers), Table output, exec/attach/
 port-forward, protobuf or CBOR responses, aggregated discovery, ``/openapi/v3``. Lists, like
 the real server's, omit ``kind``/``apiVersion`` in their items.
