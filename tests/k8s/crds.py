@@ -125,7 +125,7 @@ def resource_types(crd: dict[str, Any]) -> list[ResourceType]:
             spec["group"], version["name"], names["plural"], names.get("singular") or names["kind"].lower(),
             names["kind"], namespaced=spec["scope"] == "Namespaced",
             short_names=tuple(names.get("shortNames") or ()), categories=tuple(names.get("categories") or ()),
-            status_subresource="status" in subresources, generation=True,
+            status_subresource="status" in subresources, generation=True, custom_resource=True,
             schema=compiled_schema(version["schema"]["openAPIV3Schema"]),
             printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
             scale=subresources.get("scale"),

@@ -321,6 +321,40 @@ def test_kubectl_gets_rayclusters_and_prints_the_servers_422(
     assert gone.returncode == 1 and "the server could not find the requested resource" in gone.stderr
 
 
+def test_kr8s_creates_lists_and_patches_rayclusters(kuberay: KubernetesEmulator, tmp_path: Path) -> None:
+    import asyncio
+
+    import kr8s.asyncio
+    from kr8s.asyncio.objects import new_class
+
+    kubeconfig = kuberay.write_kubeconfig(tmp_path / "kubeconfig")
+    RayCluster = new_class(kind="RayCluster", version="ray.io/v1", namespaced=True)
+
+    async def scenario() -> tuple[list[str], dict[str, Any], str]:
+        api = await kr8s.asyncio.api(kubeconfig=str(kubeconfig))
+        cluster = await RayCluster(raycluster(), api=api)
+        await cluster.create()
+        await cluster.patch({"spec": {"workerGroupSpecs": [{**raycluster()["spec"]["workerGroupSpecs"][0],
+                                                            "replicas": 3, "unknown": 1}]}})
+        names = [c.name async for c in api.get("rayclusters", namespace="default")]
+        bad = await RayCluster({**raycluster("bad"), "spec": {"headGroupSpec": "none"}}, api=api)
+        try:
+            await bad.create()
+        except kr8s.ServerError as exc:
+            return names, cluster.raw, str(exc)
+        return names, cluster.raw, ""
+
+    names, patched, error = asyncio.run(asyncio.wait_for(scenario(), 20))
+    assert names == ["trials"]
+    assert patched["spec"]["workerGroupSpecs"][0]["replicas"] == 3 and patched["metadata"]["generation"] == 2
+    assert "unknown" not in patched["spec"]["workerGroupSpecs"][0]
+    assert 'RayCluster.ray.io "bad" is invalid: spec.headGroupSpec: Invalid value: "string"' in error
+    with client(kuberay) as http:
+        strategic = http.patch(f"{RAYCLUSTERS}/trials", json={"spec": {}},
+                               headers={"Content-Type": "application/strategic-merge-patch+json"})
+    assert strategic.status_code == 415  # as the real server: no strategic merge patch for custom resources
+
+
 @needs_helm
 def test_helm_installs_a_chart_carrying_the_crds(emulator: KubernetesEmulator, tmp_path: Path) -> None:
     chart = tmp_path / "kuberay"
