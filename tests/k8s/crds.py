@@ -30,7 +30,7 @@ import yaml
 
 from .resources import Registry, ResourceType
 from .schema import StructuralSchema
-from .store import Event, Store, now
+from .store import Event, Store, bad_request, now
 
 KUBERAY_VERSION = "v1.7.0"
 CRD_FILES = Path(__file__).parent / "crd_files"
@@ -157,6 +157,17 @@ class CrdController:
             self.registry.remove(key)
             for rt in resource_types(crd):
                 self.registry.add(rt)
+
+
+def refuse_unknown_fields(rt: ResourceType, query: dict[str, str], body: Any) -> None:
+    """``?fieldValidation=Strict`` (kubectl's default): a custom object with unknown fields is refused (400)."""
+    if query.get("fieldValidation") != "Strict" or not rt.custom_resource or not isinstance(body, dict):
+        return
+    unknown = rt.schema.unknown_fields(body)
+    if unknown:
+        fields = ", ".join(f'unknown field "{path}"' for path in unknown)
+        raise bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                          f"strict decoding error: {fields}")
 
 
 def serve_crds(registry: Registry, store: Store) -> None:

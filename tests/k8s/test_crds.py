@@ -308,6 +308,15 @@ def test_kubectl_gets_rayclusters_and_prints_the_servers_422(
     assert ('* spec.workerGroupSpecs[0].replicas: Invalid value: "string": spec.workerGroupSpecs[0].replicas in '
             'body must be of type integer: "string"') in applied.stderr
     assert "* spec.workerGroupSpecs[0].groupName: Required value" in applied.stderr
+    # kubectl asks for fieldValidation=Strict: unknown fields are refused, not pruned
+    unknown = raycluster("unknown")
+    unknown["spec"]["notAField"] = 1
+    unknown["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["colour"] = "blue"
+    refused = kubectl("apply", "-f", "-", input=yaml.safe_dump(unknown))
+    assert refused.returncode == 1
+    assert ('RayCluster in version "v1" cannot be handled as a RayCluster: strict decoding error: unknown field '
+            '"spec.notAField", unknown field "spec.workerGroupSpecs[0].template.spec.containers[0].colour"'
+            ) in refused.stderr, refused.stderr
     good = kubectl("apply", "-f", "-", input=yaml.safe_dump(raycluster()))
     assert good.returncode == 0 and "raycluster.ray.io/trials created" in good.stdout, good.stderr
     listed = kubectl("get", "rayclusters", "-o", "name")
