@@ -36,15 +36,15 @@ How the real clients are satisfied:
   version's structural schema (:mod:`.schema`) on every write, the Python API's included, with
   a 422 listing every cause (``spec.workerGroupSpecs[0].replicas: Invalid value: ...``), as
   kubectl prints it; with ``?fieldValidation=Strict`` (kubectl's default) unknown fields are a
-  400 instead of being pruned. CEL rules (``x-kubernetes-validations``) are not enforced; versions are not
-  converted; deleting a CRD removes its objects at once, finalizers or not.
+  400 instead of being pruned. CEL rules (``x-kubernetes-validations``) are not enforced,
+  versions are not converted, and deleting a CRD removes its objects at once, finalizers or not.
 * ``helm install --wait`` polls: it is satisfied once a controller (a subscriber, in tests)
   gives the Deployment a ReplicaSet it controls with an equal pod template, and both
   ``status.observedGeneration`` and ready replica counts (see the tests for a 20-line one).
 
 Not emulated: admission, RBAC (any request with the token is allowed), most validation of
-built-in kinds, server-side apply's field ownership (apply patches are merge patches), graceful pod
-termination (pods go at once unless they carry finalizers), Table output, exec/attach/
+built-in kinds, server-side apply's field ownership (apply patches are merge patches), graceful
+pod termination (pods go at once unless they carry finalizers), Table output, exec/attach/
 port-forward, protobuf or CBOR responses, aggregated discovery, ``/openapi/v3``. Lists, like
 the real server's, omit ``kind``/``apiVersion`` in their items.
 """
