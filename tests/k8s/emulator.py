@@ -30,13 +30,21 @@ How the real clients are satisfied:
   ``/openapi/v3`` answers 404, so client-go falls back to v2.
 * Discovery is the legacy form (``/api``, ``/api/v1``, ``/apis``, ``/apis/G``,
   ``/apis/G/V``); client-go asks for aggregated discovery first and falls back.
+* CustomResourceDefinitions (:mod:`.crds`): creating one (``kubectl create -f``, helm's
+  ``crds/``, or :func:`.crds.install_kuberay_crds`) serves its versions in discovery at once and
+  marks it Established; custom objects are pruned, defaulted and validated against the
+  version's structural schema (:mod:`.schema`) on every write, the Python API's included, with
+  a 422 listing every cause (``spec.workerGroupSpecs[0].replicas: Invalid value: ...``), as
+  kubectl prints it; with ``?fieldValidation=Strict`` (kubectl's default) unknown fields are a
+  400 instead of being pruned. CEL rules (``x-kubernetes-validations``) are not enforced,
+  versions are not converted, and deleting a CRD removes its objects at once, finalizers or not.
 * ``helm install --wait`` polls: it is satisfied once a controller (a subscriber, in tests)
   gives the Deployment a ReplicaSet it controls with an equal pod template, and both
   ``status.observedGeneration`` and ready replica counts (see the tests for a 20-line one).
 
-Not emulated: admission, RBAC (any request with the token is allowed), most validation,
-server-side apply's field ownership (apply patches are merge patches), graceful pod
-termination (pods go at once unless they carry finalizers), Table output, exec/attach/
+Not emulated: admission, RBAC (any request with the token is allowed), most validation of
+built-in kinds, server-side apply's field ownership (apply patches are merge patches), graceful
+pod termination (pods go at once unless they carry finalizers), Table output, exec/attach/
 port-forward, protobuf or CBOR responses, aggregated discovery, ``/openapi/v3``. Lists, like
 the real server's, omit ``kind``/``apiVersion`` in their items.
 """
@@ -66,8 +74,8 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from . import protobuf
+from .crds import refuse_unknown_fields, serve_crds
 from .pki import ClusterCA
-from .crds import serve_crds
 from .patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
 from .resources import Registry, ResourceType
 from .selectors import SelectorError, field_matcher, label_matcher
@@ -367,6 +375,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._watch(rt, namespace, None, query) if watch else self._list(rt, namespace, query)
             if method == "POST":
                 obj = self._decode(body, content_type)
+                refuse_unknown_fields(rt, query, obj)
                 created = store.create(rt, namespace, obj, from_api=True, dry_run=dry_run)
                 return self._send_json(201, created)
             if method == "DELETE":
@@ -384,6 +393,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, store.get(rt, namespace, name))
         if method == "PUT":
             obj = self._decode(body, content_type)
+            refuse_unknown_fields(rt, query, obj)
             updated = store.replace(rt, namespace, name, obj, subresource=sub, from_api=True, dry_run=dry_run)
             return self._send_json(200, updated)
         if method == "PATCH":
@@ -392,6 +402,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
                                f"accepted media types include: {', '.join(PATCH_TYPES.values())}")
             patch = self._decode(body, "application/yaml" if media == APPLY_PATCH else JSON)
+            if media in (MERGE_PATCH, APPLY_PATCH):  # a JSON patch's paths are checked by no one here
+                refuse_unknown_fields(rt, query, patch)
             patched = store.patch(rt, namespace, name, patch, media, subresource=sub, from_api=True, dry_run=dry_run)
             return self._send_json(200, patched)
         if method == "DELETE":

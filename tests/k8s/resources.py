@@ -28,6 +28,8 @@ class ResourceType:
     generation: bool = False
     # Fields a fieldSelector may use besides metadata.name / metadata.namespace.
     field_labels: tuple[str, ...] = ()
+    # Served from a CRD: no built-in defaults, no strategic merge patch (the real server's 415).
+    custom_resource: bool = False
     # For custom resources (and CRDs themselves): an object with ``process(obj) -> causes`` that
     # prunes, defaults and validates each write (:class:`tests.k8s.schema.StructuralSchema`).
     schema: Any = field(default=None, compare=False, repr=False)

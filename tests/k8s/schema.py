@@ -6,7 +6,8 @@ an ``x-kubernetes-embedded-resource`` keeps only name, namespace, labels, annota
 generateName and finalizers), nulls of non-nullable fields are dropped, ``default:`` values fill
 missing fields, and then the object is validated. Every violation is collected as a ``Status``
 cause worded like the real server's (``Invalid value: "string": spec.x in body must be of type
-integer: "string"``, ``Required value``, ``Unsupported value: ...``).
+integer: "string"``, ``Required value``, ``Unsupported value: ...``). :meth:`StructuralSchema.unknown_fields`
+lists what pruning would drop, for ``fieldValidation=Strict``.
 
 Keywords enforced: type (incl. nullable), x-kubernetes-int-or-string, properties, required,
 additionalProperties, items, enum, minimum/maximum (and exclusive), minLength/maxLength,
@@ -131,6 +132,12 @@ class StructuralSchema:
         validate(obj, self.root, "", causes, resource_root=True)
         return causes
 
+    def unknown_fields(self, obj: Any) -> list[str]:
+        """Paths of the fields pruning would drop (what ``fieldValidation=Strict`` refuses); no change to ``obj``."""
+        found: list[str] = []
+        _unknown(obj, self.root, "", found, resource_root=True)
+        return found
+
 
 # ----------------------------------------------------------------- pruning and defaulting
 
@@ -159,6 +166,26 @@ def prune(value: Any, node: Node, resource_root: bool = False) -> None:
             del value[key]
             continue
         prune(value[key], child)
+
+
+def _unknown(value: Any, node: Node, path: str, found: list[str], resource_root: bool = False) -> None:
+    if isinstance(value, list):
+        if node.items is not None:
+            for index, item in enumerate(value):
+                _unknown(item, node.items, f"{path}[{index}]", found)
+        return
+    if not isinstance(value, dict):
+        return
+    prefix = f"{path}." if path else ""
+    for key, item in value.items():
+        if (resource_root or node.embedded) and key in ("apiVersion", "kind", "metadata"):
+            continue
+        child = node.child(key)
+        if child is None:
+            if not node.keeps_unknown():
+                found.append(f"{prefix}{key}")
+        elif item is not None:
+            _unknown(item, child, f"{prefix}{key}", found)
 
 
 def _prune_embedded_metadata(metadata: dict[str, Any], node: Node | None) -> None:
@@ -239,7 +266,8 @@ def validate(value: Any, node: Node, path: str, causes: list[dict[str, str]], re
         return
     if node.enum is not None and value not in node.enum:
         allowed = ", ".join(_render(v) for v in node.enum)
-        _cause(causes, path, "FieldValueNotSupported", f"Unsupported value: {_render(value)}: supported values: {allowed}")
+        _cause(causes, path, "FieldValueNotSupported",
+               f"Unsupported value: {_render(value)}: supported values: {allowed}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         _validate_number(value, node, path, causes)
     elif isinstance(value, str):

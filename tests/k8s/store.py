@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .patch import APPLY_PATCH, PatchError, apply_patch
+from .patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, PatchError, apply_patch
 from .resources import Registry, ResourceType
 
 log = logging.getLogger(__name__)
@@ -378,6 +378,9 @@ class Store:
     def patch(self, rt: ResourceType, namespace: str | None, name: str, patch: Any, content_type: str, *,
               subresource: str | None = None, from_api: bool = False, dry_run: bool = False) -> dict[str, Any]:
         """PATCH with any of the supported patch content types."""
+        if rt.custom_resource and content_type == STRATEGIC_MERGE_PATCH:
+            raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
+                           f"media types include: {JSON_PATCH}, {MERGE_PATCH}, {APPLY_PATCH}")
         with self._lock:
             ns = _scope(rt, namespace)
             old = self._objects.get((rt.key, ns, name))
@@ -567,7 +570,7 @@ class Store:
                 spec.setdefault("progressDeadlineSeconds", 600)
                 spec.setdefault("strategy", {"type": "RollingUpdate",
                                              "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
-        if rt.status_subresource and rt.schema is None and rt.kind not in ("Pod", "Namespace", "Service"):
+        if rt.status_subresource and not rt.custom_resource and rt.kind not in ("Pod", "Namespace", "Service"):
             obj.setdefault("status", {})
 
     # ----------------------------------------------------------------- watches and subscribers
