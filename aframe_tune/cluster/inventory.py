@@ -63,8 +63,8 @@ class DeployedRayCluster:
 
     def describe_state(self) -> str:
         if not self.state.pods:
-            workloads = any(o.startswith(("deployments/", "jobs/")) for o in self.objects)
-            return "no pods" if workloads else "no Deployments or Jobs left"
+            workloads = any(o.startswith(("deployments/", "jobs/", "rayclusters/")) for o in self.objects)
+            return "no pods" if workloads else "no Deployments, Jobs or RayClusters left"
         return self.state.summary()
 
     def describe_use(self) -> str:

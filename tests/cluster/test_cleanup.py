@@ -100,7 +100,7 @@ def test_lists_every_release_with_age_state_and_use_without_removing_anything(cl
     assert set(table) == {IDLE, BUSY, ORPHAN}
     assert "head Running, ready | workers 1/2 ready (1 Pending)" in table[IDLE]
     assert "search of process 4242 on elsewhere" in table[BUSY] and "no pods" in table[BUSY]
-    assert "no Deployments or Jobs left" in table[ORPHAN]
+    assert "no Deployments, Jobs or RayClusters left" in table[ORPHAN]
     assert all(line.split()[1].endswith("s") for line in table.values())  # seconds old
     assert lines[-1] == "Dry run: nothing removed. Remove them with: aframe-tune cleanup --yes"
     assert {release: objects_of(api, release) for release in (IDLE, BUSY, ORPHAN)} == before
