@@ -44,6 +44,11 @@ What kubectl and the official Python client need besides:
   (``tests/pod_simulator.py``) writes as containers print; ``kubectl logs [-f]`` works.
 * ``/scale`` (autoscaling/v1 Scale) for every type with a ``scale`` spec (:mod:`.scale`):
   Deployments, ReplicaSets, StatefulSets and CRDs that declare one; ``kubectl scale`` works.
+* core/v1 Events are stored like any object; controllers record them with :mod:`.events`, and
+  ``kubectl get events`` and ``kubectl describe`` show them.
+* The registry's defaults that clients read: a Pod's ``status.qosClass``, a Job's selector and
+  template labels (so ``kubectl logs job/NAME`` finds its pods). Status as the kubelet and
+  controllers write it is :mod:`.workloads`' job; the pod simulator uses it.
 
 Not emulated: RBAC (any request with the token is allowed), most validation, server-side
 apply's field ownership (apply patches are merge patches), graceful pod termination (pods go

@@ -26,6 +26,7 @@ from kr8s.asyncio.objects import Pod
 
 from tests.k8s import protobuf
 from tests.k8s.emulator import Event, KubernetesEmulator
+from tests.k8s.events import EventRecorder
 from tests.k8s.patch import strategic_merge_patch
 from tests.k8s.resources import PrinterColumn, ResourceType, ScaleSpec
 
@@ -794,3 +795,46 @@ def test_the_pod_log_endpoint(emulator: KubernetesEmulator) -> None:
         with client.stream("GET", f"{base}/one/log", params={"follow": "true"}) as stream:
             pieces = list(stream.iter_bytes())
         assert b"".join(pieces) == b"first\nsecond\n" and len(pieces) >= 2  # streamed, not sent at the end
+
+
+def test_registry_defaults_clients_read(emulator: KubernetesEmulator) -> None:
+    def pod(name: str, resources: dict[str, Any]) -> dict[str, Any]:
+        return {"metadata": {"name": name}, "spec": {"containers": [{"name": "m", "image": "x", "resources": resources}]}}
+
+    equal = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}
+    with http_client(emulator) as client:
+        for name, resources, qos in (("g", equal, "Guaranteed"), ("b", {"requests": {"cpu": "1"}}, "Burstable"),
+                                     ("e", {}, "BestEffort")):
+            created = client.post("/api/v1/namespaces/default/pods", json=pod(name, resources)).json()
+            assert created["status"]["qosClass"] == qos
+        job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+               "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "m", "image": "x"}]}}}}
+        created = client.post("/apis/batch/v1/namespaces/default/jobs", json=job).json()
+    uid = created["metadata"]["uid"]
+    assert created["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    assert created["spec"]["template"]["metadata"]["labels"] == {
+        "batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": "j", "controller-uid": uid,
+        "job-name": "j"}
+    assert (created["spec"]["completions"], created["spec"]["parallelism"], created["spec"]["backoffLimit"]) == (1, 1, 6)
+
+
+def test_recorded_events_are_counted_and_selectable(emulator: KubernetesEmulator) -> None:
+    pod = emulator.create("pods", "default", make_pod("p"))
+    recorder = EventRecorder(emulator, "kubelet", "node-1")
+    recorder.record(pod, "Normal", "Pulled", 'Container image "busybox" already present on machine',
+                    "spec.containers{main}")
+    recorder.record(pod, "Warning", "BackOff", "Back-off restarting failed container main")
+    recorder.record(pod, "Warning", "BackOff", "Back-off restarting failed container main")
+    selector = f"involvedObject.name=p,involvedObject.namespace=default,involvedObject.uid={pod['metadata']['uid']}"
+    with http_client(emulator) as client:
+        events = client.get("/api/v1/namespaces/default/events", params={"fieldSelector": selector}).json()["items"]
+        table = client.get("/api/v1/namespaces/default/events", headers={"Accept": TABLE}).json()
+    assert sorted((e["reason"], e["count"], e["type"]) for e in events) == [
+        ("BackOff", 2, "Warning"), ("Pulled", 1, "Normal")]
+    pulled = next(e for e in events if e["reason"] == "Pulled")
+    assert pulled["involvedObject"]["fieldPath"] == "spec.containers{main}"
+    assert pulled["source"] == {"component": "kubelet", "host": "node-1"}
+    assert [c["name"] for c in table["columnDefinitions"] if c["priority"] == 0] == [
+        "Last Seen", "Type", "Reason", "Object", "Message"]
+    assert {tuple(r["cells"][1:4]) for r in table["rows"]} == {("Normal", "Pulled", "pod/p"),
+                                                               ("Warning", "BackOff", "pod/p")}
