@@ -259,8 +259,8 @@ class PodSimulator:
             elif kind == "Pod" and event.type == "DELETED":
                 pod = self.pods.pop((event.namespace, event.name), None)
                 if pod is not None:
-                    self.kubelet_events.record(event.object, NORMAL, "Killing",
-                                               f"Stopping container {pod.container}", f"spec.containers{{{pod.container}}}")
+                    self.kubelet_events.record(event.object, NORMAL, "Killing", f"Stopping container {pod.container}",
+                                               pod.field_path)
                     self._later(self._stop_pod, pod)
                 self.emulator.pod_logs.forget(event.namespace, event.name)
                 owner = self._owner(event.object)

@@ -383,7 +383,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         if sub == "log":
             if method != "GET":
-                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+                raise ApiError(405, "MethodNotAllowed",
+                               "the server does not allow this method on the requested resource")
             return self._pod_log(store.get(rt, namespace, name), query)
         if sub == "scale":
             return self._scale(rt, namespace, name, query, body)

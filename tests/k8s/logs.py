@@ -89,7 +89,7 @@ class PodLogs:
             yield first
         while True:
             with self._changed:
-                self._changed.wait_for(lambda: len(log.data) > sent or log.closed, timeout=1.0)
+                self._changed.wait_for(lambda sent=sent: len(log.data) > sent or log.closed, timeout=1.0)
                 piece, closed = bytes(log.data[sent:]), log.closed
                 sent += len(piece)
             if piece:

@@ -188,7 +188,8 @@ def _service_cells(service: dict[str, Any]) -> list[Any]:
     ingress = _get(service, "status", "loadBalancer", "ingress", default=[])
     external = ",".join(i.get("ip") or i.get("hostname", "") for i in ingress) or (
         "<pending>" if spec.get("type") == "LoadBalancer" else "<none>")
-    ports = ",".join(f"{p.get('port')}{':' + str(p['nodePort']) if p.get('nodePort') else ''}/{p.get('protocol', 'TCP')}"
+    node_port = {id(p): f":{p['nodePort']}" if p.get("nodePort") else "" for p in spec.get("ports") or []}
+    ports = ",".join(f"{p.get('port')}{node_port[id(p)]}/{p.get('protocol', 'TCP')}"
                      for p in spec.get("ports") or []) or "<none>"
     selector = ",".join(f"{k}={v}" for k, v in (spec.get("selector") or {}).items()) or "<none>"
     return [service["metadata"]["name"], spec.get("type", "ClusterIP"), spec.get("clusterIP") or "<none>", external,

@@ -632,7 +632,9 @@ def test_protobuf_post_over_http_and_unsupported_kind(emulator: KubernetesEmulat
 
 # --------------------------------------------------------------------------- what kubectl and client libraries read
 
-TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+# what kubectl sends
+TABLE = ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,"
+         "application/json")
 
 
 def running_pod(name: str, ready: bool, restarts: int = 0) -> dict[str, Any]:
@@ -678,12 +680,14 @@ def test_workload_tables_and_a_crds_printer_columns(emulator: KubernetesEmulator
                       {"name": "main", "image": "nginx"}]}}},
                   "status": {"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2}}
     emulator.create("deployments", "default", deployment)
-    emulator.create("jobs", "default", {"metadata": {"name": "once"}, "spec": {"template": deployment["spec"]["template"]},
+    template = deployment["spec"]["template"]
+    emulator.create("jobs", "default", {"metadata": {"name": "once"}, "spec": {"template": template},
                                         "status": {"succeeded": 1, "startTime": "2026-01-01T00:00:00Z",
                                                    "completionTime": "2026-01-01T00:03:00Z", "conditions": [
                                                        {"type": "Complete", "status": "True"}]}})
     crd = ResourceType("example.com", "v1", "widgets", "widget", "Widget", printer_columns=(
-        PrinterColumn("desired", ".spec.size", "integer"), PrinterColumn("state", ".status.conditions[?(@.type==\"Ready\")].status")))
+        PrinterColumn("desired", ".spec.size", "integer"),
+        PrinterColumn("state", '.status.conditions[?(@.type=="Ready")].status')))
     emulator.register(crd)
     emulator.create(crd, "default", {"metadata": {"name": "w"}, "spec": {"size": 4},
                                      "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
@@ -799,7 +803,8 @@ def test_the_pod_log_endpoint(emulator: KubernetesEmulator) -> None:
 
 def test_registry_defaults_clients_read(emulator: KubernetesEmulator) -> None:
     def pod(name: str, resources: dict[str, Any]) -> dict[str, Any]:
-        return {"metadata": {"name": name}, "spec": {"containers": [{"name": "m", "image": "x", "resources": resources}]}}
+        return {"metadata": {"name": name},
+                "spec": {"containers": [{"name": "m", "image": "x", "resources": resources}]}}
 
     equal = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}
     with http_client(emulator) as client:
@@ -815,7 +820,8 @@ def test_registry_defaults_clients_read(emulator: KubernetesEmulator) -> None:
     assert created["spec"]["template"]["metadata"]["labels"] == {
         "batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": "j", "controller-uid": uid,
         "job-name": "j"}
-    assert (created["spec"]["completions"], created["spec"]["parallelism"], created["spec"]["backoffLimit"]) == (1, 1, 6)
+    spec = created["spec"]
+    assert (spec["completions"], spec["parallelism"], spec["backoffLimit"]) == (1, 1, 6)
 
 
 def test_recorded_events_are_counted_and_selectable(emulator: KubernetesEmulator) -> None:
