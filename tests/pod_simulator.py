@@ -1,11 +1,16 @@
 """A kubelet and controller-manager stand-in for the emulated Kubernetes API server.
 
 It turns the Deployments and Jobs that helm installs into Pods (as the Deployment and Job
-controllers do: replicas, parallelism, replacement of lost pods, a Job's backoffLimit), runs each
-Pod's real container command
-(``ray start ...`` from charts/ray-cluster) as a local process, moves the Pods through
-Pending -> Running -> Ready by running their real exec readiness probes, and gives LoadBalancer
-Services an external address. Everything stays on loopback:
+controllers do: replicas, parallelism, replacement of lost pods, a Job's backoffLimit) and keeps
+their status as those controllers do (:mod:`tests.k8s.workloads`). As the scheduler and kubelet
+it binds each Pod to one Node (this machine), runs its real container command
+(``ray start ...`` from charts/ray-cluster) as a local process whose output streams to the API
+server's log endpoint, moves the Pod through Pending -> Running -> Ready by running its real exec
+readiness probes (Succeeded or Failed when the container ends, under ``restartPolicy`` Never or
+OnFailure), and records the Events those components record (Scheduled, Pulled, Created, Started,
+Killing, SuccessfulCreate, BackoffLimitExceeded...). It gives LoadBalancer Services an external
+address. Containers are not restarted, and a Deployment owns its Pods directly (no ReplicaSet).
+Everything stays on loopback:
 
 - each Pod gets its own address in 127.0.0.0/8, as it would get its own pod IP (Ray treats
   every loopback address but 127.0.0.1 as a real node address, so several nodes can share this
@@ -44,7 +49,9 @@ from typing import Any
 
 import psutil
 
-from tests.k8s.emulator import KubernetesEmulator
+from tests.k8s import workloads
+from tests.k8s.emulator import Event, KubernetesEmulator
+from tests.k8s.events import NORMAL, WARNING, EventRecorder
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +59,7 @@ COMPONENT = "app.kubernetes.io/component"
 # the workload controllers the simulator plays, by kind
 WORKLOADS = {"Deployment": "deployments", "Job": "jobs"}
 FAULTS = ("unschedulable", "image_pull", "crash_loop", "never_ready")
+NODE = "emulated-node"  # the one node every pod is bound to: this machine
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -92,6 +100,14 @@ class RunningPod:
     ready: bool = False
     stopped: threading.Event = field(default_factory=threading.Event)
     argv_log: list[list[str]] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)  # the Pod as created (for its uid, spec, events)
+    container: str = ""  # the one container the simulator runs
+    started_at: str = ""
+
+    @property
+    def field_path(self) -> str:
+        """How events name the container (``spec.containers{ray}``)."""
+        return f"spec.containers{{{self.container}}}"
 
 
 class TcpForwarder:
@@ -162,12 +178,21 @@ class PodSimulator:
         self._started: list[RunningPod] = []
         self._argv_history: list[list[str]] = []
         self.log_dir = Path(tempfile.mkdtemp(prefix="pods-"))
-        self._job_failures: collections.Counter[tuple[str, str]] = collections.Counter()
+        # the uids of each Job's ended pods, by (namespace, job)
+        self._job_succeeded: collections.defaultdict[tuple[str, str], set[str]] = collections.defaultdict(set)
+        self._job_failed: collections.defaultdict[tuple[str, str], set[str]] = collections.defaultdict(set)
         self._removed_by_controller: dict[tuple[str, str], bool] = {}
+        self.kubelet_events = EventRecorder(emulator, "kubelet", NODE)
+        self.scheduler_events = EventRecorder(emulator, "default-scheduler")
+        # no ReplicaSets here: a Deployment's pods are its own, so its controller's events are on it
+        self.controller_events = {"Deployment": EventRecorder(emulator, "replicaset-controller"),
+                                  "Job": EventRecorder(emulator, "job-controller")}
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> PodSimulator:
+        if self.emulator.get("nodes", None, NODE) is None:
+            self.emulator.create("nodes", None, _node())
         self._unsubscribe = self.emulator.subscribe(self._on_event, [*WORKLOADS.values(), "pods", "services"])
         return self
 
@@ -231,25 +256,27 @@ class PodSimulator:
         kind = event.resource.kind
         try:
             if kind in WORKLOADS and event.type != "DELETED":
-                threading.Thread(target=self._reconcile, args=(event.namespace, kind, event.name),
-                                 daemon=True).start()
-            elif kind == "Pod" and event.type == "ADDED":
-                # the kubelet runs every Pod bound to it, whoever made it (a Job, KubeRay, kubectl)
-                with self._lock:
-                    known = (event.namespace, event.name) in self.pods
-                if not known and not self._stopping.is_set():
-                    threading.Thread(target=self._run_pod, args=(event.object,), daemon=True,
-                                     name=f"pod-{event.name}").start()
+                self._later(self._reconcile, event.namespace, kind, event.name)
             elif kind == "Pod" and event.type == "DELETED":
                 pod = self.pods.pop((event.namespace, event.name), None)
                 if pod is not None:
-                    threading.Thread(target=self._stop_pod, args=(pod,), daemon=True).start()
+                    self.kubelet_events.record(event.object, NORMAL, "Killing", f"Stopping container {pod.container}",
+                                               pod.field_path)
+                    self._later(self._stop_pod, pod)
+                self.emulator.pod_logs.forget(event.namespace, event.name)
                 owner = self._owner(event.object)
                 if owner:
                     removed = self._removed_by_controller.pop((event.namespace, event.name), False)
-                    if owner[0] == "Job" and not removed:  # a Job counts a pod lost before it ended as failed
-                        self._job_failures[(event.namespace, owner[1])] += 1
-                    threading.Thread(target=self._reconcile, args=(event.namespace, *owner), daemon=True).start()
+                    if owner[0] == "Job" and not removed and workloads.is_live(event.object):
+                        # a Job counts a pod lost before it ended as failed
+                        self._job_failed[(event.namespace, owner[1])].add(event.object["metadata"]["uid"])
+                    self._later(self._reconcile, event.namespace, *owner)
+            elif kind == "Pod":
+                if event.type == "ADDED":
+                    self._admit_pod(event.object)
+                owner = self._owner(event.object)
+                if owner and _status_changed(event):  # the owner's status counts its pods' states
+                    self._later(self._reconcile, event.namespace, *owner)
             elif kind == "Service" and event.type == "ADDED":
                 if (event.object.get("spec") or {}).get("type") == "LoadBalancer":
                     self._balance(event.namespace, event.object)
@@ -260,6 +287,18 @@ class PodSimulator:
         except Exception:  # a simulator bug must not kill the emulator's dispatcher
             log.exception("pod simulator failed on %s %s", event.type, event.name)
 
+    def _admit_pod(self, raw: dict[str, Any]) -> None:
+        """Run a new Pod, whoever made it (a Job, KubeRay's operator, kubectl), as the kubelet of the
+        node it is bound to does."""
+        with self._lock:
+            known = (raw["metadata"]["namespace"], raw["metadata"]["name"]) in self.pods
+        if not known and not self._stopping.is_set():
+            threading.Thread(target=self._run_pod, args=(raw,), daemon=True, name=f"pod-{raw['metadata']['name']}").start()
+
+    @staticmethod
+    def _later(target, *args: Any) -> None:
+        threading.Thread(target=target, args=args, daemon=True).start()
+
     @staticmethod
     def _owner(pod: dict[str, Any]) -> tuple[str, str] | None:
         for reference in (pod.get("metadata") or {}).get("ownerReferences") or []:
@@ -268,44 +307,58 @@ class PodSimulator:
         return None
 
     def _reconcile(self, namespace: str, kind: str, name: str) -> None:
-        """Create or delete Pods until the workload has as many as it wants: a Deployment
-        ``spec.replicas``, a Job ``spec.parallelism`` until more pods failed than its
-        ``backoffLimit`` allows (then it fails, and its pods are deleted)."""
+        """Create or delete Pods until the workload has as many live ones as it wants (a Deployment
+        ``spec.replicas``; a Job see :func:`workloads.job_wants`), then write its status."""
         with self._lock:
             workload = self.emulator.get(WORKLOADS[kind], namespace, name)
             if workload is None or workload["metadata"].get("deletionTimestamp"):
                 return
             owned = [p for p in self.emulator.list("pods", namespace) if self._owner(p) == (kind, name)]
+            live = [p for p in owned if workloads.is_live(p)]
             if kind == "Deployment":
                 wanted = int(workload["spec"].get("replicas", 1))
             else:
-                wanted = self._job_wants(workload, owned)
-            for _ in range(wanted - len(owned)):
-                self._create_pod(workload)
-            for extra in owned[wanted:]:
+                succeeded, failed = self._job_counts(workload, owned)
+                wanted = workloads.job_wants(workload, succeeded, failed)
+            recorder = self.controller_events[kind]
+            for _ in range(wanted - len(live)):
+                live.append(self._create_pod(workload))
+                recorder.record(workload, NORMAL, "SuccessfulCreate", f"Created pod: {live[-1]['metadata']['name']}")
+            for extra in live[wanted:]:
                 self._removed_by_controller[(namespace, extra["metadata"]["name"])] = True
                 self.emulator.delete("pods", namespace, extra["metadata"]["name"])
+                recorder.record(workload, NORMAL, "SuccessfulDelete", f"Deleted pod: {extra['metadata']['name']}")
+            live = live[:max(wanted, 0)]
+            if kind == "Deployment":
+                status = workloads.deployment_status(workload, live)
+            else:
+                status = workloads.job_status(workload, live, succeeded, failed)
+                self._job_events(workload, status)
+            self.emulator.update_status(WORKLOADS[kind], namespace, name, status, merge=False)
 
-    def _job_wants(self, job: dict[str, Any], owned: list[dict[str, Any]]) -> int:
-        """How many pods the Job should have now, with its status brought up to date."""
-        spec, metadata = job["spec"], job["metadata"]
-        failed = self._job_failures[(metadata["namespace"], metadata["name"])]
-        conditions = (job.get("status") or {}).get("conditions") or []
-        if any(c["type"] == "Failed" and c["status"] == "True" for c in conditions):
-            return 0
-        status: dict[str, Any] = {"active": int(spec.get("parallelism", 1)), "failed": failed,
-                                  "startTime": (job.get("status") or {}).get("startTime") or _now()}
-        wanted = int(spec.get("parallelism", 1))
-        if failed > int(spec.get("backoffLimit", 6)):
-            wanted = 0
-            status["active"] = 0
-            status["conditions"] = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-                                     "message": "Job has reached the specified backoff limit",
-                                     "lastTransitionTime": _now()}]
-        self.emulator.update_status("jobs", metadata["namespace"], metadata["name"], status)
-        return wanted
+    def _job_counts(self, job: dict[str, Any], owned: list[dict[str, Any]]) -> tuple[int, int]:
+        """Succeeded and failed pods of a Job, remembered by uid (the real controller's finalizers
+        keep a pod until it is counted; here the counts outlive the pods)."""
+        key = (job["metadata"]["namespace"], job["metadata"]["name"])
+        for pod in owned:
+            phase = (pod.get("status") or {}).get("phase")
+            if phase == "Succeeded":
+                self._job_succeeded[key].add(pod["metadata"]["uid"])
+            elif phase == "Failed":
+                self._job_failed[key].add(pod["metadata"]["uid"])
+        return len(self._job_succeeded[key]), len(self._job_failed[key])
 
-    def _create_pod(self, workload: dict[str, Any]) -> None:
+    def _job_events(self, job: dict[str, Any], status: dict[str, Any]) -> None:
+        """The events of a Job's end, once."""
+        before = {c["type"] for c in (job.get("status") or {}).get("conditions") or []}
+        after = {c["type"] for c in status.get("conditions") or []}
+        recorder = self.controller_events["Job"]
+        if "Failed" in after - before:
+            recorder.record(job, WARNING, "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+        if "Complete" in after - before:
+            recorder.record(job, NORMAL, "Completed", "Job completed")
+
+    def _create_pod(self, workload: dict[str, Any]) -> dict[str, Any]:
         template = workload["spec"]["template"]
         metadata = workload["metadata"]
         name = f"{metadata['name']}-{secrets.token_hex(4)}-{secrets.token_hex(2)}"
@@ -324,7 +377,8 @@ class PodSimulator:
             "spec": template["spec"],
             "status": {"phase": "Pending", "conditions": []},
         }
-        self.emulator.create("pods", metadata["namespace"], pod)  # the kubelet part runs it
+        # the kubelet part runs it, as it runs every pod bound to this node (see _on_event)
+        return self.emulator.create("pods", metadata["namespace"], pod)
 
     # ------------------------------------------------------------------ kubelet
 
@@ -337,45 +391,40 @@ class PodSimulator:
         if self.emulator.get("pods", pod.namespace, pod.name) is not None:
             self.emulator.set_condition("pods", pod.namespace, pod.name, kind, value, reason, message)
 
-    def _container_status(self, container: dict, state: dict, ready: bool = False, restarts: int = 0) -> dict:
-        return {"name": container["name"], "image": container.get("image", ""), "ready": ready,
-                "restartCount": restarts, "started": "running" in state, "state": state}
+    def _ready(self, pod: RunningPod, value: bool, reason: str | None = None) -> None:
+        """The containers' readiness and the pod's, as the kubelet sets them together."""
+        for kind in ("ContainersReady", "Ready"):
+            self._condition(pod, kind, value, None if value else reason or "ContainersNotReady",
+                            None if value else f"containers with unready status: [{pod.container}]")
+
+    def _container(self, pod: RunningPod, container: dict, state: dict, **more: Any) -> None:
+        self._status(pod, containerStatuses=[workloads.container_status(pod.raw, container, state, **more)])
 
     def _run_pod(self, raw: dict[str, Any]) -> None:
         metadata = raw["metadata"]
         component = (metadata.get("labels") or {}).get(COMPONENT, "?")
-        pod = RunningPod(metadata["namespace"], metadata["name"], component, next_address())
+        container = raw["spec"]["containers"][0]
+        pod = RunningPod(metadata["namespace"], metadata["name"], component, next_address(), raw=raw,
+                         container=container["name"])
         with self._lock:
             self.pods[(pod.namespace, pod.name)] = pod
             self._started.append(pod)
-        container = raw["spec"]["containers"][0]
         fault = self.faults.get(component)
-
         if fault == "unschedulable":
-            self._condition(pod, "PodScheduled", False, "Unschedulable",
-                            "0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 "
-                            "nodes are available: 1 No preemption victims found for incoming pod.")
+            message = ("0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 "
+                       "nodes are available: 1 No preemption victims found for incoming pod.")
+            self._condition(pod, "PodScheduled", False, "Unschedulable", message)
+            self.scheduler_events.record(raw, WARNING, "FailedScheduling", message)
             return
-        self._condition(pod, "PodScheduled", True)
-        self._status(pod, podIP=pod.ip, podIPs=[{"ip": pod.ip}], hostIP="127.0.0.1")
-        if fault == "image_pull":
-            image = container.get("image", "")
-            for reason in ("ErrImagePull", "ImagePullBackOff"):
-                self._status(pod, containerStatuses=[self._container_status(container, {"waiting": {
-                    "reason": reason, "message": f'Back-off pulling image "{image}"'}})])
-                time.sleep(0.5)
-            return
-        if fault == "crash_loop":
-            self._status(pod, phase="Running", containerStatuses=[self._container_status(
-                container, {"waiting": {"reason": "CrashLoopBackOff",
-                                        "message": "back-off 40s restarting failed container"}}, restarts=3)])
-            return
-
+        self._schedule(pod)
+        if fault in ("image_pull", "crash_loop"):
+            return self._fail_container(pod, container, fault)
         try:
             env = self._environment(pod, container)
         except KeyError as missing:
-            self._status(pod, containerStatuses=[self._container_status(container, {"waiting": {
-                "reason": "CreateContainerConfigError", "message": f"secret {missing} not found"}})])
+            self._container(pod, container, {"waiting": {"reason": "CreateContainerConfigError",
+                                                         "message": f"secret {missing} not found"}})
+            self.kubelet_events.record(raw, WARNING, "Failed", f"Error: secret {missing} not found", pod.field_path)
             return
         pod.named_ports = {p["name"]: p["containerPort"] for p in container.get("ports") or [] if "name" in p}
         argv = self._rewrite_command(pod, _expand(container.get("command", []) + container.get("args", []), env))
@@ -383,30 +432,96 @@ class PodSimulator:
         self._argv_history.append(argv)
         if pod.stopped.is_set() or self._stopping.is_set():
             return  # deleted, or the simulator stopped, while it was being set up
-        output = open(self.log_dir / f"{pod.name}.log", "wb")
-        pod.process = subprocess.Popen(argv, env=env, stdout=output, stderr=subprocess.STDOUT,
-                                       start_new_session=True, cwd=str(REPO))
-        self._status(pod, phase="Running", containerStatuses=[self._container_status(
-            container, {"running": {"startedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}})])
-        self._condition(pod, "Ready", False, "ContainersNotReady")
-        if fault == "never_ready":
+        self._start_container(pod, container, argv, env)
+        if fault != "never_ready":
+            self._probe_until_ready(pod, container, env)
+        pod.process.wait()
+        if not pod.stopped.is_set():  # the container ended on its own
+            self._container_ended(pod, container)
+
+    def _schedule(self, pod: RunningPod) -> None:
+        """The scheduler binds the pod to the node; the kubelet gives it its address and start time."""
+        self.emulator.patch("pods", pod.namespace, pod.name, {"spec": {"nodeName": NODE}})
+        self._condition(pod, "PodScheduled", True)
+        self.scheduler_events.record(pod.raw, NORMAL, "Scheduled",
+                                     f"Successfully assigned {pod.namespace}/{pod.name} to {NODE}")
+        self._status(pod, podIP=pod.ip, podIPs=[{"ip": pod.ip}], hostIP="127.0.0.1", hostIPs=[{"ip": "127.0.0.1"}],
+                     startTime=_now())
+        for kind in ("PodReadyToStartContainers", "Initialized"):
+            self._condition(pod, kind, True)
+        self._ready(pod, False)
+
+    def _fail_container(self, pod: RunningPod, container: dict, fault: str) -> None:
+        """A container that never runs: its image cannot be pulled, or it keeps crashing."""
+        image, events = container.get("image", ""), self.kubelet_events
+        if fault == "image_pull":
+            events.record(pod.raw, NORMAL, "Pulling", f'Pulling image "{image}"', pod.field_path)
+            events.record(pod.raw, WARNING, "Failed", f'Failed to pull image "{image}": not found', pod.field_path)
+            for reason in ("ErrImagePull", "ImagePullBackOff"):
+                self._container(pod, container, {"waiting": {"reason": reason,
+                                                             "message": f'Back-off pulling image "{image}"'}})
+                time.sleep(0.5)
+            events.record(pod.raw, NORMAL, "BackOff", f'Back-off pulling image "{image}"', pod.field_path)
             return
+        self._status(pod, phase="Running")
+        self._container(pod, container, {"waiting": {"reason": "CrashLoopBackOff",
+                                                     "message": "back-off 40s restarting failed container"}},
+                        restarts=3)
+        events.record(pod.raw, WARNING, "BackOff", f"Back-off restarting failed container {pod.container} in pod "
+                      f"{pod.name}_{pod.namespace}({pod.raw['metadata']['uid']})", pod.field_path)
+
+    def _start_container(self, pod: RunningPod, container: dict, argv: list[str], env: dict[str, str]) -> None:
+        """Run the container's command; its output goes to the log endpoint (and a file, for failure reports)."""
+        events = self.kubelet_events
+        events.record(pod.raw, NORMAL, "Pulled", f'Container image "{container.get("image", "")}" already present '
+                      "on machine", pod.field_path)
+        events.record(pod.raw, NORMAL, "Created", f"Created container: {pod.container}", pod.field_path)
+        self.emulator.pod_logs.start(pod.namespace, pod.name, pod.container)
+        pod.process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       start_new_session=True, cwd=str(REPO))
+        threading.Thread(target=self._pump_output, args=(pod, pod.process), daemon=True,
+                         name=f"log-{pod.name}").start()
+        pod.started_at = _now()
+        events.record(pod.raw, NORMAL, "Started", f"Started container {pod.container}", pod.field_path)
+        self._status(pod, phase="Running")
+        self._container(pod, container, {"running": {"startedAt": pod.started_at}})
+
+    def _pump_output(self, pod: RunningPod, process: subprocess.Popen) -> None:
+        """Copy a container's output, as it comes, to the log endpoint and to its file."""
+        logs = self.emulator.pod_logs
+        with open(self.log_dir / f"{pod.name}.log", "wb") as copy:
+            while chunk := process.stdout.read1(65536):
+                copy.write(chunk)
+                copy.flush()
+                logs.append(pod.namespace, pod.name, pod.container, chunk)
+        logs.close(pod.namespace, pod.name, pod.container)
+
+    def _probe_until_ready(self, pod: RunningPod, container: dict, env: dict[str, str]) -> None:
         probe = ((container.get("readinessProbe") or {}).get("exec") or {}).get("command")
         while not pod.stopped.is_set() and pod.process.poll() is None:
             if probe is None or subprocess.run(self._rewrite(pod, _expand(probe, env), new_ports=False), env=env,
                                                capture_output=True, timeout=60).returncode == 0:
                 pod.ready = True
-                self._status(pod, containerStatuses=[self._container_status(
-                    container, {"running": {}}, ready=True)])
-                self._condition(pod, "Ready", True)
-                break
+                self._container(pod, container, {"running": {"startedAt": pod.started_at}}, ready=True)
+                self._ready(pod, True)
+                return
             time.sleep(1.0)
-        pod.process.wait()
-        if not pod.stopped.is_set():  # the container died on its own
-            pod.ready = False
-            self._condition(pod, "Ready", False, "ContainersNotReady")
-            self._status(pod, containerStatuses=[self._container_status(container, {"terminated": {
-                "exitCode": pod.process.returncode, "reason": "Error"}}, restarts=1)])
+
+    def _container_ended(self, pod: RunningPod, container: dict) -> None:
+        """The kubelet's view of a container that exited: under ``restartPolicy`` Never (or OnFailure
+        after a success) the pod ends Succeeded or Failed. Otherwise a real kubelet would restart it;
+        the simulator does not restart containers, so it stays terminated in a Running, unready pod."""
+        pod.ready = False
+        code = pod.process.returncode
+        terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                      "startedAt": pod.started_at, "finishedAt": _now(),
+                      "containerID": workloads.container_id(pod.raw["metadata"]["uid"], pod.container, 0)}
+        policy = pod.raw["spec"].get("restartPolicy", "Always")
+        ends = policy == "Never" or (policy == "OnFailure" and code == 0)
+        self._container(pod, container, {"terminated": terminated})
+        self._ready(pod, False, "PodCompleted" if ends else "ContainersNotReady")
+        if ends:
+            self._status(pod, phase="Succeeded" if code == 0 else "Failed")
 
     def _environment(self, pod: RunningPod, container: dict) -> dict[str, str]:
         env = dict(self.base_env)
@@ -435,7 +550,7 @@ class PodSimulator:
         if label:
             return (metadata.get(label.group(1)) or {}).get(label.group(2), "")
         simple = {"metadata.name": pod.name, "metadata.namespace": pod.namespace, "status.podIP": pod.ip,
-                  "metadata.uid": metadata.get("uid", ""), "spec.nodeName": "emulated-node"}
+                  "metadata.uid": metadata.get("uid", ""), "spec.nodeName": NODE}
         return simple.get(path, "")
 
     def _rewrite_command(self, pod: RunningPod, argv: list[str]) -> list[str]:
@@ -611,6 +726,32 @@ def _expand(argv: list[str], env: dict[str, str]) -> list[str]:
             return match.group(0)[1:]
         return env.get(match.group(1), match.group(0))
     return [re.sub(r"\$?\$\(([A-Za-z_][A-Za-z0-9_]*)\)", one, arg) for arg in argv]
+
+
+def _status_changed(event: Event) -> bool:
+    """Whether a pod's phase or conditions changed (what its controller's status counts)."""
+    def view(obj: dict[str, Any] | None) -> Any:
+        status = (obj or {}).get("status") or {}
+        return status.get("phase"), [(c.get("type"), c.get("status")) for c in status.get("conditions") or []]
+    return event.type == "ADDED" or view(event.object) != view(event.old)
+
+
+def _node() -> dict[str, Any]:
+    """This machine as the cluster's one Node, as its kubelet registers it."""
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": NODE, "labels": {"kubernetes.io/hostname": NODE, "kubernetes.io/os": "linux",
+                                                  "kubernetes.io/arch": "amd64"}},
+            "spec": {},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                       "message": "kubelet is posting ready status",
+                                       "lastHeartbeatTime": _now(), "lastTransitionTime": _now()}],
+                       "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+                                     {"type": "Hostname", "address": NODE}],
+                       "nodeInfo": {"machineID": "0" * 32, "systemUUID": "0" * 32, "bootID": "0" * 32,
+                                    "kernelVersion": os.uname().release, "osImage": "emulated",
+                                    "containerRuntimeVersion": "containerd://1.7.24", "kubeletVersion": "v1.32.2",
+                                    "kubeProxyVersion": "v1.32.2", "operatingSystem": "linux",
+                                    "architecture": "amd64"}}}
 
 
 def _descendants(pid: int) -> list[psutil.Process]:

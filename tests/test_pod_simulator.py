@@ -1,7 +1,14 @@
-"""The pod simulator's Job controller, on its own: parallelism, lost pods replaced and counted,
-backoffLimit, and scaling down."""
+"""The pod simulator on its own: its Job and Deployment controllers (parallelism, lost pods replaced
+and counted, backoffLimit, status), its kubelet (container status, logs, events), and the cluster
+as kubectl and the official Python client see it."""
 
 from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +49,175 @@ def test_a_job_keeps_its_parallelism_replaces_lost_pods_and_fails_past_its_backo
                                        .get("conditions") or [] if c["type"] == "Failed"])
         assert failed[0]["reason"] == "BackoffLimitExceeded"
         api.wait_for(lambda: pods_of(api) == [])
+
+
+def status_of(api: KubernetesEmulator, resource: str, name: str) -> dict:
+    return (api.get(resource, "default", name) or {}).get("status") or {}
+
+
+def test_job_status_counts_live_and_ready_pods_not_the_parallelism() -> None:
+    with KubernetesEmulator() as api, PodSimulator(api):
+        never_ready = job(parallelism=2, backoff_limit=3)
+        never_ready["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] = {"exec": {"command": ["false"]}}
+        api.create("jobs", "default", never_ready)
+        api.wait_for(lambda: status_of(api, "jobs", "workers").get("active") == 2)
+        api.flush()
+        status = status_of(api, "jobs", "workers")
+        assert status["ready"] == 0 and "failed" not in status and status["uncountedTerminatedPods"] == {}
+        assert status["startTime"]
+
+        api.patch("jobs", "default", "workers", {"spec": {"parallelism": 0}})
+        api.wait_for(lambda: pods_of(api) == [])
+        api.flush()
+        assert "active" not in status_of(api, "jobs", "workers")  # nothing live: the count is gone, as int32 omitempty
+
+        capped = job(parallelism=3, backoff_limit=3)  # two completions to go: two pods, not three
+        capped["metadata"]["name"] = "capped"
+        capped["spec"]["completions"] = 2
+        api.create("jobs", "default", capped)
+        api.wait_for(lambda: status_of(api, "jobs", "capped").get("ready") == 2)
+        api.flush()
+        assert status_of(api, "jobs", "capped")["active"] == 2 and len(pods_of(api)) == 2
+
+
+def test_jobs_end_complete_or_failed_with_their_conditions_and_events() -> None:
+    with KubernetesEmulator() as api, PodSimulator(api):
+        done = job(parallelism=1, backoff_limit=0)
+        done["metadata"]["name"] = "done"
+        done["spec"]["completions"] = 2
+        done["spec"]["template"]["spec"].update(restartPolicy="Never")
+        done["spec"]["template"]["spec"]["containers"][0]["command"] = ["true"]
+        failing = job(parallelism=1, backoff_limit=1)
+        failing["spec"]["template"]["spec"].update(restartPolicy="Never")
+        failing["spec"]["template"]["spec"]["containers"][0]["command"] = ["sh", "-c", "exit 3"]
+        api.create("jobs", "default", done)
+        api.create("jobs", "default", failing)
+
+        complete = api.wait_for(lambda: [c for c in status_of(api, "jobs", "done").get("conditions") or []
+                                         if c["type"] == "Complete"], timeout=20)
+        assert complete[0]["status"] == "True"
+        status = status_of(api, "jobs", "done")
+        assert status["succeeded"] == 2 and "active" not in status and status["completionTime"]
+        failed = api.wait_for(lambda: [c for c in status_of(api, "jobs", "workers").get("conditions") or []
+                                       if c["type"] == "Failed"], timeout=20)
+        assert failed[0]["reason"] == "BackoffLimitExceeded"
+        assert status_of(api, "jobs", "workers")["failed"] == 2
+        ended = [p for p in api.list("pods", "default", label_selector="job-name=workers")]
+        assert {p["status"]["phase"] for p in ended} == {"Failed"}
+        terminated = ended[0]["status"]["containerStatuses"][0]["state"]["terminated"]
+        assert (terminated["exitCode"], terminated["reason"]) == (3, "Error")
+        api.flush()
+        reasons = {(e["involvedObject"]["name"], e["reason"]) for e in api.list("events", "default")}
+        assert {("workers", "BackoffLimitExceeded"), ("done", "Completed"), ("done", "SuccessfulCreate")} <= reasons
+
+
+def deployment(replicas: int) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}}, "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27", "command": ["sleep", "300"]}]}}}}
+
+
+def test_deployment_status_follows_its_pods_and_scale() -> None:
+    with KubernetesEmulator() as api, PodSimulator(api):
+        api.create("deployments", "default", deployment(2))
+        api.wait_for(lambda: status_of(api, "deployments", "web").get("availableReplicas") == 2)
+        api.flush()
+        status = status_of(api, "deployments", "web")
+        assert (status["replicas"], status["readyReplicas"], status["updatedReplicas"]) == (2, 2, 2)
+        assert status["observedGeneration"] == 1
+        assert {c["type"]: c["reason"] for c in status["conditions"]} == {
+            "Available": "MinimumReplicasAvailable", "Progressing": "NewReplicaSetAvailable"}
+
+        api.patch("deployments", "default", "web", {"spec": {"replicas": 1}})
+        api.wait_for(lambda: status_of(api, "deployments", "web").get("replicas") == 1)
+        assert status_of(api, "deployments", "web")["observedGeneration"] == 2
+
+
+def test_the_kubelet_reports_containers_logs_and_events_as_a_real_one() -> None:
+    with KubernetesEmulator() as api, PodSimulator(api):
+        api.create("deployments", "default", deployment(1))
+        pod = api.wait_for(lambda: [p for p in api.list("pods", "default") if any(
+            c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])])[0]
+        name = pod["metadata"]["name"]
+        status = pod["status"]
+        assert {"hostIP", "podIP", "startTime", "qosClass", "phase"} <= set(status)
+        assert {c["type"] for c in status["conditions"]} == {
+            "PodScheduled", "PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready"}
+        container = status["containerStatuses"][0]
+        assert container["imageID"].startswith("docker.io/library/nginx@sha256:")
+        assert container["containerID"].startswith("containerd://") and container["started"] is True
+        assert container["state"]["running"]["startedAt"]
+        assert pod["spec"]["nodeName"] == "emulated-node" and api.get("nodes", None, "emulated-node")
+
+        api.delete("pods", "default", name)
+        api.flush()
+        api.wait_for(lambda: [e for e in api.list("events", "default") if e["reason"] == "Killing"])
+        events = api.list("events", "default", field_selector=f"involvedObject.name={name}")
+        assert [e["reason"] for e in sorted(events, key=lambda e: e["metadata"]["name"])] == [
+            "Scheduled", "Pulled", "Created", "Started", "Killing"]
+        assert api.list("events", "default", field_selector="involvedObject.kind=Deployment")
+
+
+def test_container_output_streams_to_the_log_endpoint() -> None:
+    with KubernetesEmulator() as api, PodSimulator(api):
+        talker = job(parallelism=1, backoff_limit=0)
+        talker["spec"]["template"]["spec"]["containers"][0]["command"] = [
+            "sh", "-c", "echo one; sleep 1; echo two; sleep 300"]
+        api.create("jobs", "default", talker)
+        name = api.wait_for(lambda: pods_of(api))[0]
+        logs = api.pod_logs
+        api.wait_for(lambda: logs.read("default", name, "w") == b"one\n")  # before the container ends
+        api.wait_for(lambda: logs.read("default", name, "w") == b"one\ntwo\n", timeout=5)
+
+
+KUBECTL = shutil.which("kubectl")
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (the tests install none); it is optional")
+def test_kubectl_shows_what_it_shows_on_a_real_cluster(tmp_path: Path) -> None:
+    with KubernetesEmulator() as api, PodSimulator(api):
+        env = {"KUBECONFIG": str(api.write_kubeconfig(tmp_path / "kubeconfig")), "HOME": str(tmp_path)}
+
+        def kubectl(*args: str) -> str:
+            done = subprocess.run([KUBECTL, *args], capture_output=True, text=True, env=env, timeout=30)
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        talker = deployment(1)
+        talker["spec"]["template"]["spec"]["containers"][0]["command"] = ["sh", "-c", "echo hello; exec sleep 300"]
+        api.create("deployments", "default", talker)
+        api.create("jobs", "default", job(parallelism=2, backoff_limit=1))
+        api.wait_for(lambda: status_of(api, "deployments", "web").get("readyReplicas") == 1)
+        api.wait_for(lambda: status_of(api, "jobs", "workers").get("ready") == 2)
+
+        pods = kubectl("get", "pods", "-o", "wide").splitlines()
+        assert pods[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED", "NODE",
+                                   "READINESS", "GATES"]
+        assert all(re.search(r"1/1\s+Running\s+0\s+\S+\s+127\.\S+\s+emulated-node", line) for line in pods[1:])
+        assert kubectl("get", "deployments").splitlines()[1].split()[:4] == ["web", "1/1", "1", "1"]
+        assert kubectl("get", "jobs").splitlines()[1].split()[:3] == ["workers", "Running", "0/1"]
+        assert kubectl("logs", "deployment/web") == "hello\n"
+        assert "deployment.apps/web scaled" in kubectl("scale", "deployment/web", "--replicas=2")
+        api.wait_for(lambda: status_of(api, "deployments", "web").get("readyReplicas") == 2)
+        assert re.search(r"Normal\s+SuccessfulCreate\s+job/workers\s+Created pod: workers-", kubectl("get", "events"))
+        described = kubectl("describe", "pod", "-l", "app=web")
+        assert "QoS Class:" in described and re.search(r"Normal\s+Started\s+\S+\s+kubelet\s+Started container web",
+                                                       described)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("kubernetes") is None,
+                    reason="the official kubernetes client is not installed (it must not enter the project's venv)")
+def test_the_official_python_client_reads_pods_and_workloads(tmp_path: Path) -> None:
+    from kubernetes import client, config
+
+    with KubernetesEmulator() as api, PodSimulator(api):
+        api.create("deployments", "default", deployment(1))
+        api.wait_for(lambda: status_of(api, "deployments", "web").get("readyReplicas") == 1)
+        config.load_kube_config(str(api.write_kubeconfig(tmp_path / "kubeconfig")))
+        core, apps = client.CoreV1Api(), client.AppsV1Api()
+        pod = core.list_namespaced_pod("default").items[0]
+        assert pod.status.container_statuses[0].image_id and pod.status.qos_class == "BestEffort"
+        assert apps.read_namespaced_deployment("web", "default").status.available_replicas == 1
+        assert apps.read_namespaced_deployment_scale("web", "default").status.selector == "app=web"
+        assert core.list_node().items[0].metadata.name == "emulated-node"

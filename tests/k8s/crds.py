@@ -10,8 +10,8 @@ Deleting the CRD removes its objects (finalizers or not; the real server waits f
 stops serving its kinds.
 
 Simplifications: all served versions share one store (no conversion; an object read through a
-non-storage version keeps the storage ``apiVersion``); ``scale`` and ``additionalPrinterColumns``
-are kept on the :class:`ResourceType` but ``/scale`` is not served here.
+non-storage version keeps the storage ``apiVersion``). ``additionalPrinterColumns`` become the
+type's Table columns and ``subresources.scale`` its ``/scale`` subresource.
 
     install_kuberay_crds(emulator)   # RayCluster and RayJob, KubeRay v1.7.0
 """
@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from .resources import Registry, ResourceType
+from .resources import PrinterColumn, Registry, ResourceType, ScaleSpec
 from .schema import StructuralSchema
 from .store import Event, Store, bad_request, now
 
@@ -127,10 +127,19 @@ def resource_types(crd: dict[str, Any]) -> list[ResourceType]:
             short_names=tuple(names.get("shortNames") or ()), categories=tuple(names.get("categories") or ()),
             status_subresource="status" in subresources, generation=True, custom_resource=True,
             schema=compiled_schema(version["schema"]["openAPIV3Schema"]),
-            printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
-            scale=subresources.get("scale"),
+            printer_columns=tuple(PrinterColumn(c["name"], c["jsonPath"], c.get("type", "string"),
+                                                int(c.get("priority", 0)))
+                                  for c in version.get("additionalPrinterColumns") or ()),
+            scale=_scale_spec(subresources.get("scale")),
         ))
     return types
+
+
+def _scale_spec(scale: dict[str, str] | None) -> ScaleSpec | None:
+    """A CRD's ``subresources.scale`` as the ``/scale`` subresource reads it."""
+    if scale is None:
+        return None
+    return ScaleSpec(scale["specReplicasPath"], scale["statusReplicasPath"], scale.get("labelSelectorPath"))
 
 
 class CrdController:

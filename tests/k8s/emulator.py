@@ -42,11 +42,29 @@ How the real clients are satisfied:
   gives the Deployment a ReplicaSet it controls with an equal pod template, and both
   ``status.observedGeneration`` and ready replica counts (see the tests for a 20-line one).
 
-Not emulated: admission, RBAC (any request with the token is allowed), most validation of
-built-in kinds, server-side apply's field ownership (apply patches are merge patches), graceful
-pod termination (pods go at once unless they carry finalizers), Table output, exec/attach/
-port-forward, protobuf or CBOR responses, aggregated discovery, ``/openapi/v3``. Lists, like
-the real server's, omit ``kind``/``apiVersion`` in their items.
+What kubectl and the official Python client need besides:
+
+* Table output (``Accept: application/json;as=Table;v=v1;g=meta.k8s.io``) for lists, gets and
+  watches, with kubectl's columns per kind (:mod:`.tables`), so ``kubectl get`` prints what it
+  prints on a real cluster; a CRD type's columns come from its ``printer_columns``.
+* ``GET .../pods/NAME/log`` (``container``, ``tailLines``, ``limitBytes``, ``previous``, and
+  ``follow`` streamed) from :attr:`KubernetesEmulator.pod_logs`, which the kubelet stand-in
+  (``tests/pod_simulator.py``) writes as containers print; ``kubectl logs [-f]`` works.
+* ``/scale`` (autoscaling/v1 Scale) for every type with a ``scale`` spec (:mod:`.scale`):
+  Deployments, ReplicaSets, StatefulSets and CRDs that declare one; ``kubectl scale`` works.
+* core/v1 Events are stored like any object; controllers record them with :mod:`.events`, and
+  ``kubectl get events`` and ``kubectl describe`` show them.
+* The registry's defaults that clients read: a Pod's ``status.qosClass``, a Job's selector and
+  template labels (so ``kubectl logs job/NAME`` finds its pods). Status as the kubelet and
+  controllers write it is :mod:`.workloads`' job; the pod simulator uses it.
+
+Not emulated: RBAC (any request with the token or a client certificate of the cluster's CA
+is allowed), most validation of built-in kinds, server-side
+apply's field ownership (apply patches are merge patches), graceful pod termination (pods go
+at once unless they carry finalizers), exec/attach/port-forward, protobuf or CBOR responses,
+the events.k8s.io/v1 view of Events, aggregated discovery, ``/openapi/v3``. Validating
+admission plugins can be added (``store.admission``). Lists, like the real server's, omit
+``kind``/``apiVersion`` in their items.
 """
 
 from __future__ import annotations
@@ -73,8 +91,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from . import protobuf
+from . import protobuf, scale, tables
 from .crds import refuse_unknown_fields, serve_crds
+from .logs import PodLogs
 from .pki import ClusterCA
 from .patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
 from .resources import Registry, ResourceType
@@ -367,12 +386,15 @@ class _Handler(BaseHTTPRequestHandler):
         method = self.command
         dry_run = query.get("dryRun") == "All"
         content_type = self.headers.get("Content-Type", "")
-        if sub not in (None, "status", "log") or (sub == "status" and not rt.status_subresource) or (
-                sub == "log" and rt.kind != "Pod"):
+        if sub not in (None, "status", "log", "scale") or (sub == "status" and not rt.status_subresource) or (
+                sub == "log" and rt.kind != "Pod") or (sub == "scale" and rt.scale is None):
             raise _no_such_path()
+        as_table = tables.wants_table(self.headers.get("Accept", ""))
         if name is None:
             if method == "GET":
-                return self._watch(rt, namespace, None, query) if watch else self._list(rt, namespace, query)
+                if watch:
+                    return self._watch(rt, namespace, None, query, as_table)
+                return self._list(rt, namespace, query, as_table)
             if method == "POST":
                 obj = self._decode(body, content_type)
                 refuse_unknown_fields(rt, query, obj)
@@ -383,14 +405,19 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         if sub == "log":
             if method != "GET":
-                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
-            store.get(rt, namespace, name)
-            text = self.server.emulator._pod_logs.get((namespace or "", name), "")
-            return self._send_bytes(200, text.encode(), "text/plain")
+                raise ApiError(405, "MethodNotAllowed",
+                               "the server does not allow this method on the requested resource")
+            return self._pod_log(store.get(rt, namespace, name), query)
+        if sub == "scale":
+            return self._scale(rt, namespace, name, query, body)
         if method == "GET":
             if watch:
-                return self._watch(rt, namespace, name, query)
-            return self._send_json(200, store.get(rt, namespace, name))
+                return self._watch(rt, namespace, name, query, as_table)
+            obj = store.get(rt, namespace, name)
+            if as_table:
+                return self._send_json(200, tables.table(rt, [obj], {"resourceVersion": obj["metadata"][
+                    "resourceVersion"]}, query.get("includeObject")))
+            return self._send_json(200, obj)
         if method == "PUT":
             obj = self._decode(body, content_type)
             refuse_unknown_fields(rt, query, obj)
@@ -422,6 +449,63 @@ class _Handler(BaseHTTPRequestHandler):
                                          "status": "Success", "details": details})
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
+    def _scale(self, rt: ResourceType, namespace: str | None, name: str, query: dict[str, str],
+               body: bytes) -> None:
+        """``GET``/``PUT``/``PATCH`` of an autoscaling/v1 Scale (see :mod:`.scale`)."""
+        store = self.server.emulator.store
+        dry_run = query.get("dryRun") == "All"
+        if self.command == "GET":
+            return self._send_json(200, scale.get_scale(store, rt, namespace, name))
+        media = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if self.command == "PUT":
+            updated = scale.update_scale(store, rt, namespace, name, self._decode(body, media or JSON),
+                                         dry_run=dry_run)
+            return self._send_json(200, updated)
+        if self.command == "PATCH" and media in (MERGE_PATCH, STRATEGIC_MERGE_PATCH, JSON_PATCH):
+            updated = scale.update_scale(store, rt, namespace, name, self._decode(body, JSON), patch_type=media,
+                                         dry_run=dry_run)
+            return self._send_json(200, updated)
+        if self.command == "PATCH":
+            raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
+                           f"accepted media types include: {MERGE_PATCH}, {STRATEGIC_MERGE_PATCH}, {JSON_PATCH}")
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    def _pod_log(self, pod: dict[str, Any], query: dict[str, str]) -> None:
+        """A container's log as text/plain: all of it, its tail, or followed (chunked) until the container ends."""
+        logs = self.server.emulator.pod_logs
+        namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        container = _log_container(pod, query.get("container"))
+        previous = query.get("previous") in ("1", "true")
+        if previous and not logs.has(namespace, name, container, previous=True):
+            raise bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
+        if not previous and not logs.has(namespace, name, container):
+            waiting = _waiting_reason(pod, container)
+            if waiting:  # as the kubelet answers before the container has started
+                raise bad_request(f'container "{container}" in pod "{name}" is waiting to start: {waiting}')
+        try:
+            tail = int(query["tailLines"]) if query.get("tailLines") else None
+            limit = int(query["limitBytes"]) if query.get("limitBytes") else None
+        except ValueError as exc:
+            raise bad_request(f"invalid log options: {exc}") from exc
+        if previous or query.get("follow") not in ("1", "true"):
+            return self._send_bytes(200, logs.read(namespace, name, container, previous=previous, tail_lines=tail,
+                                                   limit_bytes=limit), "text/plain")
+        self.record.status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        emulator = self.server.emulator
+        try:
+            for piece in logs.follow(namespace, name, container, tail_lines=tail,
+                                     stop=lambda: emulator._stopping.is_set() or self._client_gone()):
+                self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                self.wfile.flush()
+            self._end_chunks()
+        except OSError:
+            self.close_connection = True
+
     def _delete_options(self, query: dict[str, str], body: bytes) -> dict[str, Any]:
         options = self._decode(body, self.headers.get("Content-Type", JSON)) or {}
         if not isinstance(options, dict):
@@ -446,7 +530,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise bad_request(str(exc)) from exc
         return lambda obj: by_label(obj) and by_field(obj)
 
-    def _list(self, rt: ResourceType, namespace: str | None, query: dict[str, str]) -> None:
+    def _list(self, rt: ResourceType, namespace: str | None, query: dict[str, str], as_table: bool = False) -> None:
         items, rv = self.server.emulator.store.list(rt, namespace, self._predicate(rt, query))
         metadata: dict[str, Any] = {"resourceVersion": str(rv)}
         start = 0
@@ -468,6 +552,8 @@ class _Handler(BaseHTTPRequestHandler):
             # The real server leaves TypeMeta out of list items.
             item.pop("kind", None)
             item.pop("apiVersion", None)
+        if as_table:
+            return self._send_json(200, tables.table(rt, items, metadata, query.get("includeObject")))
         self._send_json(200, {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": metadata,
                               "items": items})
 
@@ -494,8 +580,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ----------------------------------------------------------------- watch
 
-    def _watch(self, rt: ResourceType, namespace: str | None, name: str | None, query: dict[str, str]) -> None:
-        """Stream events as chunked newline-delimited JSON until timeoutSeconds, stop() or disconnect."""
+    def _watch(self, rt: ResourceType, namespace: str | None, name: str | None, query: dict[str, str],
+               as_table: bool = False) -> None:
+        """Stream events as chunked newline-delimited JSON until timeoutSeconds, stop() or disconnect.
+
+        With ``as_table`` each event's object is a one-row Table (``kubectl get -w``); only the
+        first carries the column definitions, as on the real server.
+        """
+        self._table_watch = (rt, query.get("includeObject")) if as_table else None
+        self._table_headers_sent = False
         emulator = self.server.emulator
         store = emulator.store
         match = self._predicate(rt, query, name)
@@ -563,8 +656,15 @@ class _Handler(BaseHTTPRequestHandler):
             kind = "MODIFIED" if before else "ADDED"
         else:
             kind = "DELETED" if before else None
-        if kind is not None:
-            self._chunk({"type": kind, "object": event.object})
+        if kind is None:
+            return
+        obj = event.object
+        if self._table_watch is not None:
+            rt, include = self._table_watch
+            obj = tables.table(rt, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]}, include,
+                               headers=not self._table_headers_sent)
+            self._table_headers_sent = True
+        self._chunk({"type": kind, "object": obj})
 
     def _chunk(self, message: dict[str, Any]) -> None:
         data = json.dumps(message, separators=(",", ":")).encode() + b"\n"
@@ -584,6 +684,32 @@ class _Handler(BaseHTTPRequestHandler):
         except (OSError, ValueError, ssl.SSLError):
             return True
         return False
+
+
+def _log_container(pod: dict[str, Any], requested: str | None) -> str:
+    """The container a log request means: the named one, the pod's only one, or its default (400 otherwise)."""
+    name = pod["metadata"]["name"]
+    containers = [c.get("name", "") for c in (pod.get("spec") or {}).get("containers") or []]
+    default = ((pod["metadata"].get("annotations") or {}).get("kubectl.kubernetes.io/default-container"))
+    if requested:
+        init = [c.get("name", "") for c in (pod.get("spec") or {}).get("initContainers") or []]
+        if requested not in containers + init:
+            raise bad_request(f"container {requested} is not valid for pod {name}")
+        return requested
+    if len(containers) == 1:
+        return containers[0]
+    if default in containers:
+        return default
+    raise bad_request(f"a container name must be specified for pod {name}, choose one of: [{' '.join(containers)}]")
+
+
+def _waiting_reason(pod: dict[str, Any], container: str) -> str | None:
+    """Why a container has not started (``ContainerCreating`` before the kubelet reports it), or None."""
+    status = pod.get("status") or {}
+    for entry in status.get("containerStatuses") or []:
+        if entry.get("name") == container:
+            return (entry.get("state") or {}).get("waiting", {}).get("reason")
+    return "ContainerCreating" if status.get("phase", "Pending") == "Pending" else None
 
 
 class KubernetesEmulator:
@@ -624,7 +750,7 @@ class KubernetesEmulator:
         self._log_lock = threading.Lock()
         self._requests: list[RequestRecord] = []
         self._faults: list[Fault] = []
-        self._pod_logs: dict[tuple[str, str], str] = {}
+        self.pod_logs = PodLogs()  # what the log endpoint serves; the kubelet (pod simulator) writes it
         for namespace in self._initial_namespaces:
             self.store.create(self.registry.resolve("namespaces"), None, {"metadata": {"name": namespace}})
 
@@ -856,9 +982,12 @@ class KubernetesEmulator:
             raise
         return obj
 
-    def set_pod_log(self, namespace: str, name: str, text: str) -> None:
-        """What ``GET .../pods/NAME/log`` returns for this pod."""
-        self._pod_logs[(namespace, name)] = text
+    def set_pod_log(self, namespace: str, name: str, text: str, container: str | None = None) -> None:
+        """What ``GET .../pods/NAME/log`` returns for a container (the pod's default one unless named)."""
+        pod = self.get("pods", namespace, name)
+        if container is None:
+            container = _log_container(pod, None) if pod is not None else ""
+        self.pod_logs.replace(namespace, name, container, text)
 
     # ----------------------------------------------------------------- Python API: events
 

@@ -9,6 +9,29 @@ ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "up
 
 
 @dataclass(frozen=True)
+class PrinterColumn:
+    """One of a CRD's ``additionalPrinterColumns``: a column ``kubectl get`` shows."""
+
+    name: str
+    json_path: str
+    type: str = "string"
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class ScaleSpec:
+    """Where a type keeps what its ``/scale`` subresource reads and writes (a CRD's ``subresources.scale``)."""
+
+    spec_replicas_path: str = ".spec.replicas"
+    status_replicas_path: str = ".status.replicas"
+    # a label selector, as a string or (built-in workloads) a metav1.LabelSelector; None: no selector
+    label_selector_path: str | None = ".spec.selector"
+
+
+WORKLOAD_SCALE = ScaleSpec()
+
+
+@dataclass(frozen=True)
 class ResourceType:
     """One REST resource, as discovery describes it (``pods``, ``deployments.apps``...)."""
 
@@ -33,10 +56,10 @@ class ResourceType:
     # For custom resources (and CRDs themselves): an object with ``process(obj) -> causes`` that
     # prunes, defaults and validates each write (:class:`tests.k8s.schema.StructuralSchema`).
     schema: Any = field(default=None, compare=False, repr=False)
-    # A CRD version's additionalPrinterColumns (dicts as in the CRD), for Table responses.
-    printer_columns: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
-    # A CRD's scale subresource (specReplicasPath, statusReplicasPath, labelSelectorPath), if declared.
-    scale: dict[str, str] | None = field(default=None, compare=False, repr=False)
+    # What ``kubectl get`` shows for a type without a built-in printer (tables.py).
+    printer_columns: tuple[PrinterColumn, ...] = ()
+    # Whether (and how) the type has a ``/scale`` subresource (autoscaling/v1 Scale).
+    scale: ScaleSpec | None = None
 
     @property
     def api_version(self) -> str:
@@ -109,11 +132,11 @@ DEFAULT_RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", CORE, "nodes", "node", "Node", namespaced=False, short_names=("no",),
                  status_subresource=True, field_labels=("spec.unschedulable",)),
     ResourceType("apps", "v1", "deployments", "deployment", "Deployment", short_names=("deploy",),
-                 categories=("all",), status_subresource=True, generation=True),
+                 categories=("all",), status_subresource=True, generation=True, scale=WORKLOAD_SCALE),
     ResourceType("apps", "v1", "replicasets", "replicaset", "ReplicaSet", short_names=("rs",),
-                 categories=("all",), status_subresource=True, generation=True),
+                 categories=("all",), status_subresource=True, generation=True, scale=WORKLOAD_SCALE),
     ResourceType("apps", "v1", "statefulsets", "statefulset", "StatefulSet", short_names=("sts",),
-                 categories=("all",), status_subresource=True, generation=True),
+                 categories=("all",), status_subresource=True, generation=True, scale=WORKLOAD_SCALE),
     ResourceType("apps", "v1", "daemonsets", "daemonset", "DaemonSet", short_names=("ds",),
                  categories=("all",), status_subresource=True, generation=True),
     ResourceType("batch", "v1", "jobs", "job", "Job", categories=("all",),
@@ -217,6 +240,10 @@ class Registry:
             if t.status_subresource:
                 resources.append({"name": f"{t.plural}/status", "singularName": "", "namespaced": t.namespaced,
                                   "kind": t.kind, "verbs": ["get", "patch", "update"]})
+            if t.scale is not None:
+                resources.append({"name": f"{t.plural}/scale", "singularName": "", "namespaced": t.namespaced,
+                                  "group": "autoscaling", "version": "v1", "kind": "Scale",
+                                  "verbs": ["get", "patch", "update"]})
             if t.kind == "Pod":
                 resources.append({"name": "pods/log", "singularName": "", "namespaced": True,
                                   "kind": "Pod", "verbs": ["get"]})

@@ -26,6 +26,7 @@ from typing import Any
 
 from .patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, PatchError, apply_patch
 from .resources import Registry, ResourceType
+from .workloads import default_job, qos_class
 
 log = logging.getLogger(__name__)
 
@@ -541,6 +542,7 @@ class Store:
         elif rt.kind == "Pod":
             obj.setdefault("status", {}).setdefault("phase", "Pending")
             if spec is not None:
+                obj["status"].setdefault("qosClass", qos_class(spec))  # set once, at creation, by the registry
                 spec.setdefault("restartPolicy", "Always")
                 spec.setdefault("schedulerName", "default-scheduler")
                 spec.setdefault("terminationGracePeriodSeconds", 30)
@@ -570,6 +572,8 @@ class Store:
                 spec.setdefault("progressDeadlineSeconds", 600)
                 spec.setdefault("strategy", {"type": "RollingUpdate",
                                              "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+        elif rt.kind == "Job" and isinstance(obj.get("spec"), dict):
+            default_job(obj, old)
         if rt.status_subresource and not rt.custom_resource and rt.kind not in ("Pod", "Namespace", "Service"):
             obj.setdefault("status", {})
 

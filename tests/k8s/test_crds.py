@@ -126,7 +126,7 @@ def test_discovery_lists_kuberay_kinds_once_the_crds_are_installed(emulator: Kub
     assert crd["status"]["acceptedNames"]["kind"] == "RayCluster" and crd["status"]["storedVersions"] == ["v1"]
     rt = emulator.resource_type("rayclusters")
     assert rt.version == "v1" and rt.status_subresource
-    assert [c["name"] for c in rt.printer_columns][:2] == ["desired workers", "available workers"]
+    assert [c.name for c in rt.printer_columns][:2] == ["desired workers", "available workers"]
 
 
 def test_the_copied_crds_are_the_reference_ones() -> None:

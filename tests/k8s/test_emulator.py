@@ -8,11 +8,13 @@ import gc
 import gzip
 import json
 import os
+import re
 import shutil
 import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,9 @@ from kr8s.asyncio.objects import Pod
 
 from tests.k8s import protobuf
 from tests.k8s.emulator import Event, KubernetesEmulator
+from tests.k8s.events import EventRecorder
 from tests.k8s.patch import strategic_merge_patch
+from tests.k8s.resources import PrinterColumn, ResourceType, ScaleSpec
 
 pytestmark = pytest.mark.cluster
 
@@ -624,3 +628,219 @@ def test_protobuf_post_over_http_and_unsupported_kind(emulator: KubernetesEmulat
                                                             + protobuf.encode_field(2, "Deployment"))
         rejected = client.post("/apis/apps/v1/namespaces/default/deployments", content=deployment, headers=headers)
         assert (rejected.status_code, rejected.json()["reason"]) == (415, "UnsupportedMediaType")
+
+
+# --------------------------------------------------------------------------- what kubectl and client libraries read
+
+# what kubectl sends
+TABLE = ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,"
+         "application/json")
+
+
+def running_pod(name: str, ready: bool, restarts: int = 0) -> dict[str, Any]:
+    pod = make_pod(name, {"app": "web"})
+    pod["spec"]["nodeName"] = "node-1"
+    pod["status"] = {"phase": "Running", "podIP": "10.0.0.7", "conditions": [
+        {"type": "Ready", "status": "True" if ready else "False"}], "containerStatuses": [
+        {"name": "main", "ready": ready, "restartCount": restarts, "state": {"running": {}}}]}
+    return pod
+
+
+def test_tables_have_the_columns_kubectl_prints(emulator: KubernetesEmulator) -> None:
+    emulator.create("pods", "default", running_pod("web-1", ready=True, restarts=2))
+    emulator.create("pods", "default", running_pod("web-2", ready=False))
+    with http_client(emulator) as client:
+        plain = client.get("/api/v1/namespaces/default/pods")
+        assert plain.json()["kind"] == "PodList"  # without the Table media type: the list itself
+
+        table = client.get("/api/v1/namespaces/default/pods", headers={"Accept": TABLE}).json()
+        assert (table["kind"], table["apiVersion"]) == ("Table", "meta.k8s.io/v1")
+        columns = [(c["name"], c["priority"]) for c in table["columnDefinitions"]]
+        assert columns[:5] == [("Name", 0), ("Ready", 0), ("Status", 0), ("Restarts", 0), ("Age", 0)]
+        assert ("IP", 1) in columns and ("Node", 1) in columns
+        rows = {r["cells"][0]: r for r in table["rows"]}
+        assert rows["web-1"]["cells"][1:4] == ["1/1", "Running", "2"]
+        assert rows["web-2"]["cells"][1] == "0/1"
+        assert rows["web-1"]["cells"][5:7] == ["10.0.0.7", "node-1"]
+        assert re.fullmatch(r"\d+s", rows["web-1"]["cells"][4])
+        partial = rows["web-1"]["object"]
+        assert partial["kind"] == "PartialObjectMetadata" and partial["metadata"]["name"] == "web-1"
+        assert "spec" not in partial
+
+        whole = client.get("/api/v1/namespaces/default/pods/web-1", params={"includeObject": "Object"},
+                           headers={"Accept": TABLE}).json()
+        assert len(whole["rows"]) == 1 and whole["rows"][0]["object"]["spec"]["nodeName"] == "node-1"
+        accounts = client.get("/api/v1/namespaces/default/serviceaccounts", headers={"Accept": TABLE}).json()
+        assert [c["name"] for c in accounts["columnDefinitions"]] == ["Name", "Age"]  # no printer: the generic one
+
+
+def test_workload_tables_and_a_crds_printer_columns(emulator: KubernetesEmulator) -> None:
+    deployment = {"metadata": {"name": "web"}, "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                  "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                      {"name": "main", "image": "nginx"}]}}},
+                  "status": {"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2}}
+    emulator.create("deployments", "default", deployment)
+    template = deployment["spec"]["template"]
+    emulator.create("jobs", "default", {"metadata": {"name": "once"}, "spec": {"template": template},
+                                        "status": {"succeeded": 1, "startTime": "2026-01-01T00:00:00Z",
+                                                   "completionTime": "2026-01-01T00:03:00Z", "conditions": [
+                                                       {"type": "Complete", "status": "True"}]}})
+    crd = ResourceType("example.com", "v1", "widgets", "widget", "Widget", printer_columns=(
+        PrinterColumn("desired", ".spec.size", "integer"),
+        PrinterColumn("state", '.status.conditions[?(@.type=="Ready")].status')))
+    emulator.register(crd)
+    emulator.create(crd, "default", {"metadata": {"name": "w"}, "spec": {"size": 4},
+                                     "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+    with http_client(emulator) as client:
+        def table(path: str) -> dict[str, Any]:
+            return client.get(path, headers={"Accept": TABLE}).json()
+
+        deployments = table("/apis/apps/v1/namespaces/default/deployments")
+        assert [c["name"] for c in deployments["columnDefinitions"] if c["priority"] == 0] == [
+            "Name", "Ready", "Up-to-date", "Available", "Age"]
+        assert deployments["rows"][0]["cells"][:4] == ["web", "2/3", 3, 2]
+        assert deployments["rows"][0]["cells"][7] == "app=web"
+        jobs = table("/apis/batch/v1/namespaces/default/jobs")
+        assert [c["name"] for c in jobs["columnDefinitions"] if c["priority"] == 0] == [
+            "Name", "Status", "Completions", "Duration", "Age"]
+        assert jobs["rows"][0]["cells"][:4] == ["once", "Complete", "1/1", "3m"]  # completions defaulted to 1
+        widgets = table("/apis/example.com/v1/namespaces/default/widgets")
+        assert [c["name"] for c in widgets["columnDefinitions"]] == ["Name", "desired", "state", "Age"]
+        assert widgets["rows"][0]["cells"][:3] == ["w", 4, "True"]
+
+
+def test_a_table_watch_sends_one_row_per_event(emulator: KubernetesEmulator) -> None:
+    emulator.create("pods", "default", running_pod("web-1", ready=True))
+    with http_client(emulator) as client, client.stream(
+            "GET", "/api/v1/namespaces/default/pods", params={"watch": "1", "timeoutSeconds": "2"},
+            headers={"Accept": TABLE}) as stream:
+        emulator.create("pods", "default", running_pod("web-2", ready=False))
+        events = [json.loads(line) for line in stream.iter_lines() if line]
+    assert [(e["type"], e["object"]["kind"], e["object"]["rows"][0]["cells"][0]) for e in events] == [
+        ("ADDED", "Table", "web-1"), ("ADDED", "Table", "web-2")]
+    assert events[0]["object"]["columnDefinitions"] and not events[1]["object"]["columnDefinitions"]
+
+
+def test_the_scale_subresource(emulator: KubernetesEmulator) -> None:
+    body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}, "template": {
+                "metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "m", "image": "nginx"}]}}}}
+    path = "/apis/apps/v1/namespaces/default/deployments/web/scale"
+    with http_client(emulator) as client:
+        assert client.post("/apis/apps/v1/namespaces/default/deployments", json=body).status_code == 201
+        scale = client.get(path).json()
+        assert (scale["kind"], scale["apiVersion"], scale["spec"]) == ("Scale", "autoscaling/v1", {"replicas": 1})
+        assert scale["status"] == {"replicas": 0, "selector": "app=web"}
+
+        patched = client.patch(path, json={"spec": {"replicas": 3}},
+                               headers={"Content-Type": "application/merge-patch+json"})
+        assert patched.status_code == 200 and patched.json()["spec"]["replicas"] == 3
+        deployment = emulator.get("deployments", "default", "web")
+        assert deployment["spec"]["replicas"] == 3 and deployment["metadata"]["generation"] == 2
+
+        stale = dict(scale, spec={"replicas": 5})
+        assert client.put(path, json=stale).status_code == 409  # scale's resourceVersion is the object's
+        fresh = dict(patched.json(), spec={"replicas": 5})
+        assert client.put(path, json=fresh).json()["spec"]["replicas"] == 5
+        unversioned = {"metadata": {"name": "web"}, "spec": {"replicas": -1}}  # no resourceVersion: no check
+        assert client.put(path, json=unversioned).status_code == 422
+        emulator.create("jobs", "default", {"metadata": {"name": "j"}, "spec": {"template": body["spec"]["template"]}})
+        assert client.get("/apis/batch/v1/namespaces/default/jobs/j/scale").status_code == 404
+
+        apps = client.get("/apis/apps/v1").json()["resources"]
+        entry = next(r for r in apps if r["name"] == "deployments/scale")
+        assert (entry["group"], entry["version"], entry["kind"]) == ("autoscaling", "v1", "Scale")
+
+    crd = ResourceType("example.com", "v1", "widgets", "widget", "Widget",
+                       scale=ScaleSpec(".spec.size", ".status.size", ".status.selector"))
+    emulator.register(crd)
+    emulator.create(crd, "default", {"metadata": {"name": "w"}, "spec": {"size": 2},
+                                     "status": {"size": 1, "selector": "widget=w"}})
+    with http_client(emulator) as client:
+        widget = "/apis/example.com/v1/namespaces/default/widgets/w/scale"
+        assert client.get(widget).json()["status"] == {"replicas": 1, "selector": "widget=w"}
+        client.patch(widget, json=[{"op": "replace", "path": "/spec/replicas", "value": 6}],
+                     headers={"Content-Type": "application/json-patch+json"})
+        assert emulator.get(crd, "default", "w")["spec"]["size"] == 6
+
+
+def test_the_pod_log_endpoint(emulator: KubernetesEmulator) -> None:
+    emulator.create("pods", "default", running_pod("one", ready=True))
+    two = make_pod("two")
+    two["spec"]["containers"].append({"name": "sidecar", "image": "busybox"})
+    emulator.create("pods", "default", two)
+    logs = emulator.pod_logs
+    logs.start("default", "one", "main")
+    logs.append("default", "one", "main", b"a\nb\nc\n")
+    base = "/api/v1/namespaces/default/pods"
+    with http_client(emulator) as client:
+        whole = client.get(f"{base}/one/log")
+        assert (whole.status_code, whole.headers["content-type"], whole.text) == (200, "text/plain", "a\nb\nc\n")
+        assert client.get(f"{base}/one/log", params={"tailLines": "2"}).text == "b\nc\n"
+        assert client.get(f"{base}/one/log", params={"limitBytes": "3"}).text == "a\nb"
+        assert client.get(f"{base}/one/log", params={"container": "nope"}).status_code == 400
+        assert client.get(f"{base}/one/log", params={"previous": "true"}).json()["message"] == \
+            'previous terminated container "main" in pod "one" not found'
+        choose = client.get(f"{base}/two/log").json()["message"]
+        assert choose == "a container name must be specified for pod two, choose one of: [main sidecar]"
+        waiting = client.get(f"{base}/two/log", params={"container": "main"})
+        assert waiting.json()["message"] == 'container "main" in pod "two" is waiting to start: ContainerCreating'
+
+        logs.start("default", "one", "main")  # a restart: the old log becomes the previous one
+        assert client.get(f"{base}/one/log", params={"previous": "true"}).text == "a\nb\nc\n"
+        logs.append("default", "one", "main", b"first\n")
+
+        def later() -> None:
+            time.sleep(0.3)
+            logs.append("default", "one", "main", b"second\n")
+            logs.close("default", "one", "main")
+
+        threading.Thread(target=later).start()
+        with client.stream("GET", f"{base}/one/log", params={"follow": "true"}) as stream:
+            pieces = list(stream.iter_bytes())
+        assert b"".join(pieces) == b"first\nsecond\n" and len(pieces) >= 2  # streamed, not sent at the end
+
+
+def test_registry_defaults_clients_read(emulator: KubernetesEmulator) -> None:
+    def pod(name: str, resources: dict[str, Any]) -> dict[str, Any]:
+        return {"metadata": {"name": name},
+                "spec": {"containers": [{"name": "m", "image": "x", "resources": resources}]}}
+
+    equal = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}
+    with http_client(emulator) as client:
+        for name, resources, qos in (("g", equal, "Guaranteed"), ("b", {"requests": {"cpu": "1"}}, "Burstable"),
+                                     ("e", {}, "BestEffort")):
+            created = client.post("/api/v1/namespaces/default/pods", json=pod(name, resources)).json()
+            assert created["status"]["qosClass"] == qos
+        job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+               "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "m", "image": "x"}]}}}}
+        created = client.post("/apis/batch/v1/namespaces/default/jobs", json=job).json()
+    uid = created["metadata"]["uid"]
+    assert created["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    assert created["spec"]["template"]["metadata"]["labels"] == {
+        "batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": "j", "controller-uid": uid,
+        "job-name": "j"}
+    spec = created["spec"]
+    assert (spec["completions"], spec["parallelism"], spec["backoffLimit"]) == (1, 1, 6)
+
+
+def test_recorded_events_are_counted_and_selectable(emulator: KubernetesEmulator) -> None:
+    pod = emulator.create("pods", "default", make_pod("p"))
+    recorder = EventRecorder(emulator, "kubelet", "node-1")
+    recorder.record(pod, "Normal", "Pulled", 'Container image "busybox" already present on machine',
+                    "spec.containers{main}")
+    recorder.record(pod, "Warning", "BackOff", "Back-off restarting failed container main")
+    recorder.record(pod, "Warning", "BackOff", "Back-off restarting failed container main")
+    selector = f"involvedObject.name=p,involvedObject.namespace=default,involvedObject.uid={pod['metadata']['uid']}"
+    with http_client(emulator) as client:
+        events = client.get("/api/v1/namespaces/default/events", params={"fieldSelector": selector}).json()["items"]
+        table = client.get("/api/v1/namespaces/default/events", headers={"Accept": TABLE}).json()
+    assert sorted((e["reason"], e["count"], e["type"]) for e in events) == [
+        ("BackOff", 2, "Warning"), ("Pulled", 1, "Normal")]
+    pulled = next(e for e in events if e["reason"] == "Pulled")
+    assert pulled["involvedObject"]["fieldPath"] == "spec.containers{main}"
+    assert pulled["source"] == {"component": "kubelet", "host": "node-1"}
+    assert [c["name"] for c in table["columnDefinitions"] if c["priority"] == 0] == [
+        "Last Seen", "Type", "Reason", "Object", "Message"]
+    assert {tuple(r["cells"][1:4]) for r in table["rows"]} == {("Normal", "Pulled", "pod/p"),
+                                                               ("Warning", "BackOff", "pod/p")}
