@@ -19,6 +19,7 @@ from typing import TextIO
 CONSOLE_LOGGER = "aframe_tune.console"
 LIVE = "aframe_tune_live"  # the attribute a live record carries
 _CLEAR_LINE = "\r\x1b[K"
+HTTP_REQUEST_LOGGERS = ("httpx", "httpcore")
 
 console = logging.getLogger(CONSOLE_LOGGER)
 
@@ -72,6 +73,16 @@ def setup_console(stream: TextIO | None = None) -> ConsoleHandler:
     console.setLevel(logging.INFO)
     console.propagate = False
     return handler
+
+
+def quiet_http_requests(level: int) -> None:
+    """Show HTTP clients' request lines only at ``level`` DEBUG.
+
+    httpx (kr8s's client) logs every request at INFO: three for each renewal of the run lock, and
+    a 401 that kr8s answers by renewing an expired credential. They are for whoever debugs.
+    """
+    for name in HTTP_REQUEST_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if level <= logging.DEBUG else logging.WARNING)
 
 
 def _handler() -> ConsoleHandler | None:

@@ -21,6 +21,9 @@ INSTANCE = "app.kubernetes.io/instance"
 # the user's own namespace, their kube context's; "default" is not theirs on a shared cluster
 USER_NAMESPACE = "gw-albert"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# The kube credential expires, as a kubelogin/OIDC token does on a shared cluster (within the
+# hour there): a remote search outlives several, and helm, kr8s and the run lock must renew them.
+TOKEN_LIFETIME_S = 20
 
 
 @dataclass
@@ -28,7 +31,8 @@ class EmulatedCluster:
     """One emulated cluster and how a client reaches it.
 
     It runs under a shared GPU cluster's rules (``tests/k8s/policy.py``): the user writes only to
-    their namespace, the one their kube context names, and every workload is checked.
+    their namespace, the one their kube context names, and every workload is checked. The kube
+    context's user is an exec credential plugin whose tokens last ``TOKEN_LIFETIME_S``.
     """
 
     api: KubernetesEmulator
@@ -81,8 +85,8 @@ def emulated_cluster(tmp_path: Path, request: pytest.FixtureRequest, cluster_bac
         "HOME": os.environ.get("HOME", "/root"),
     }
     policy = PlatformPolicy(user_namespace=USER_NAMESPACE)
-    with KubernetesEmulator(namespaces=(*SYSTEM_NAMESPACES, USER_NAMESPACE)) as api, PodSimulator(api, base_env) as pods, \
-            contextlib.ExitStack() as operator:
+    with KubernetesEmulator(namespaces=(*SYSTEM_NAMESPACES, USER_NAMESPACE), token_lifetime=TOKEN_LIFETIME_S) as api, \
+            PodSimulator(api, base_env) as pods, contextlib.ExitStack() as operator:
         api.store.admission.append(policy)
         if cluster_backend == "kuberay":
             install_kuberay_crds(api)

@@ -11,7 +11,7 @@ from aframe_tune.cli.cleanup import add_cleanup_command
 from aframe_tune.cli.dispatch import add_dispatch_command
 from aframe_tune.cli.init import OneLineErrorParser
 from aframe_tune.cli.report import add_report_command
-from aframe_tune.console import setup_console
+from aframe_tune.console import quiet_http_requests, setup_console
 from aframe_tune.errors import AframeTuneError
 
 
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_http_requests(logging.getLogger().level)
     setup_console()  # what a command does (a cluster deployed, ready, removed), at every level
     try:
         return args.command(args)

@@ -8,12 +8,14 @@ frozen dataclasses where it is read (``cluster/pods.py``, ``cluster/lock.py``).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, contextmanager
 from typing import Any
 
 import httpx
 import kr8s
+import kr8s._auth
 import kr8s.asyncio
 from kr8s.asyncio.objects import object_from_spec
 
@@ -23,9 +25,30 @@ from aframe_tune.cluster.errors import (
     ClusterRefusedError,
     ClusterUnreachableError,
 )
+from aframe_tune.cluster.kube_files import CredentialFiles
 from aframe_tune.cluster.target import KubeTarget
 
 Selector = dict[str, str]
+
+
+def _ignore_recovered_unauthorized() -> None:
+    """Keep kr8s's ``UserWarning: Unauthorized`` out of the user's output.
+
+    kr8s warns so when looking a kind up still gets 401 after it re-authenticated, and goes on
+    with the request, which then succeeds or fails with an error of its own (a
+    ClusterRefusedError here). Set at every connection, not once: a filter added inside another
+    library's ``warnings.catch_warnings`` block is gone when the block ends (adding it again
+    replaces it).
+    """
+    warnings.filterwarnings("ignore", message="Unauthorized$", category=UserWarning, module=r"kr8s\._api")
+
+# kr8s (0.20) writes the cluster's CA to a new temporary file at every connection and every
+# re-authentication, and never removes it. There is no public hook: the factory it uses is the
+# private name kr8s._auth.NamedTemporaryFile, replaced here, once, by one that makes the files
+# where CREDENTIAL_FILES removes them when no connection names them any more.
+CREDENTIAL_FILES = CredentialFiles(
+    lambda api: (api.auth.server_ca_file, api.auth.client_cert_file, api.auth.client_key_file))
+kr8s._auth.NamedTemporaryFile = CREDENTIAL_FILES.in_directory(kr8s._auth.NamedTemporaryFile)
 
 
 def translated(error: Exception, doing: str, context: str) -> ClusterError:
@@ -78,9 +101,12 @@ class KubeApi:
     async def connect(cls, target: KubeTarget, doing: str = "connecting to Kubernetes") -> KubeApi:
         """Read the kubeconfig, authenticate, and check that the API server answers (kr8s asks it
         for its version)."""
-        with cls._translating(doing, target.describe()):
+        _ignore_recovered_unauthorized()
+        with cls._translating(doing, target.describe()), CREDENTIAL_FILES.busy():
             api = await kr8s.asyncio.api(kubeconfig=str(target.kubeconfig) if target.kubeconfig else None,
                                          context=target.context, namespace=target.namespace or None)
+            CREDENTIAL_FILES.adopt(api)
+        CREDENTIAL_FILES.sweep()  # the files of earlier connections and re-authentications
         return cls(api, target)
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+from aframe_tune.console import quiet_http_requests
 from aframe_tune.errors import AframeTuneError
 
 # luigi's worker logs a failed task's exception, with its traceback, on this logger.
@@ -120,3 +121,4 @@ def route_logs_through_root() -> None:
     # their DEBUG lines are request dumps: noise to a researcher, and they carry signatures
     for name in HEADER_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.INFO, root.level))
+    quiet_http_requests(root.level)

@@ -309,19 +309,23 @@ class TuneRemote(TuneParameters, RayClusterParameters):
             runtime_env["env_vars"] = dict(LEGACY_TUNE_OUTPUT)
             ship_by_value()
         connect_ray_client(address, runtime_env=runtime_env or None, quiet=quiet)
-        loggers = usable_on_cluster(search.arguments.loggers)
-        results = run_search(dataclasses.replace(search.arguments, loggers=loggers),
-                             progress=progress_view(search.spec) if quiet else None)
-        end_live()
-        check_search_finished(results, search.spec.num_samples)
-        storage = S3Storage(s3().endpoint_url or None)  # this machine's endpoint, not the pods'
-        with tempfile.TemporaryDirectory(prefix="aframe-tune-export-") as scratch:
-            best = export_best_trial(results, search.spec, search.arguments.train_config,
-                                     search.arguments.train_overrides, Path(scratch))
-            # best.pt last: it is the output law checks, so it must not precede best.json.
-            storage.upload(Path(scratch) / "best.json", search.location.child("best.json"))
-            storage.upload(Path(scratch) / "best.pt", search.location.child("best.pt"))
-        disconnect_ray_client()
+        # disconnected before the cluster is removed, also when the search fails: a connected
+        # client whose cluster goes away warns at every attempt to reconnect
+        try:
+            loggers = usable_on_cluster(search.arguments.loggers)
+            results = run_search(dataclasses.replace(search.arguments, loggers=loggers),
+                                 progress=progress_view(search.spec) if quiet else None)
+            end_live()
+            check_search_finished(results, search.spec.num_samples)
+            storage = S3Storage(s3().endpoint_url or None)  # this machine's endpoint, not the pods'
+            with tempfile.TemporaryDirectory(prefix="aframe-tune-export-") as scratch:
+                best = export_best_trial(results, search.spec, search.arguments.train_config,
+                                         search.arguments.train_overrides, Path(scratch))
+                # best.pt last: it is the output law checks, so it must not precede best.json.
+                storage.upload(Path(scratch) / "best.json", search.location.child("best.json"))
+                storage.upload(Path(scratch) / "best.pt", search.location.child("best.pt"))
+        finally:
+            disconnect_ray_client()
         return SearchOutcome.of_search(best, search.location.url, search.spec.experiment_name, results,
                                        elapsed_s=time.monotonic() - started)
 

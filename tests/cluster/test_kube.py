@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +74,60 @@ def test_an_expired_credential_and_a_gone_server(tmp_path: Path) -> None:
             asyncio.run(listing())
     with pytest.raises(ClusterUnreachableError, match="cannot reach the API server"):
         asyncio.run(KubeApi.connect(KubeTarget(namespace="default", kubeconfig=kubeconfig)))
+
+
+# Many connections, and a token that expires under one of them, in a process of its own whose
+# temporary files all go to TMPDIR; it prints how many files are there at the end.
+MANY_CONNECTIONS = """
+import asyncio, os, sys, time
+from pathlib import Path
+from aframe_tune.cluster.kube import KubeApi
+from aframe_tune.cluster.target import KubeTarget
+
+target = KubeTarget(namespace="default", kubeconfig=Path(sys.argv[1]))
+
+async def outlive_a_token() -> None:
+    api = await KubeApi.connect(target)
+    await api.list("pods")
+    await asyncio.sleep(float(sys.argv[2]))
+    for _ in range(3):  # kr8s answers each 401 by running the plugin again and writing the CA again
+        await api.list("pods")
+        await asyncio.sleep(float(sys.argv[2]))
+
+for _ in range(20):  # a new event loop each time: a new kr8s client, which writes the CA again
+    asyncio.run(KubeApi.connect(target))
+asyncio.run(outlive_a_token())
+asyncio.run(KubeApi.connect(target))
+print(sum(len(files) for _, _, files in os.walk(os.environ["TMPDIR"])))
+"""
+
+
+def test_the_temporary_files_kr8s_writes_are_removed(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    with KubernetesEmulator(token_lifetime=1) as emulator:
+        kubeconfig = emulator.write_kubeconfig(tmp_path / "k")
+        done = subprocess.run([sys.executable, "-c", MANY_CONNECTIONS, str(kubeconfig), "2.1"], capture_output=True,
+                              text=True, env={**os.environ, "TMPDIR": str(scratch)}, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert emulator.unauthorized >= 3 and emulator.tokens_issued >= 24  # it did re-authenticate
+    assert int(done.stdout.split()[-1]) <= 2  # the CA of the live connections (24 written)
+    assert list(scratch.rglob("*")) == []  # and none left after exit
+
+
+def test_a_token_that_expires_in_use_is_renewed_without_a_warning(tmp_path: Path, recwarn) -> None:
+    with KubernetesEmulator(token_lifetime=1) as emulator:
+        target = KubeTarget(namespace="default", kubeconfig=emulator.write_kubeconfig(tmp_path / "k"))
+
+        async def scenario() -> None:
+            api = await KubeApi.connect(target)
+            await asyncio.sleep(2.1)  # expired
+            # then three more 401s: kr8s gives up looking the kind up after four, warns, and goes
+            # on with the request, which succeeds
+            emulator.inject_fault(401, path="^/api/?$", count=3, message="Unauthorized")
+            emulator.apply("pods", "default", {"metadata": {"name": "p"}, "spec": {"containers": []}})
+            assert [pod["metadata"]["name"] for pod in await api.list("pods")] == ["p"]
+
+        asyncio.run(scenario())
+        assert emulator.unauthorized == 1 and [r.status for r in emulator.requests(path="^/api/?$")] == [401] * 4
+    assert [str(w.message) for w in recwarn if "Unauthorized" in str(w.message)] == []

@@ -23,7 +23,8 @@ RUN_DIR = "s3://bucket/my-tune"
 
 @pytest.fixture
 def target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    with KubernetesEmulator() as api:
+    # tokens expire within a test: renewals must get new ones
+    with KubernetesEmulator(token_lifetime=2) as api:
         monkeypatch.setenv("KUBECONFIG", str(api.write_kubeconfig(tmp_path / "kubeconfig")))
         yield api, KubeTarget(namespace="default")
 

@@ -18,6 +18,11 @@ How the real clients are satisfied:
 
 * TLS by default, with a throwaway CA in the kubeconfig: client-go (helm) only sends the
   bearer token over TLS. ``tls=False`` serves plain http and then turns auth off.
+* ``token_lifetime=20`` makes credentials expire as on a shared cluster: the kubeconfig's user
+  is an exec credential plugin (``exec_plugin.py``, like kubelogin) that asks the emulator's
+  issuer (:mod:`.tokens`, at ``ISSUER_PATH``) for a token with an ``expirationTimestamp``. An
+  expired token gets 401 with a ``Status`` body; a watch already open is not checked again, as
+  on a real server.
 * helm 3.17 (client-go 0.32) sends the objects it writes through typed clients — its release
   Secrets and their DeleteOptions — as protobuf; :mod:`.protobuf` decodes Secret, ConfigMap,
   Namespace, ServiceAccount and DeleteOptions. Other kinds in protobuf get 415. Responses
@@ -76,8 +81,10 @@ import queue
 import re
 import secrets
 import select
+import shutil
 import socket
 import ssl
+import sys
 import tempfile
 import threading
 import time
@@ -99,6 +106,7 @@ from .patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
 from .resources import Registry, ResourceType
 from .selectors import SelectorError, field_matcher, label_matcher
 from .store import ApiError, Event, Expired, Store, bad_request, now
+from .tokens import TokenIssuer, rfc3339
 
 __all__ = ["ApiError", "Event", "Fault", "KubernetesEmulator", "RequestRecord", "ResourceType"]
 
@@ -114,6 +122,9 @@ def _no_such_path() -> ApiError:
     return ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
 PUBLIC_PATHS = {"/version", "/healthz", "/livez", "/readyz"}  # readable anonymously, as on real clusters
+# The token endpoint of the emulated OIDC issuer (on a real cluster a server of its own).
+ISSUER_PATH = "/emulated-issuer/token"
+EXEC_PLUGIN = Path(__file__).with_name("exec_plugin.py")
 
 
 @dataclass
@@ -331,6 +342,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_bytes(200, b"ok", "text/plain; charset=utf-8")
         if self.command == "GET" and path.rstrip("/") == "/version":
             return self._send_json(200, emulator.version_info())
+        if self.command == "POST" and path == ISSUER_PATH:
+            return self._issue_token(body)
         if self.command == "GET" and segments[:1] == ["openapi"]:
             return self._openapi(segments[1:])
         if segments == ["api"] and self.command == "GET":
@@ -368,6 +381,16 @@ class _Handler(BaseHTTPRequestHandler):
         if rt.namespaced and namespace is None and name is not None:
             raise _no_such_path()
         self._resource(rt, namespace, name, sub, query, body, watch)
+
+    def _issue_token(self, body: bytes) -> None:
+        """The issuer's token endpoint: a client-credentials grant, answered with a new token."""
+        issuer = self.server.emulator.issuer
+        form = _first(parse_qs(body.decode(errors="replace")))
+        if issuer is None or not secrets.compare_digest(form.get("client_secret", ""), issuer.client_secret):
+            return self._send_json(401, {"error": "invalid_client"})
+        token, expires = issuer.issue()
+        self._send_json(200, {"access_token": token, "token_type": "Bearer",
+                              "expires_in": int(expires - time.time()), "expiration": rfc3339(expires)})
 
     def _openapi(self, rest: list[str]) -> None:
         emulator = self.server.emulator
@@ -721,7 +744,9 @@ class KubernetesEmulator:
     API-only rules (status reset on create, status kept on update, workload validation).
 
     Args:
-        token: the bearer token the kubeconfig carries (random by default).
+        token: the bearer token the kubeconfig carries (random by default), without ``token_lifetime``.
+        token_lifetime: seconds a token lasts; the kubeconfig's user then runs an exec credential
+            plugin for each token, and the static ``token`` is refused. Needs TLS.
         require_auth: answer 401 to requests without the token (default: on with TLS).
         tls: serve HTTPS with a throwaway CA (default) or plain HTTP.
         kubernetes_version: what ``/version`` reports.
@@ -729,7 +754,8 @@ class KubernetesEmulator:
         history_limit: events kept for watches that resume from a resourceVersion.
     """
 
-    def __init__(self, *, token: str | None = None, require_auth: bool | None = None, tls: bool = True,
+    def __init__(self, *, token: str | None = None, token_lifetime: float | None = None,
+                 require_auth: bool | None = None, tls: bool = True,
                  kubernetes_version: str = "v1.32.2",
                  namespaces: Iterable[str] = ("default", "kube-system", "kube-public", "kube-node-lease"),
                  history_limit: int = 100_000) -> None:
@@ -737,6 +763,11 @@ class KubernetesEmulator:
         # client-go never sends credentials over plain http, so without TLS auth is off by default.
         self.require_auth = tls if require_auth is None else require_auth
         self.tls = tls
+        if token_lifetime is not None and not tls:
+            raise ValueError("expiring tokens need TLS: client-go sends no credentials over plain http")
+        self.issuer = TokenIssuer(token_lifetime) if token_lifetime is not None else None
+        self.unauthorized = 0  # 401s answered
+        self._exec_dir: Path | None = None
         self.kubernetes_version = kubernetes_version
         self.registry = Registry()
         self.store = Store(self.registry, history_limit=history_limit)
@@ -781,8 +812,21 @@ class KubernetesEmulator:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="k8s-emulator", daemon=True)
         self._thread.start()
+        if self.issuer is not None:
+            self._write_plugin_config()
         log.info("Kubernetes emulator serving at %s", self.url)
         return self
+
+    def _write_plugin_config(self) -> None:
+        """What the exec plugin needs to reach the issuer, in a private file (no secret in argv)."""
+        assert self.issuer is not None and self.ca_pem is not None
+        self._exec_dir = Path(tempfile.mkdtemp(prefix="k8s-emulator-exec-"))
+        ca_file = self._exec_dir / "ca.crt"
+        ca_file.write_bytes(self.ca_pem)
+        config = self._exec_dir / "credentials.json"
+        config.touch(mode=0o600)
+        config.write_text(json.dumps({"issuer": self.url + ISSUER_PATH, "ca_file": str(ca_file),
+                                      "client_secret": self.issuer.client_secret}))
 
     def stop(self) -> None:
         """End watches, stop serving and cut open connections."""
@@ -797,6 +841,9 @@ class KubernetesEmulator:
             self._thread.join(timeout=5)
         self._server = None
         self._thread = None
+        if self._exec_dir is not None:
+            shutil.rmtree(self._exec_dir, ignore_errors=True)
+            self._exec_dir = None
 
     def __enter__(self) -> KubernetesEmulator:
         return self.start()
@@ -824,7 +871,8 @@ class KubernetesEmulator:
                 "goVersion": "go1.23.6", "compiler": "gc", "platform": "linux/amd64"}
 
     def kubeconfig(self, namespace: str = "default", context: str = "emulated") -> dict[str, Any]:
-        """A kubeconfig dict for this server: bearer-token user, one context, set as current."""
+        """A kubeconfig dict for this server: one context, set as current, whose user has the
+        static bearer token or, with ``token_lifetime``, runs the exec credential plugin."""
         cluster: dict[str, Any] = {"server": self.url}
         if self.ca_pem is not None:
             cluster["certificate-authority-data"] = base64.b64encode(self.ca_pem).decode()
@@ -832,7 +880,7 @@ class KubernetesEmulator:
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": context, "cluster": cluster}],
-            "users": [{"name": context, "user": {"token": self.token}}],
+            "users": [{"name": context, "user": self._user()}],
             "contexts": [{"name": context, "context": {"cluster": context, "user": context, "namespace": namespace}}],
             "current-context": context,
             "preferences": {},
@@ -843,6 +891,25 @@ class KubernetesEmulator:
         if self.ca is None:
             raise RuntimeError("client certificates need a TLS emulator that has started")
         return self.ca.client(user, groups)
+
+    def _user(self) -> dict[str, Any]:
+        if self.issuer is None:
+            return {"token": self.token}
+        if self._exec_dir is None:
+            raise RuntimeError("start the emulator before asking for its kubeconfig")
+        return {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": sys.executable,
+            "args": [str(EXEC_PLUGIN)],
+            "env": [{"name": "AFRAME_EMULATOR_CREDENTIALS", "value": str(self._exec_dir / "credentials.json")}],
+            "interactiveMode": "Never",
+            "provideClusterInfo": False,
+        }}
+
+    @property
+    def tokens_issued(self) -> int:
+        """Tokens the issuer has handed out (one per run of the exec plugin)."""
+        return 0 if self.issuer is None else self.issuer.issued
 
     def write_kubeconfig(self, path: str | Path, namespace: str = "default", context: str = "emulated") -> Path:
         """Write :meth:`kubeconfig` to ``path`` (mode 0600, as kubectl does) and return the path."""
@@ -859,9 +926,16 @@ class KubernetesEmulator:
             self._requests.append(record)
 
     def _authorize(self, path: str, authorization: str | None) -> None:
-        if not self.require_auth or path.rstrip("/") in PUBLIC_PATHS:
+        if not self.require_auth or path.rstrip("/") in PUBLIC_PATHS or path == ISSUER_PATH:
             return
-        if authorization != f"Bearer {self.token}":
+        scheme, _, token = (authorization or "").partition(" ")
+        if self.issuer is not None:
+            good = scheme == "Bearer" and self.issuer.accepts(token)
+        else:
+            good = scheme == "Bearer" and secrets.compare_digest(token, self.token)
+        if not good:
+            with self._log_lock:
+                self.unauthorized += 1
             raise ApiError(401, "Unauthorized", "Unauthorized")
 
     def _maybe_fail(self, method: str, path: str) -> None:

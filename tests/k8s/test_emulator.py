@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import gc
 import gzip
 import json
@@ -844,3 +845,78 @@ def test_recorded_events_are_counted_and_selectable(emulator: KubernetesEmulator
         "Last Seen", "Type", "Reason", "Object", "Message"]
     assert {tuple(r["cells"][1:4]) for r in table["rows"]} == {("Normal", "Pulled", "pod/p"),
                                                                ("Warning", "BackOff", "pod/p")}
+
+# --------------------------------------------------------------------------- expiring exec credentials
+
+KUBECTL = shutil.which("kubectl", path=f"/usr/bin{os.pathsep}{os.environ.get('PATH', '')}")
+LIFETIME_S = 2
+
+
+@pytest.fixture
+def expiring() -> Iterator[KubernetesEmulator]:
+    with KubernetesEmulator(token_lifetime=LIFETIME_S) as server:
+        yield server
+
+
+def exec_credential(emulator: KubernetesEmulator) -> dict[str, Any]:
+    """Run the kubeconfig's exec plugin as client-go does, and parse what it prints."""
+    plugin = emulator.kubeconfig()["users"][0]["user"]["exec"]
+    env = {**os.environ, **{e["name"]: e["value"] for e in plugin["env"]}}
+    done = subprocess.run([plugin["command"], *plugin["args"]], capture_output=True, text=True, env=env, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_exec_plugin_prints_an_expiring_exec_credential(expiring: KubernetesEmulator) -> None:
+    user = expiring.kubeconfig()["users"][0]["user"]
+    assert "token" not in user and user["exec"]["apiVersion"] == "client.authentication.k8s.io/v1"
+    assert expiring.issuer is not None and expiring.issuer.client_secret not in json.dumps(user)  # no secret in argv
+    started = time.time()
+    credential = exec_credential(expiring)
+    assert credential["apiVersion"] == "client.authentication.k8s.io/v1" and credential["kind"] == "ExecCredential"
+    finished = time.time()
+    expires = dt.datetime.strptime(credential["status"]["expirationTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
+    # the issuer's time plus the lifetime, to the second
+    assert started + LIFETIME_S - 1 < expires.replace(tzinfo=dt.timezone.utc).timestamp() <= finished + LIFETIME_S
+    assert exec_credential(expiring)["status"]["token"] != credential["status"]["token"]  # a new token each run
+    assert expiring.tokens_issued == 2
+
+
+def test_an_expired_token_is_refused_with_401_but_an_open_watch_goes_on(expiring: KubernetesEmulator) -> None:
+    token = exec_credential(expiring)["status"]["token"]
+    context = ssl.create_default_context(cadata=expiring.ca_pem.decode())
+    with httpx.Client(base_url=expiring.url, verify=context, headers={"Authorization": f"Bearer {token}"},
+                      timeout=10) as client:
+        assert client.get("/api/v1/namespaces/default/configmaps").status_code == 200
+        with client.stream("GET", "/api/v1/namespaces/default/configmaps", params={"watch": "1"}) as watch:
+            time.sleep(LIFETIME_S + 1.5)  # the token expires (with the server's leeway for requests in flight)
+            refused = client.get("/api/v1/namespaces/default/configmaps")
+            assert (refused.status_code, refused.json()) == (401, {
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
+            # a watch is authorized once, when it opens, as by a real API server
+            expiring.apply("configmaps", "default", {"metadata": {"name": "after-expiry"}})
+            event = json.loads(next(watch.iter_lines()))
+            assert (event["type"], event["object"]["metadata"]["name"]) == ("ADDED", "after-expiry")
+    assert expiring.unauthorized == 1
+    # the issuer's endpoint needs no bearer token, but the plugin's client secret
+    anonymous = httpx.post(expiring.url + "/emulated-issuer/token", data={"client_secret": "guess"}, verify=context)
+    assert anonymous.status_code == 401 and expiring.tokens_issued == 1
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
+def test_kubectl_runs_the_exec_plugin_again_once_a_token_expired(expiring: KubernetesEmulator,
+                                                                 tmp_path: Path) -> None:
+    kubeconfig = expiring.write_kubeconfig(tmp_path / "kubeconfig")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "KUBECONFIG": str(kubeconfig)}
+
+    def kubectl(*args: str) -> str:
+        done = subprocess.run([KUBECTL, *args], capture_output=True, text=True, env=env, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "kube-system" in kubectl("get", "namespaces")
+    time.sleep(LIFETIME_S + 1.5)
+    kubectl("create", "configmap", "later", "--from-literal=a=b")
+    assert expiring.get("configmaps", "default", "later")["data"] == {"a": "b"}
+    assert expiring.tokens_issued == 2 and expiring.unauthorized == 0  # kubectl trusts the stated expiry

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import (BIN, ArgvSampler, aframe_init, background_run_sh, clean_environment, edit_yaml, run_experiment,
                            wait_while_running)
-from tests.emulated_cluster import EmulatedCluster
+from tests.emulated_cluster import TOKEN_LIFETIME_S, EmulatedCluster
 from tests.s3_server import S3Server
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
@@ -275,6 +275,7 @@ def test_ship_code_sends_local_code_with_the_runtime_environment(
     directory = remote_experiment(tmp_path, bucket, TuneRemote={"ship_code": str(code)})
     edit_yaml(directory / "tune.yaml", {"lightning_cli_cls": "shipped_cli_module.ShippedCLI",
                                         "tune_config.num_samples": 1})
+    started = time.time()
     result = run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
@@ -292,8 +293,11 @@ def test_ship_code_sends_local_code_with_the_runtime_environment(
                for line in lines), output
     assert f"Best model: s3://{bucket}/my-tune/best.pt (its summary: s3://{bucket}/my-tune/best.json)" in lines
     assert lines[-1] == f"  aws s3 sync s3://{bucket}/my-tune/tune ./tune && tensorboard --logdir ./tune"
-    noise = re.compile(r"HTTP Request|httpx|dataclient|reconnect|Ray Client|\(_Tuner|\(trainable|pid=|[╭│]|INFO")
+    noise = re.compile(r"HTTP Request|httpx|Unauthorized|dataclient|reconnect|Ray Client|\(_Tuner|\(trainable|pid=|[╭│]"
+                       r"|INFO")
     assert [line for line in lines if noise.search(line)] == [], output
+    # it outlived several kube credentials, which helm, kr8s and the run lock renewed
+    assert time.time() - started > 2 * TOKEN_LIFETIME_S and emulated_cluster.api.tokens_issued >= 3
     # the pods could only import it from the shipped package
     assert not any("my_code" in arg for argv in emulated_cluster.pods.argv_history() for arg in argv)
 
