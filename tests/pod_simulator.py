@@ -101,8 +101,9 @@ class RunningPod:
     stopped: threading.Event = field(default_factory=threading.Event)
     argv_log: list[list[str]] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)  # the Pod as created (for its uid, spec, events)
-    container: str = ""  # the one container the simulator runs
+    container: str = ""  # the pod's first container, whose readiness is the pod's
     started_at: str = ""
+    sidecars: list[subprocess.Popen] = field(default_factory=list)  # the pod's other containers
 
     @property
     def field_path(self) -> str:
@@ -433,6 +434,7 @@ class PodSimulator:
         if pod.stopped.is_set() or self._stopping.is_set():
             return  # deleted, or the simulator stopped, while it was being set up
         self._start_container(pod, container, argv, env)
+        self._start_sidecars(pod)
         if fault != "never_ready":
             self._probe_until_ready(pod, container, env)
         pod.process.wait()
@@ -479,22 +481,64 @@ class PodSimulator:
         self.emulator.pod_logs.start(pod.namespace, pod.name, pod.container)
         pod.process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                        start_new_session=True, cwd=str(REPO))
-        threading.Thread(target=self._pump_output, args=(pod, pod.process), daemon=True,
+        threading.Thread(target=self._pump_output, args=(pod, pod.process, pod.container), daemon=True,
                          name=f"log-{pod.name}").start()
         pod.started_at = _now()
         events.record(pod.raw, NORMAL, "Started", f"Started container {pod.container}", pod.field_path)
         self._status(pod, phase="Running")
         self._container(pod, container, {"running": {"startedAt": pod.started_at}})
 
-    def _pump_output(self, pod: RunningPod, process: subprocess.Popen) -> None:
+    def _start_sidecars(self, pod: RunningPod) -> None:
+        """Run the pod's other containers (KubeRay's autoscaler, say) next to its first one. They
+        share its network, as containers of a pod do: ports of the first container are theirs too."""
+        for container in pod.raw["spec"]["containers"][1:]:
+            try:
+                env = {**self._environment(pod, container), **self._in_cluster_environment(pod)}
+            except KeyError:
+                continue  # a missing Secret: the container cannot start (the first one reports it)
+            argv = self._rewrite_command(pod, _expand(container.get("command", []) + container.get("args", []), env))
+            pod.argv_log.append(argv)
+            self._argv_history.append(argv)
+            self.emulator.pod_logs.start(pod.namespace, pod.name, container["name"])
+            process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       start_new_session=True, cwd=str(REPO))
+            pod.sidecars.append(process)
+            threading.Thread(target=self._pump_output, args=(pod, process, container["name"]), daemon=True,
+                             name=f"log-{pod.name}-{container['name']}").start()
+
+    def _in_cluster_environment(self, pod: RunningPod) -> dict[str, str]:
+        """What a pod's containers have to reach the API server: the kubelet's ``KUBERNETES_SERVICE_*``
+        variables and, for a pod that names a service account, that account's credentials.
+
+        A real kubelet mounts the account's token at /var/run/secrets/kubernetes.io/serviceaccount,
+        a path Ray's KubeRay node provider reads by its fixed name; one machine cannot give each
+        process its own file there, so the account gets a client certificate from the cluster's CA
+        instead, passed by the variables Ray's node provider reads for one."""
+        env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(self.emulator.port),
+               "KUBERNETES_SERVICE_PORT_HTTPS": str(self.emulator.port)}
+        account = pod.raw["spec"].get("serviceAccountName")
+        if not account or not self.emulator.tls:
+            return env
+        cert, key = self.emulator.client_certificate(f"system:serviceaccount:{pod.namespace}:{account}",
+                                                     ("system:serviceaccounts",))
+        folder = self.log_dir / "volumes" / pod.name / "serviceaccount"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for name, content in (("tls.crt", cert), ("tls.key", key), ("ca.crt", self.emulator.ca_pem)):
+            (folder / name).write_bytes(content)
+            (folder / name).chmod(0o600)
+        return {**env, "RAY_KUBERAY_CLIENT_CERT_PATH": str(folder / "tls.crt"),
+                "RAY_KUBERAY_CLIENT_KEY_PATH": str(folder / "tls.key"), "RAY_KUBERAY_CA_CERT_PATH": str(folder / "ca.crt")}
+
+    def _pump_output(self, pod: RunningPod, process: subprocess.Popen, container: str) -> None:
         """Copy a container's output, as it comes, to the log endpoint and to its file."""
         logs = self.emulator.pod_logs
-        with open(self.log_dir / f"{pod.name}.log", "wb") as copy:
+        suffix = "" if container == pod.container else f".{container}"
+        with open(self.log_dir / f"{pod.name}{suffix}.log", "wb") as copy:
             while chunk := process.stdout.read1(65536):
                 copy.write(chunk)
                 copy.flush()
-                logs.append(pod.namespace, pod.name, pod.container, chunk)
-        logs.close(pod.namespace, pod.name, pod.container)
+                logs.append(pod.namespace, pod.name, container, chunk)
+        logs.close(pod.namespace, pod.name, container)
 
     def _probe_until_ready(self, pod: RunningPod, container: dict, env: dict[str, str]) -> None:
         probe = ((container.get("readinessProbe") or {}).get("exec") or {}).get("command")
@@ -577,7 +621,7 @@ class PodSimulator:
             if secret is None:
                 raise KeyError(source["secretName"])
             local = self.log_dir / "volumes" / pod.name / mount["name"]
-            local.mkdir(parents=True, mode=0o700)
+            local.mkdir(parents=True, mode=0o700, exist_ok=True)
             for key, value in (secret.get("data") or {}).items():
                 path = local / key
                 path.write_bytes(base64.b64decode(value))
@@ -635,6 +679,10 @@ class PodSimulator:
                 out.append(f"{address.group(1) or ''}{resolved[0]}:{resolved[1]}")
                 continue
             out.append(arg)
+        if argv[:2] == ["ray", "kuberay-autoscaler"] and not any(a.startswith("--gcs-address") for a in argv) \
+                and 6379 in pod.ports:
+            # <node ip>:6379, its default, is the head container's GCS in the same pod's network
+            out.append(f"--gcs-address={pod.ip}:{pod.ports[6379]}")
         if new_ports and argv[:2] == ["ray", "start"]:
             out.insert(2, f"--node-ip-address={pod.ip}")
             # Every pod has its own filesystem, so every Ray node its own temp dir: without one, a
@@ -666,24 +714,9 @@ class PodSimulator:
         found as descendants of its first one, as a container's end would take them all.
         """
         pod.stopped.set()
-        process = pod.process
-        if process is not None:
-            descendants = _descendants(process.pid)
-            for signum, grace in ((sig, 10), (signal.SIGKILL, 10)):
-                try:
-                    os.killpg(process.pid, signum)
-                except ProcessLookupError:
-                    pass
-                if signum == signal.SIGKILL:
-                    for child in descendants:
-                        try:
-                            child.kill()
-                        except psutil.Error:
-                            pass
-                try:
-                    process.wait(grace)
-                except subprocess.TimeoutExpired:
-                    pass
+        for process in [*pod.sidecars, pod.process]:
+            if process is not None:
+                _end_process(process, sig)
         # a pod can be stopped twice at once (its deletion, the simulator's stop): clean up once
         with self._lock:
             temp_dir = pod.temp_dir
@@ -752,6 +785,26 @@ def _node() -> dict[str, Any]:
                                     "containerRuntimeVersion": "containerd://1.7.24", "kubeletVersion": "v1.32.2",
                                     "kubeProxyVersion": "v1.32.2", "operatingSystem": "linux",
                                     "architecture": "amd64"}}}
+
+
+def _end_process(process: subprocess.Popen, sig: int) -> None:
+    """Signal a container's process group, wait a short grace, then SIGKILL it and every descendant."""
+    descendants = _descendants(process.pid)
+    for signum, grace in ((sig, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, signum)
+        except ProcessLookupError:
+            pass
+        if signum == signal.SIGKILL:
+            for child in descendants:
+                try:
+                    child.kill()
+                except psutil.Error:
+                    pass
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def _descendants(pid: int) -> list[psutil.Process]:

@@ -218,8 +218,10 @@ def _add(doc: Any, path: str, value: Any, replace: bool = False) -> Any:
         else:
             raise PatchError(f"add: index {index} out of range")
     elif isinstance(parent, dict):
-        if replace and last not in parent:
-            raise PatchError(f"replace: path {path!r} not found")
+        # The API server applies JSON patches with evanphx/json-patch v4, kept on purpose
+        # (kubernetes/kubernetes#102467), where a replace of a missing object key adds it, unlike
+        # RFC 6902. Ray's autoscaler relies on it: it replaces a worker group's scaleStrategy
+        # whether the RayCluster has one or not.
         parent[last] = value
     else:
         raise PatchError(f"path {path!r} does not point into an object or array")

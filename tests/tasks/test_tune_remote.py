@@ -173,6 +173,39 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     assert not exposed, exposed
 
 
+@pytest.mark.parametrize("cluster_backend", ["kuberay"])
+def test_kuberay_releases_a_worker_without_a_trial_while_the_search_runs(
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster, cluster_backend: str
+) -> None:
+    """Two worker pods, one trial: Ray's own autoscaler, running in the head pod against the API
+    server, removes the idle worker (and so its GPUs) within the idle timeout, while the trial runs."""
+    bucket = s3_server.create_bucket("idle-workers")
+    directory = remote_experiment(tmp_path, bucket, epochs=8, ray_worker={"replicas": "2", "idle_timeout": "20"})
+    edit_yaml(directory / "tune.yaml", {"tune_config.num_samples": 1, "param_space": {"model.learning_rate": "tune.choice([1e-3])"}})
+    workers: list[tuple[float, int]] = []
+
+    def count_workers(event) -> None:
+        pods = [p for p in emulated_cluster.api.list("pods")
+                if p["metadata"]["labels"].get("ray.io/node-type") == "worker"]
+        workers.append((time.monotonic(), len(pods)))
+
+    emulated_cluster.api.subscribe(count_workers, "pods")
+    result = run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=900)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    peak = max(count for _, count in workers)
+    assert peak == 2
+    first_two = next(t for t, count in workers if count == 2)
+    dropped = next((t for t, count in workers if t > first_two and count == 1), None)
+    assert dropped is not None, emulated_cluster.pods.failure_report()[-6000:]
+    # it was Ray's autoscaler (it speaks HTTP with requests) that patched the RayCluster down
+    patches = emulated_cluster.api.requests(method="PATCH", path="/rayclusters/")
+    assert any(r.user_agent.startswith("python-requests") for r in patches), [r.user_agent for r in patches]
+    assert "my-tune/best.json" in s3_server.keys(bucket, "my-tune/")
+    emulated_cluster.api.flush()
+    assert emulated_cluster.release_objects() == []
+
+
 def files_written_since(started: float, *roots: Path) -> dict[Path, tuple[int, bytes]]:
     """Permission bits and content of the regular files under ``roots`` modified after
     ``started`` (symbolic links not followed; files removed meanwhile skipped)."""
