@@ -221,3 +221,32 @@ def test_the_official_python_client_reads_pods_and_workloads(tmp_path: Path) -> 
         assert apps.read_namespaced_deployment("web", "default").status.available_replicas == 1
         assert apps.read_namespaced_deployment_scale("web", "default").status.selector == "app=web"
         assert core.list_node().items[0].metadata.name == "emulated-node"
+
+
+def test_the_kubelet_runs_any_pod_as_kuberay_writes_it_sidecars_included(tmp_path: Path) -> None:
+    """A pod nobody's controller made, with KubeRay's shapes: a shell command line, ``$(VAR)`` from
+    the downward API, a Service's cluster DNS name, and a second container with the API's address."""
+    with KubernetesEmulator() as api, PodSimulator(api) as simulator:
+        api.create("services", "default", {"metadata": {"name": "head-svc"}, "spec": {
+            "clusterIP": "None", "selector": {"app": "head"}, "ports": [{"name": "gcs", "port": 6379}]}})
+        script = "sleep 0.1; echo $RAY_CLUSTER_NAME $POD && sleep 60"
+        api.create("pods", "default", {"metadata": {"name": "head", "labels": {"app": "head", "ray.io/cluster": "rc"}},
+                                       "spec": {"serviceAccountName": "rc", "containers": [
+            {"name": "ray", "image": "ray", "command": ["/bin/bash", "-c", "--"], "args": [script],
+             "env": [{"name": "RAY_CLUSTER_NAME", "valueFrom": {"fieldRef": {
+                 "fieldPath": "metadata.labels['ray.io/cluster']"}}},
+                 {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]},
+            {"name": "side", "image": "ray", "command": ["/bin/bash", "-c"],
+             "args": ["echo $(RAY_CLUSTER_NAME) $KUBERNETES_SERVICE_PORT_HTTPS $RAY_KUBERAY_CLIENT_CERT_PATH; sleep 60"],
+             "env": [{"name": "RAY_CLUSTER_NAME", "value": "from-env"}]}]}})
+        lines = api.wait_for(lambda: api.pod_logs.read("default", "head", "side").decode().strip() or None)
+        name, port, cert = lines.split()
+        assert (name, port) == ("from-env", str(api.port))
+        assert b"BEGIN CERTIFICATE" in Path(cert).read_bytes()  # the service account's identity
+        assert api.wait_for(lambda: api.pod_logs.read("default", "head", "ray").decode().strip()) == "rc head"
+        pod = simulator.pods[("default", "head")]
+        pod.ports[6379] = 16379  # as `ray start --port=6379` in its command would map it
+        assert simulator._resolve("default", "head-svc.default.svc.cluster.local", 6379, wait_s=5) == \
+            (pod.ip, 16379)
+        api.delete("pods", "default", "head")
+        api.wait_for(lambda: all(p.poll() is not None for p in [pod.process, *pod.sidecars]), timeout=30)

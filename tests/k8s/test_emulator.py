@@ -920,3 +920,31 @@ def test_kubectl_runs_the_exec_plugin_again_once_a_token_expired(expiring: Kuber
     kubectl("create", "configmap", "later", "--from-literal=a=b")
     assert expiring.get("configmaps", "default", "later")["data"] == {"a": "b"}
     assert expiring.tokens_issued == 2 and expiring.unauthorized == 0  # kubectl trusts the stated expiry
+
+
+def test_a_json_patch_replace_of_a_missing_key_adds_it_as_the_api_server_does(emulator: KubernetesEmulator) -> None:
+    """The API server keeps evanphx/json-patch v4's leniency (kubernetes/kubernetes#102467), which
+    Ray's autoscaler relies on for a worker group's scaleStrategy."""
+    emulator.create("configmaps", "default", {"metadata": {"name": "c"}, "data": {"a": "1"}})
+    with http_client(emulator) as client:
+        answer = client.patch("/api/v1/namespaces/default/configmaps/c", headers={
+            "Content-Type": "application/json-patch+json"}, json=[{"op": "replace", "path": "/data/b", "value": "2"}])
+        assert answer.status_code == 200, answer.text
+        missing_index = client.patch("/api/v1/namespaces/default/configmaps/c", headers={
+            "Content-Type": "application/json-patch+json"}, json=[{"op": "remove", "path": "/data/zzz"}])
+        assert missing_index.status_code == 422
+    assert emulator.get("configmaps", "default", "c")["data"] == {"a": "1", "b": "2"}
+
+
+def test_a_client_certificate_of_the_clusters_ca_authenticates(emulator: KubernetesEmulator, tmp_path: Path) -> None:
+    cert, key = emulator.client_certificate("system:serviceaccount:default:autoscaler")
+    (tmp_path / "tls.crt").write_bytes(cert)
+    (tmp_path / "tls.key").write_bytes(key)
+    (tmp_path / "ca.crt").write_bytes(emulator.ca_pem)
+    url = f"{emulator.url}/api/v1/namespaces/default/pods"
+    trusting = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
+    with httpx.Client(verify=trusting) as anonymous:
+        assert anonymous.get(url).status_code == 401
+    trusting.load_cert_chain(tmp_path / "tls.crt", tmp_path / "tls.key")
+    with httpx.Client(verify=trusting) as client:
+        assert client.get(url).status_code == 200

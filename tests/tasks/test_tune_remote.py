@@ -187,7 +187,7 @@ def test_kuberay_releases_a_worker_without_a_trial_while_the_search_runs(
     def count_workers(event) -> None:
         pods = [p for p in emulated_cluster.api.list("pods")
                 if p["metadata"]["labels"].get("ray.io/node-type") == "worker"]
-        workers.append((time.monotonic(), len(pods)))
+        workers.append((time.time(), len(pods)))
 
     emulated_cluster.api.subscribe(count_workers, "pods")
     result = run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=900)
@@ -198,6 +198,9 @@ def test_kuberay_releases_a_worker_without_a_trial_while_the_search_runs(
     first_two = next(t for t, count in workers if count == 2)
     dropped = next((t for t, count in workers if t > first_two and count == 1), None)
     assert dropped is not None, emulated_cluster.pods.failure_report()[-6000:]
+    # ...while the search ran, not as the cluster was removed at its end
+    (uninstalled, *_) = [r.time for r in emulated_cluster.api.requests(method="DELETE", path="/rayclusters/")]
+    assert dropped < uninstalled
     # it was Ray's autoscaler (it speaks HTTP with requests) that patched the RayCluster down
     patches = emulated_cluster.api.requests(method="PATCH", path="/rayclusters/")
     assert any(r.user_agent.startswith("python-requests") for r in patches), [r.user_agent for r in patches]
