@@ -49,6 +49,14 @@ class EmulatedCluster:
         """The object, as ``kind/name``, whose controller makes the release's head pod."""
         return f"rayclusters/{release}" if self.backend == "kuberay" else f"jobs/{release}-head"
 
+    def admitted_ray_nodes(self) -> set[str]:
+        """Which of ``head``/``worker`` the policy admitted, as the workloads that make their pods
+        (chart: the Jobs) or, with KubeRay, as the pods its operator made."""
+        if self.backend == "kuberay":
+            pods = [name for name in self.policy.admitted if name.startswith("Pod/")]
+            return {node for node in ("head", "worker") if any(f"-{node}-" in name for name in pods)}
+        return {name.split("-")[-1] for name in self.policy.admitted if name.startswith("Job/")}
+
     def release_objects(self, kinds=("deployments", "jobs", "pods", "services", "secrets")) -> list[str]:
         if self.backend == "kuberay":
             kinds = ("rayclusters", *kinds)
