@@ -6,13 +6,14 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import kubernetes_validate
 import pytest
 
 from tests.k8s.crds import install_kuberay_crds
-from tests.k8s.emulator import KubernetesEmulator
+from tests.k8s.emulator import Event, KubernetesEmulator
 from tests.k8s.policy import PlatformPolicy
 from tests.kuberay_operator import KubeRayOperator
 from tests.pod_simulator import PodSimulator
@@ -20,6 +21,8 @@ from tests.pod_simulator import PodSimulator
 INSTANCE = "app.kubernetes.io/instance"
 # the user's own namespace, their kube context's; "default" is not theirs on a shared cluster
 USER_NAMESPACE = "gw-albert"
+KUBERNETES_VERSION = "1.32"  # the emulator's
+SCHEMA_CHECKED = ("pods", "services", "secrets", "configmaps", "jobs", "deployments")
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 # The kube credential expires, as a kubelogin/OIDC token does on a shared cluster (within the
 # hour there): a remote search outlives several, and helm, kr8s and the run lock must renew them.
@@ -41,6 +44,7 @@ class EmulatedCluster:
     policy: PlatformPolicy
     namespace: str = USER_NAMESPACE
     backend: str = "chart"
+    schema_problems: list[str] = field(default_factory=list)
 
     def environment(self) -> dict[str, str]:
         return {"KUBECONFIG": str(self.kubeconfig)}
@@ -48,6 +52,23 @@ class EmulatedCluster:
     def head_workload(self, release: str) -> str:
         """The object, as ``kind/name``, whose controller makes the release's head pod."""
         return f"rayclusters/{release}" if self.backend == "kuberay" else f"jobs/{release}-head"
+
+    def check_schemas(self) -> None:
+        """Check every built-in object created from now on against Kubernetes' own schema (strict:
+        no unknown fields), as ``kubectl apply --validate=strict`` would; see :attr:`schema_problems`.
+        Custom resources are checked by the emulator itself, against their CRD."""
+        def check(event: Event) -> None:
+            if event.type != "ADDED":
+                return
+            obj = {k: v for k, v in event.object.items() if k != "status"}
+            obj.setdefault("apiVersion", event.resource.api_version)
+            obj.setdefault("kind", event.resource.kind)
+            try:
+                kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+            except kubernetes_validate.ValidationError as error:
+                self.schema_problems.append(f"{event.resource.kind}/{event.name}: {error.message}")
+
+        self.api.subscribe(check, SCHEMA_CHECKED)
 
     def admitted_ray_nodes(self) -> set[str]:
         """Which of ``head``/``worker`` the policy admitted, as the workloads that make their pods
@@ -99,8 +120,10 @@ def emulated_cluster(tmp_path: Path, request: pytest.FixtureRequest, cluster_bac
         if cluster_backend == "kuberay":
             install_kuberay_crds(api)
             operator.enter_context(KubeRayOperator(api))
-        yield EmulatedCluster(api, pods, api.write_kubeconfig(tmp_path / "kubeconfig", namespace=USER_NAMESPACE),
-                              policy, backend=cluster_backend)
+        cluster = EmulatedCluster(api, pods, api.write_kubeconfig(tmp_path / "kubeconfig", namespace=USER_NAMESPACE),
+                                  policy, backend=cluster_backend)
+        cluster.check_schemas()
+        yield cluster
         report = getattr(request.node, "report_call", None)
         if report is not None and report.failed:
             # shown by pytest under "Captured stdout teardown" of the failed test

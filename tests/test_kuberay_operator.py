@@ -135,3 +135,27 @@ def test_ray_start_params_take_resources_from_the_limits() -> None:
                       "metrics-export-port": "8080", "num-cpus": "2", "memory": str(2**30), "num-gpus": "1"}
     a100 = ray_start_params("worker", {}, {"limits": {"nvidia.com/a100": "1"}}, "h:6379", False)
     assert "num-gpus" not in a100  # KubeRay knows GPUs by names ending in "gpu": the chart passes num-gpus
+
+
+@pytest.mark.parametrize("cluster_backend", ["chart", "kuberay"])
+def test_every_object_of_a_release_passes_the_policy_and_the_schemas(emulated_cluster, cluster_backend: str) -> None:
+    """What a remote search deploys, rendered as TuneRemote renders it (GPUs of their own resource
+    name, git-sync, W&B), and the pods made of it, pass the platform's rules and Kubernetes' and
+    KubeRay's schemas. (Pods are made but not run: the simulator's kubelet is stopped.)"""
+    api = emulated_cluster.api
+    emulated_cluster.pods.stop()
+    values = copy.deepcopy(VALID)
+    values.update(backend=cluster_backend, wandb={"apiKey": "k" * 40}, gitSync={
+        "repo": "git@github.com:a/b.git", "ref": "main", "sshKey": "key", "knownHosts": "github.com ssh-ed25519 AAAA"})
+    values["worker"].update(gpus=8, gpuResource="nvidia.com/a100")
+    for obj in render(values).values():
+        plural = {"RayCluster": "rayclusters", "Job": "jobs", "Service": "services", "Secret": "secrets"}[obj["kind"]]
+        api.create(plural, emulated_cluster.namespace, obj, admit=True)
+    if cluster_backend == "kuberay":
+        api.wait_for(lambda: len(api.list("pods", emulated_cluster.namespace)) == 4)  # head and 3 workers
+    api.flush()
+    assert emulated_cluster.policy.denied == [] and emulated_cluster.schema_problems == []
+    # the checker does catch what a real server's strict validation refuses
+    api.create("configmaps", emulated_cluster.namespace, {"metadata": {"name": "c"}, "data": {"a": 1}})
+    api.flush()
+    assert emulated_cluster.schema_problems and "ConfigMap/c" in emulated_cluster.schema_problems[0]

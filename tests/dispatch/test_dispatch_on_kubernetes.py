@@ -83,6 +83,7 @@ def test_jobs_run_in_the_pods_of_a_deployed_cluster_which_is_removed_afterwards(
     # what it deployed followed the platform's rules, in the kube context's namespace
     assert emulated_cluster.policy.denied == []
     assert emulated_cluster.admitted_ray_nodes() == {"head", "worker"}
+    assert emulated_cluster.schema_problems == []
 
     # done is done: a second dispatch deploys nothing
     again = dispatch(jobs_file, env=clean_environment(**emulated_cluster.environment()), timeout=120)

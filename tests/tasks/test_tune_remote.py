@@ -138,6 +138,7 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     # everything it deployed followed the platform's rules, in the kube context's namespace
     assert emulated_cluster.policy.denied == []
     assert emulated_cluster.admitted_ray_nodes() == {"head", "worker"}  # KubeRay's pods passed it too
+    assert emulated_cluster.schema_problems == []  # and Kubernetes' own schemas (the CRD's: on create)
     assert known_hosts_sent == [(emulated_cluster.namespace, f"github.com {FAKE_HOST_KEY}\n")]
     assert pod_endpoints == {pod_endpoint}  # the only endpoint the pods have: the head wrote the search through it
 
