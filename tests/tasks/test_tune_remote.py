@@ -75,7 +75,7 @@ FAKE_SECRETS = {
 def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster, cluster_backend: str
 ) -> None:
-    bucket = s3_server.create_bucket("remote-end-to-end")
+    bucket = s3_server.create_bucket(f"remote-end-to-end-{cluster_backend}")
     # git-sync on, so that an SSH private key travels too (the simulator runs no init containers)
     ssh_key = tmp_path / "id_ed25519"
     ssh_key.write_text(f"-----BEGIN OPENSSH PRIVATE KEY-----\n{FAKE_SSH_KEY_BODY}\n-----END OPENSSH PRIVATE KEY-----\n")

@@ -35,10 +35,10 @@ pytestmark = pytest.mark.cluster
 )
 def test_pod_fault_ends_in_a_clear_error_and_a_clean_cluster(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster,
-    component: str, fault: str, messages: list[str],
+    component: str, fault: str, messages: list[str], cluster_backend: str,
 ) -> None:
     emulated_cluster.pods.inject(component, fault)
-    bucket = s3_server.create_bucket(f"fault-{fault.replace('_', '-')}")
+    bucket = s3_server.create_bucket(f"fault-{fault.replace('_', '-')}-{cluster_backend}")
     directory = remote_experiment(tmp_path, bucket, TuneRemote={"ready_timeout": "15"})
     result = run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=300)
     output = result.stdout + result.stderr
@@ -55,10 +55,10 @@ def test_pod_fault_ends_in_a_clear_error_and_a_clean_cluster(
 @pytest.mark.parametrize(("cluster_backend", "signum"), [("chart", signal.SIGTERM), ("chart", signal.SIGINT),
                                                        ("kuberay", signal.SIGTERM)], ids=["SIGTERM", "SIGINT", "kuberay"])
 def test_signal_while_waiting_uninstalls_the_cluster(
-    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster, signum: int
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster, signum: int, cluster_backend: str
 ) -> None:
     emulated_cluster.pods.inject("worker", "never_ready")
-    bucket = s3_server.create_bucket(f"signal-{signum}")
+    bucket = s3_server.create_bucket(f"signal-{signum}-{cluster_backend}")
     directory = remote_experiment(tmp_path, bucket, TuneRemote={"ready_timeout": "300"})
     log = tmp_path / "driver.log"
     with background_run_sh(directory, log, remote_env(emulated_cluster, s3_server)) as driver:
@@ -88,7 +88,7 @@ def run_and_keep_a_cluster(tmp_path: Path, s3_server: S3Server, emulated_cluster
 def test_keep_cluster_leaves_the_release_and_says_how_to_remove_it(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
-    result = run_and_keep_a_cluster(tmp_path, s3_server, emulated_cluster, "keep-cluster")
+    result = run_and_keep_a_cluster(tmp_path, s3_server, emulated_cluster, f"keep-cluster-{emulated_cluster.backend}")
     output = result.stdout + result.stderr
     assert result.returncode == 30, output[-4000:]
     release = re.search(r"Keeping Ray cluster (aframe-tune-[0-9a-f]+) as asked; remove it with: "
@@ -118,7 +118,7 @@ def test_the_ray_client_port_refuses_clients_without_the_token(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
     # Leave a cluster running (a worker that never gets ready, kept on purpose), then knock.
-    run_and_keep_a_cluster(tmp_path, s3_server, emulated_cluster, "token-check")
+    run_and_keep_a_cluster(tmp_path, s3_server, emulated_cluster, f"token-check-{emulated_cluster.backend}")
     (service,) = [s for s in emulated_cluster.api.list("services") if s["spec"].get("type") == "LoadBalancer"]
     address = f"ray://{service['status']['loadBalancer']['ingress'][0]['ip']}:10001"
     (secret,) = [s for s in emulated_cluster.api.list("secrets") if s["metadata"]["name"].endswith("-ray-auth")]
