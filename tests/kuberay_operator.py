@@ -1,6 +1,7 @@
 """An emulated KubeRay operator (following KubeRay v1.7.0) for the emulated Kubernetes API server.
 
-It reconciles ``ray.io/v1`` RayClusters as KubeRay's RayCluster controller does, into a head Pod,
+It reconciles ``ray.io/v1`` RayJobs (``tests/kuberay_rayjob.py``: a RayCluster and a submitter Job per
+RayJob, in the default K8sJobMode) and ``ray.io/v1`` RayClusters as KubeRay's RayCluster controller does, into a head Pod,
 worker Pods per worker group and the head's headless Service, and keeps the RayCluster's status.
 The pod simulator (``tests/pod_simulator.py``) then runs those Pods like any other.
 
@@ -30,7 +31,7 @@ What it follows of KubeRay (read in ray-project/kuberay v1.7.0, ``ray-operator/c
   ``desiredCPU``/``desiredMemory``/``desiredGPU``, ``head.podIP``/``podName``/``serviceName``,
   conditions ``HeadPodReady`` and ``RayClusterProvisioned``, ``observedGeneration``.
 
-Not emulated: RayJob and RayService, mTLS, GCS fault tolerance, the default probes KubeRay injects into
+Not emulated: RayService, RayJob's other submission modes (see ``tests/kuberay_rayjob.py``), mTLS, GCS fault tolerance, the default probes KubeRay injects into
 Ray containers that have none (every template of the product has its own), Pod restarts by the
 operator after a failed container, multi-host groups (``numOfHosts`` > 1), and the autoscaler's RBAC
 objects (the Role and RoleBinding of the head's service account).
@@ -52,6 +53,7 @@ from typing import Any
 
 from tests.k8s.emulator import ApiError, KubernetesEmulator
 from tests.k8s.quantity import parse_quantity
+from tests.kuberay_rayjob import REQUEUE_S, DashboardAddress, RayJobController, owner_rayjob
 
 log = logging.getLogger(__name__)
 
@@ -135,25 +137,45 @@ def ray_start_params(node_type: str, params: dict[str, Any], resources: dict[str
 
 
 class KubeRayOperator:
-    """Reconciles every RayCluster of the emulator (see the module docstring).
+    """Reconciles every RayCluster and RayJob of the emulator (see the module docstring).
 
     Args:
         emulator: the API server; the KubeRay CRDs must be installed in it.
+        dashboard_address: ``(namespace, head pod) -> "http://ip:port" | None``, where a RayJob's Ray
+            dashboard answers on this machine (the pod simulator knows); without it a RayJob's outcome
+            comes from its submitter Job.
+        requeue_s: how often an unfinished RayJob is looked at again (KubeRay: 3 s).
     """
 
-    def __init__(self, emulator: KubernetesEmulator) -> None:
+    def __init__(self, emulator: KubernetesEmulator, dashboard_address: DashboardAddress | None = None,
+                 requeue_s: float = REQUEUE_S) -> None:
         self.emulator = emulator
         self._lock = threading.RLock()
         self._unsubscribe = None
+        self.rayjobs = RayJobController(emulator, self._lock, dashboard_address, requeue_s)
+        self._timers: dict[tuple[str, str], threading.Timer] = {}
+        self._stopped = threading.Event()
 
     def start(self) -> KubeRayOperator:
-        self._unsubscribe = self.emulator.subscribe(self._on_event, ["rayclusters", "pods"])
+        resources = ["rayclusters", "pods"]
+        try:  # RayJobs only where their CRD is installed (install_kuberay_crds installs both)
+            self.emulator.resource_type("rayjobs")
+            resources += ["rayjobs", "jobs"]
+        except KeyError:
+            pass
+        self._stopped.clear()
+        self._unsubscribe = self.emulator.subscribe(self._on_event, resources)
         return self
 
     def stop(self) -> None:
+        self._stopped.set()
         if self._unsubscribe:
             self._unsubscribe()
             self._unsubscribe = None
+        with self._lock:
+            for timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
 
     def __enter__(self) -> KubeRayOperator:
         return self.start()
@@ -165,9 +187,16 @@ class KubeRayOperator:
 
     def _on_event(self, event) -> None:
         try:
-            if event.resource.kind == "RayCluster" and event.type != "DELETED":
+            kind = event.resource.kind
+            if kind in ("RayCluster", "Job"):
+                owner = owner_rayjob(event.object or {})
+                if owner:  # KubeRay's RayJob controller Owns() its RayCluster and submitter Job
+                    self._spawn_rayjob(event.namespace, owner)
+            if kind == "RayJob" and event.type != "DELETED":
+                self._spawn_rayjob(event.namespace, event.name)
+            elif kind == "RayCluster" and event.type != "DELETED":
                 self._spawn(event.namespace, event.name)
-            elif event.resource.kind == "Pod":
+            elif kind == "Pod":
                 cluster = ((event.object.get("metadata") or {}).get("labels") or {}).get(CLUSTER)
                 if cluster:
                     self._spawn(event.namespace, cluster)
@@ -177,6 +206,34 @@ class KubeRayOperator:
     def _spawn(self, namespace: str, name: str) -> None:
         threading.Thread(target=self.reconcile, args=(namespace, name), daemon=True,
                          name=f"kuberay-{name}").start()
+
+    def _spawn_rayjob(self, namespace: str, name: str) -> None:
+        threading.Thread(target=self._reconcile_rayjob, args=(namespace, name), daemon=True,
+                         name=f"kuberay-rayjob-{name}").start()
+
+    def _reconcile_rayjob(self, namespace: str, name: str) -> None:
+        """Reconcile a RayJob, then requeue it as controller-runtime would (one timer per RayJob)."""
+        try:
+            delay = self.rayjobs.reconcile(namespace, name)
+        except Exception:  # a bug here must not end the requeues of other RayJobs
+            log.exception("KubeRay operator failed on RayJob %s/%s", namespace, name)
+            delay = self.rayjobs.requeue_s
+        if delay is None or self._stopped.is_set():
+            return
+        with self._lock:
+            key = (namespace, name)
+            if key in self._timers and self._timers[key].is_alive():
+                return  # a requeue is pending already
+            timer = threading.Timer(delay, self._requeue, args=key)
+            timer.daemon = True
+            self._timers[key] = timer
+            timer.start()
+
+    def _requeue(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._timers.pop((namespace, name), None)
+        if not self._stopped.is_set():
+            self._reconcile_rayjob(namespace, name)
 
     # ------------------------------------------------------------------ reconcile
 

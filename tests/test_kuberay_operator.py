@@ -4,7 +4,12 @@ and every object it makes passes the platform policy and the API's schema."""
 from __future__ import annotations
 
 import copy
+import json
+import re
+import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -159,3 +164,213 @@ def test_every_object_of_a_release_passes_the_policy_and_the_schemas(emulated_cl
     api.create("configmaps", emulated_cluster.namespace, {"metadata": {"name": "c"}, "data": {"a": 1}})
     api.flush()
     assert emulated_cluster.schema_problems and "ConfigMap/c" in emulated_cluster.schema_problems[0]
+
+
+# ---------------------------------------------------------------------- RayJob (KubeRay's RayJob controller)
+
+EQUAL = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+ENTRYPOINT = "python -c \"print('hi')\""
+
+
+@pytest.fixture
+def rayjobs() -> Iterator[KubernetesEmulator]:
+    """The operator with quick requeues, and no dashboard: outcomes come from the submitter Job."""
+    with KubernetesEmulator(namespaces=("default", NAMESPACE)) as api:
+        api.store.admission.append(PlatformPolicy(user_namespace=NAMESPACE))
+        install_kuberay_crds(api)
+        with KubeRayOperator(api, requeue_s=0.2):
+            yield api
+
+
+def rayjob_manifest(name: str = "search", **spec: object) -> dict:
+    head = {"name": "ray-head", "image": "rayproject/ray:2.60.0", "resources": EQUAL,
+            "ports": [{"name": "gcs-server", "containerPort": 6379}, {"name": "dashboard", "containerPort": 8265}]}
+    submitter = {"spec": {"restartPolicy": "Never", "containers": [
+        {"name": "submitter", "image": "rayproject/ray:2.60.0", "resources": EQUAL}]}}
+    body = {"entrypoint": ENTRYPOINT, "shutdownAfterJobFinishes": True, "submitterPodTemplate": submitter,
+            "rayClusterSpec": {"rayVersion": "2.60.0", "headGroupSpec": {
+                "rayStartParams": {}, "template": {"spec": {"containers": [head]}}}}}
+    body.update(spec)
+    return {"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": {"name": name, "labels": {"team": "a"}},
+            "spec": {k: v for k, v in body.items() if v is not None}}
+
+
+def rayjob_status(api: KubernetesEmulator, name: str = "search") -> dict:
+    return (api.get("rayjobs", NAMESPACE, name) or {}).get("status") or {}
+
+
+def cluster_ready(api: KubernetesEmulator, name: str = "search") -> dict:
+    """Mark the RayJob's cluster ready by hand (no pods run here) until the RayJob is Running."""
+    cluster = api.wait_for(lambda: rayjob_status(api, name).get("rayClusterName"))
+    api.wait_for(lambda: (api.get("rayclusters", NAMESPACE, cluster) or {}).get("status"))
+
+    def running() -> bool:
+        api.update_status("rayclusters", NAMESPACE, cluster, {"state": "ready"})
+        return rayjob_status(api, name).get("jobDeploymentStatus") == "Running"
+    api.wait_for(running, interval=0.3)
+    return api.get("rayclusters", NAMESPACE, cluster)
+
+
+def finish_submitter(api: KubernetesEmulator, condition: str, name: str = "search") -> None:
+    api.update_status("jobs", NAMESPACE, name, {"conditions": [
+        {"type": condition, "status": "True", "reason": "BackoffLimitExceeded" if condition == "Failed" else "",
+         "message": "Job has reached the specified backoff limit" if condition == "Failed" else "",
+         "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]})
+
+
+def test_a_rayjob_makes_its_raycluster_then_its_submitter_job(rayjobs: KubernetesEmulator) -> None:
+    rayjob = rayjobs.create("rayjobs", NAMESPACE, rayjob_manifest(), admit=True)
+    status = rayjobs.wait_for(lambda: rayjob_status(rayjobs).get("rayClusterName") and rayjob_status(rayjobs))
+    assert status["jobDeploymentStatus"] == "Initializing" and status["startTime"]
+    assert re.fullmatch(r"search-[bcdfghjklmnpqrstvwxz2456789]{5}", status["rayClusterName"])
+    assert re.fullmatch(r"search-[bcdfghjklmnpqrstvwxz2456789]{5}", status["jobId"])
+    cluster = rayjobs.wait_for(lambda: rayjobs.get("rayclusters", NAMESPACE, status["rayClusterName"]))
+    assert cluster["metadata"]["labels"] == {"team": "a", "ray.io/originated-from-crd": "RayJob",
+                                             "ray.io/originated-from-cr-name": "search",
+                                             "ray.io/job-submission-mode": "K8sJobMode"}
+    (owner,) = cluster["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == ("RayJob", "search",
+                                                                                 rayjob["metadata"]["uid"], True)
+    assert cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["name"] == "ray-head"
+    assert rayjobs.get("jobs", NAMESPACE, "search") is None  # not before the cluster is ready
+    cluster_ready(rayjobs)
+    job = rayjobs.wait_for(lambda: rayjobs.get("jobs", NAMESPACE, "search"))
+    status = rayjob_status(rayjobs)
+    address = f"http://{status['rayClusterName']}-head-svc.{NAMESPACE}.svc.cluster.local:8265"
+    assert status["dashboardURL"] == address.removeprefix("http://")
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "RayJob" and job["spec"]["backoffLimit"] == 2
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["/bin/bash", "-ce", "--"]
+    script = container["args"][0]
+    assert f"if ! ray job status --address {address} {status['jobId']} >/dev/null 2>&1 ; then" in script
+    assert (f"ray job submit --address {address} --no-wait --submission-id {status['jobId']} -- {ENTRYPOINT} ; fi ;"
+            in script)
+    assert script.endswith(f"ray job logs --address {address} --follow {status['jobId']}")
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env == {"PYTHONUNBUFFERED": "1", "RAY_DASHBOARD_ADDRESS": status["dashboardURL"],
+                   "RAY_JOB_SUBMISSION_ID": status["jobId"]}
+    assert job["spec"]["template"]["metadata"]["labels"]["ray.io/originated-from-cr-name"] == "search"
+    service = rayjobs.wait_for(lambda: rayjobs.get("services", NAMESPACE, "search-head-svc"))
+    assert service["spec"]["selector"]["ray.io/cluster"] == status["rayClusterName"]
+
+
+def test_submitter_config_and_job_id_are_honoured(rayjobs: KubernetesEmulator) -> None:
+    rayjobs.create("rayjobs", NAMESPACE, rayjob_manifest(jobId="mine", submitterConfig={"backoffLimit": 0}),
+                   admit=True)
+    cluster_ready(rayjobs)
+    job = rayjobs.wait_for(lambda: rayjobs.get("jobs", NAMESPACE, "search"))
+    assert job["spec"]["backoffLimit"] == 0 and rayjob_status(rayjobs)["jobId"] == "mine"
+
+
+def test_the_submitters_end_ends_the_rayjob_and_shutdown_removes_the_cluster(rayjobs: KubernetesEmulator) -> None:
+    rayjobs.create("rayjobs", NAMESPACE, rayjob_manifest(), admit=True)
+    cluster = cluster_ready(rayjobs)["metadata"]["name"]
+    assert rayjobs.list("pods", NAMESPACE, label_selector={"ray.io/cluster": cluster})  # the operator made a head
+    finish_submitter(rayjobs, "Complete")
+    status = rayjobs.wait_for(lambda: rayjob_status(rayjobs).get("endTime") and rayjob_status(rayjobs))
+    assert (status["jobStatus"], status["jobDeploymentStatus"], status["succeeded"]) == ("SUCCEEDED", "Complete", 1)
+    rayjobs.wait_for(lambda: rayjobs.get("rayclusters", NAMESPACE, cluster) is None)
+    assert rayjobs.list("pods", NAMESPACE, label_selector={"ray.io/cluster": cluster}) == []
+    assert rayjobs.get("rayjobs", NAMESPACE, "search") is not None  # KubeRay keeps the RayJob ...
+    assert rayjobs.get("jobs", NAMESPACE, "search") is not None  # ... and the submitter, for its logs
+
+
+def test_a_failed_submitter_fails_the_rayjob_and_the_cluster_stays_without_shutdown(
+        rayjobs: KubernetesEmulator) -> None:
+    rayjobs.create("rayjobs", NAMESPACE, rayjob_manifest(shutdownAfterJobFinishes=False), admit=True)
+    cluster = cluster_ready(rayjobs)["metadata"]["name"]
+    finish_submitter(rayjobs, "Failed")
+    status = rayjobs.wait_for(lambda: rayjob_status(rayjobs).get("endTime") and rayjob_status(rayjobs))
+    assert (status["jobStatus"], status["jobDeploymentStatus"], status["reason"]) == ("FAILED", "Failed",
+                                                                                      "SubmissionFailed")
+    assert "BackoffLimitExceeded" in status["message"]
+    time.sleep(0.5)  # a few requeues
+    assert rayjobs.get("rayclusters", NAMESPACE, cluster) is not None
+
+
+def test_kuberays_default_submitter_is_refused_by_the_platform_policy(rayjobs: KubernetesEmulator) -> None:
+    """KubeRay's default submitter asks 500m/200Mi and limits 1/1Gi: over the platform's 1.2 x."""
+    rayjobs.create("rayjobs", NAMESPACE, rayjob_manifest(submitterPodTemplate=None), admit=True)
+    cluster = rayjobs.wait_for(lambda: rayjob_status(rayjobs).get("rayClusterName"))
+    rayjobs.wait_for(lambda: (rayjobs.get("rayclusters", NAMESPACE, cluster) or {}).get("status"))
+    rayjobs.update_status("rayclusters", NAMESPACE, cluster, {"state": "ready"})
+    message = rayjobs.wait_for(lambda: rayjob_status(rayjobs).get("message"))
+    assert "container ray-job-submitter cpu limit 1 is more than 1.2 times its request 500m" in message
+    assert "memory limit 1Gi is more than 1.2 times its request 200Mi" in message
+    assert rayjob_status(rayjobs)["jobDeploymentStatus"] == "Initializing"
+    assert rayjobs.get("jobs", NAMESPACE, "search") is None
+    events = rayjobs.list("events", NAMESPACE)
+    assert any(e["reason"] == "FailedToCreateRayJobSubmitter" and e["involvedObject"]["name"] == "search"
+               for e in events)
+
+
+def test_active_deadline_fails_the_rayjob_and_removes_its_cluster(rayjobs: KubernetesEmulator) -> None:
+    rayjobs.create("rayjobs", NAMESPACE, rayjob_manifest(activeDeadlineSeconds=1), admit=True)
+    cluster = rayjobs.wait_for(lambda: rayjob_status(rayjobs).get("rayClusterName"))
+    rayjobs.wait_for(lambda: rayjobs.get("rayclusters", NAMESPACE, cluster))
+    status = rayjobs.wait_for(lambda: rayjob_status(rayjobs).get("endTime") and rayjob_status(rayjobs))
+    assert (status["jobDeploymentStatus"], status["reason"]) == ("Failed", "DeadlineExceeded")
+    assert "activeDeadlineSeconds" in status["message"]
+    rayjobs.wait_for(lambda: rayjobs.get("rayclusters", NAMESPACE, cluster) is None)
+
+
+def test_an_invalid_rayjob_fails_validation(rayjobs: KubernetesEmulator) -> None:
+    rayjobs.create("rayjobs", NAMESPACE, rayjob_manifest(suspend=True, shutdownAfterJobFinishes=False), admit=True)
+    status = rayjobs.wait_for(lambda: rayjob_status(rayjobs).get("jobDeploymentStatus") and rayjob_status(rayjobs))
+    assert status["jobDeploymentStatus"] == "ValidationFailed" and "suspended" in status["message"]
+    assert rayjobs.list("rayclusters", NAMESPACE) == []
+
+
+def test_suspend_removes_the_cluster_and_resume_makes_a_new_one(rayjobs: KubernetesEmulator) -> None:
+    rayjobs.create("rayjobs", NAMESPACE, rayjob_manifest(), admit=True)
+    first = cluster_ready(rayjobs)["metadata"]["name"]
+    rayjobs.patch("rayjobs", NAMESPACE, "search", {"spec": {"suspend": True}})
+    rayjobs.wait_for(lambda: rayjob_status(rayjobs).get("jobDeploymentStatus") == "Suspended")
+    assert rayjobs.get("rayclusters", NAMESPACE, first) is None and rayjobs.get("jobs", NAMESPACE, "search") is None
+    rayjobs.patch("rayjobs", NAMESPACE, "search", {"spec": {"suspend": False}})
+    second = rayjobs.wait_for(lambda: rayjob_status(rayjobs).get("rayClusterName"))
+    assert second != first and rayjobs.wait_for(lambda: rayjobs.get("rayclusters", NAMESPACE, second))
+
+
+class _Dashboard(BaseHTTPRequestHandler):
+    """A Ray dashboard's job API that knows one job, which FAILED."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the base class's name
+        known = self.path.startswith("/api/jobs/mine")
+        body = json.dumps({"status": "FAILED", "message": "Job entrypoint command failed with exit code 1",
+                           "start_time": 1700000000000, "end_time": 1700000005000} if known else {}).encode()
+        self.send_response(200 if known else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_ray_jobs_status_comes_from_the_dashboard_when_it_answers() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Dashboard)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    asked: list[tuple[str, str]] = []
+
+    def dashboard(namespace: str, head: str) -> str:
+        asked.append((namespace, head))
+        return f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with KubernetesEmulator(namespaces=("default", NAMESPACE)) as api:
+            install_kuberay_crds(api)
+            with KubeRayOperator(api, dashboard_address=dashboard, requeue_s=0.2):
+                api.create("rayjobs", NAMESPACE, rayjob_manifest(jobId="mine"), admit=True)
+                cluster = cluster_ready(api)["metadata"]["name"]
+                head = api.wait_for(lambda: api.list("pods", NAMESPACE, label_selector={"ray.io/cluster": cluster}))
+                api.update_status("rayclusters", NAMESPACE, cluster, {"head": {"podName": head[0]["metadata"]["name"]}})
+                api.wait_for(lambda: rayjob_status(api).get("jobStatus") == "FAILED")
+                assert rayjob_status(api)["jobDeploymentStatus"] == "Running"  # the submitter has not ended
+                finish_submitter(api, "Complete")
+                status = api.wait_for(lambda: rayjob_status(api).get("endTime") and rayjob_status(api))
+    finally:
+        server.shutdown()
+    assert (status["jobDeploymentStatus"], status["reason"]) == ("Failed", "AppFailed")
+    assert status["message"] == "Job entrypoint command failed with exit code 1"
+    assert status["rayJobInfo"] == {"startTime": "2023-11-14T22:13:20Z", "endTime": "2023-11-14T22:13:25Z"}
+    assert (NAMESPACE, head[0]["metadata"]["name"]) in asked
