@@ -24,13 +24,18 @@ pytestmark = needs_helm
 NAMESPACE = "gw-albert"
 
 
-@pytest.fixture
-def kuberay() -> Iterator[KubernetesEmulator]:
+def kuberay_cluster(**operator: float) -> Iterator[KubernetesEmulator]:
+    """An API server with the platform's rules, KubeRay's CRDs and the emulated operator."""
     with KubernetesEmulator(namespaces=("default", NAMESPACE)) as api:
         api.store.admission.append(PlatformPolicy(user_namespace=NAMESPACE))
         install_kuberay_crds(api)
-        with KubeRayOperator(api):
+        with KubeRayOperator(api, **operator):
             yield api
+
+
+@pytest.fixture
+def kuberay() -> Iterator[KubernetesEmulator]:
+    yield from kuberay_cluster()
 
 
 def rendered(**worker: object) -> dict[str, dict]:
@@ -175,11 +180,7 @@ ENTRYPOINT = "python -c \"print('hi')\""
 @pytest.fixture
 def rayjobs() -> Iterator[KubernetesEmulator]:
     """The operator with quick requeues, and no dashboard: outcomes come from the submitter Job."""
-    with KubernetesEmulator(namespaces=("default", NAMESPACE)) as api:
-        api.store.admission.append(PlatformPolicy(user_namespace=NAMESPACE))
-        install_kuberay_crds(api)
-        with KubeRayOperator(api, requeue_s=0.2):
-            yield api
+    yield from kuberay_cluster(requeue_s=0.2)
 
 
 def rayjob_manifest(name: str = "search", **spec: object) -> dict:

@@ -8,33 +8,25 @@ from contextlib import aclosing
 from typing import Any
 
 from aframe_tune.cluster.backend import RayClusterAddress
-from aframe_tune.cluster.chart_backend import wait_until_usable
+from aframe_tune.cluster.chart_backend import ChartBackend, wait_until_usable
 from aframe_tune.cluster.errors import ClusterError
-from aframe_tune.cluster.helm import install_ray_cluster, uninstall_ray_cluster
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.target import KubeTarget
-from aframe_tune.cluster.values import RayClusterValues
 
 RAYCLUSTER_API = ("ray.io/v1", "rayclusters")
 # conditions KubeRay sets when it cannot make the cluster's pods (admission refused them, quota...)
 FAILURE_CONDITIONS = ("ReplicaFailure",)
 
 
-class KubeRayBackend:
+class KubeRayBackend(ChartBackend):
     """Releases of ``charts/ray-cluster`` with ``backend: kuberay``: a RayCluster and its Secrets,
-    and a LoadBalancer for the Ray client.
+    and a LoadBalancer for the Ray client. Installed and removed as the chart backend's are.
 
     Args:
         target: the kube context and namespace; its cluster runs the KubeRay operator.
     """
 
     name = "kuberay"
-
-    def __init__(self, target: KubeTarget) -> None:
-        self.target = target
-
-    async def install(self, release: str, values: RayClusterValues) -> None:
-        await install_ray_cluster(self.target, release, values)
 
     async def wait_until_usable(self, release: str, timeout_s: float) -> RayClusterAddress:
         """As the chart backend waits (pods, then the client address), but also fails at once when
@@ -49,9 +41,6 @@ class KubeRayBackend:
         if pods in done:
             return pods.result()
         raise failure.result()
-
-    async def uninstall(self, release: str) -> None:
-        await uninstall_ray_cluster(self.target, release)
 
 
 async def raycluster_failure(target: KubeTarget, release: str) -> ClusterError:

@@ -47,7 +47,7 @@ def test_auto_picks_kuberay_where_the_cluster_serves_rayclusters(api: Kubernetes
     cluster = checked_cluster(described(api, tmp_path, "auto"))
     expected = ClusterBackendName.KUBERAY if serves_kuberay(api) else ClusterBackendName.CHART
     assert cluster.backend is expected and cluster.target.namespace == "gw-albert"
-    assert isinstance(backend_for(cluster), KubeRayBackend if serves_kuberay(api) else ChartBackend)
+    assert type(backend_for(cluster)) is (KubeRayBackend if serves_kuberay(api) else ChartBackend)
     assert checked_cluster(described(api, tmp_path, "chart")).backend is ClusterBackendName.CHART
 
 

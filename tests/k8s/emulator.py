@@ -259,7 +259,8 @@ class _Handler(BaseHTTPRequestHandler):
             content_type=self.headers.get("Content-Type", ""), accept=self.headers.get("Accept", ""),
             user_agent=self.headers.get("User-Agent", ""), time=time.time(),
         )
-        emulator._record(record)
+        if parts.path != ISSUER_PATH:  # the token issuer stands in for an OIDC provider, not the API
+            emulator._record(record)
         self.record = record
         try:
             if self._certificate_user() is None:
