@@ -25,8 +25,9 @@ KUBERNETES_VERSION = "1.32"  # the emulator's
 SCHEMA_CHECKED = ("pods", "services", "secrets", "configmaps", "jobs", "deployments")
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 # The kube credential expires, as a kubelogin/OIDC token does on a shared cluster (within the
-# hour there): a remote search outlives several, and helm, kr8s and the run lock must renew them.
-TOKEN_LIFETIME_S = 20
+# hour there): a remote search outlives several (it takes 30 s or more here), and helm, kr8s and
+# the run lock must renew them.
+TOKEN_LIFETIME_S = 10
 
 
 @dataclass

@@ -84,7 +84,6 @@ def run_and_keep_a_cluster(tmp_path: Path, s3_server: S3Server, emulated_cluster
     return run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=300)
 
 
-@pytest.mark.parametrize("cluster_backend", ["chart", "kuberay"])
 def test_keep_cluster_leaves_the_release_and_says_how_to_remove_it(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
@@ -113,7 +112,6 @@ print("connected to", len(ray.nodes()), "nodes")
 """
 
 
-@pytest.mark.parametrize("cluster_backend", ["chart", "kuberay"])
 def test_the_ray_client_port_refuses_clients_without_the_token(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
