@@ -10,14 +10,23 @@ readiness probes (Succeeded or Failed when the container ends, under ``restartPo
 OnFailure), and records the Events those components record (Scheduled, Pulled, Created, Started,
 Killing, SuccessfulCreate, BackoffLimitExceeded...). It gives LoadBalancer Services an external
 address. Containers are not restarted, and a Deployment owns its Pods directly (no ReplicaSet).
+
+The kubelet part runs every Pod it is given, whoever made it (a Job, KubeRay's operator, kubectl):
+a shell command line (``bash -c "ulimit ...; ray start ..."``, as KubeRay writes it), ``$(VAR)``
+expanded from the container's environment, downward-API fields (``metadata.labels['...']``),
+and a Pod's further containers as sidecars (KubeRay's autoscaler), which get the API server's
+``KUBERNETES_SERVICE_*`` address and, for a Pod that names a service account, that account's
+identity (see :meth:`PodSimulator._in_cluster_environment`).
 Everything stays on loopback:
 
 - each Pod gets its own address in 127.0.0.0/8, as it would get its own pod IP (Ray treats
   every loopback address but 127.0.0.1 as a real node address, so several nodes can share this
   machine without Ray's single-machine mode);
 - Ray binds some ports on all interfaces, so the ports in a Pod's command are mapped to free
-  ones, and ``service-name:port`` in a command or probe resolves to the backing Pod's address
-  and mapped port (the cluster DNS and kube-proxy's job);
+  ones, and ``service-name:port`` (or ``name.namespace.svc.cluster.local:port``) in a command
+  or probe resolves to the backing Pod's address and mapped port (the cluster DNS and
+  kube-proxy's job); a sidecar's ``ray kuberay-autoscaler`` gets its own Pod's GCS address, as
+  the Pod's shared network gives it;
 - a LoadBalancer Service gets its own loopback address, on which a TCP forwarder listens on the
   Service's port and passes connections to a ready backing Pod.
 
