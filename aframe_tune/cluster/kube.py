@@ -7,7 +7,9 @@ frozen dataclasses where it is read (``cluster/pods.py``, ``cluster/lock.py``).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, contextmanager
@@ -29,6 +31,10 @@ from aframe_tune.cluster.kube_files import CredentialFiles
 from aframe_tune.cluster.target import KubeTarget
 
 Selector = dict[str, str]
+# how many times in a row a dropped watch is opened again before the error is raised
+WATCH_RECONNECTS = 3
+
+logger = logging.getLogger(__name__)
 
 
 def _ignore_recovered_unauthorized() -> None:
@@ -149,11 +155,26 @@ class KubeApi:
         A caller that stops early closes it with ``contextlib.aclosing``, so that the request is
         closed in the caller's task.
         """
-        with self._doing(doing, f"watching {kind} in namespace {self.namespace}"):
-            events = self._api.async_watch(kind, namespace=self.namespace, label_selector=labels, field_selector=fields)
-            async with aclosing(events):
-                async for event, obj in events:
-                    yield event, obj.raw
+        drops = 0
+        while True:
+            try:
+                with self._doing(doing, f"watching {kind} in namespace {self.namespace}"):
+                    events = self._api.async_watch(kind, namespace=self.namespace, label_selector=labels,
+                                                   field_selector=fields)
+                    async with aclosing(events):
+                        async for event, obj in events:
+                            drops = 0
+                            yield event, obj.raw
+                return
+            except ClusterUnreachableError:
+                # A watch's connection drops (a proxy's idle timeout; kr8s renewing an expired
+                # credential replaces the connections of every watch of its client): watch again,
+                # as client-go's reflectors do. The objects come again as ADDED events.
+                drops += 1
+                if drops > WATCH_RECONNECTS:
+                    raise
+                logger.info("The watch of %s dropped; watching again", kind)
+                await asyncio.sleep(0.5 * drops)
 
     async def create(self, body: dict[str, Any], doing: str | None = None) -> dict[str, Any]:
         """Create ``body`` (with its ``apiVersion`` and ``kind``) in the namespace.

@@ -131,3 +131,26 @@ def test_a_token_that_expires_in_use_is_renewed_without_a_warning(tmp_path: Path
         asyncio.run(scenario())
         assert emulator.unauthorized == 1 and [r.status for r in emulator.requests(path="^/api/?$")] == [401] * 4
     assert [str(w.message) for w in recwarn if "Unauthorized" in str(w.message)] == []
+
+
+def test_a_watch_whose_connection_drops_is_opened_again(tmp_path: Path) -> None:
+    """kr8s replaces its connections when it renews an expired credential, which cuts the other
+    watches of its client; a proxy may cut an idle one. KubeApi watches again (objects come again)."""
+    with KubernetesEmulator() as emulator:
+        target = KubeTarget("default", emulator.write_kubeconfig(tmp_path / "kubeconfig"))
+        emulator.create("configmaps", "default", {"metadata": {"name": "before"}})
+
+        async def follow() -> list[str]:
+            api = await KubeApi.connect(target)
+            seen: list[str] = []
+            async for _event, raw in api.watch("configmaps"):
+                seen.append(raw["metadata"]["name"])
+                if seen == ["before"]:
+                    emulator._server.cut_connections()  # the connection goes, as a proxy would cut it
+                    emulator.create("configmaps", "default", {"metadata": {"name": "after"}})
+                if "after" in seen:
+                    return seen
+            return seen
+
+        seen = asyncio.run(asyncio.wait_for(follow(), 30))
+    assert seen[0] == "before" and seen[-1] == "after"
