@@ -488,7 +488,14 @@ def _desired_resources(raycluster: dict[str, Any]) -> dict[str, str]:
 
 
 def _quantity(amount: Decimal) -> str:
-    return str(int(amount)) if amount == amount.to_integral_value() else f"{int(amount * 1000)}m"
+    """A sum of quantities written as Kubernetes writes it (``224G``, ``8Gi``, ``500m``), not in bytes."""
+    if amount != amount.to_integral_value():
+        return f"{int(amount * 1000)}m"
+    whole = int(amount)
+    for suffix, size in (("Gi", 2**30), ("G", 10**9), ("Mi", 2**20), ("M", 10**6)):
+        if whole and whole % size == 0:
+            return f"{whole // size}{suffix}"
+    return str(whole)
 
 
 def _token_env(raycluster: dict[str, Any]) -> list[dict[str, Any]]:
