@@ -40,6 +40,10 @@ class ClusterBackend(Protocol):
     async def install(self, release: str, values: RayClusterValues) -> None:
         """Create the release's objects; returns without waiting for its pods."""
 
+    async def wait_until_ready(self, release: str, timeout_s: float) -> None:
+        """Return once the head and a worker are ready; report progress on the console and pod
+        problems as warnings."""
+
     async def wait_until_usable(self, release: str, timeout_s: float) -> RayClusterAddress:
         """Return once the head and a worker are ready, with the cluster's address; report
         progress on the console and pod problems as warnings."""

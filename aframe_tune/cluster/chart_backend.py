@@ -26,6 +26,10 @@ class ChartBackend:
     async def install(self, release: str, values: RayClusterValues) -> None:
         await install_ray_cluster(self.target, release, values)
 
+    async def wait_until_ready(self, release: str, timeout_s: float) -> None:
+        api = await KubeApi.connect(self.target)
+        await wait_for_head_and_worker(api, release, timeout_s, progress=say)
+
     async def wait_until_usable(self, release: str, timeout_s: float) -> RayClusterAddress:
         return await wait_until_usable(self.target, release, timeout_s)
 

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aframe_tune.cluster.target import KubeTarget
-from aframe_tune.cluster.values import GitSync, HeadResources, Image, RayClusterValues, S3Credentials, WorkerResources
+from aframe_tune.cluster.values import (GitSync, HeadResources, Image, RayClusterValues, S3Credentials, SearchInCluster,
+                                         WorkerResources)
 from aframe_tune.config import ClusterBackendName, RayClusterParameters, parameters_of, ray_head, ray_worker, read_mapping
 from aframe_tune.errors import ConfigError, Problems, did_you_mean
 
@@ -58,11 +59,11 @@ class ClusterDescription:
     backend: ClusterBackendName = ClusterBackendName.AUTO
 
     def values(self, s3: S3Credentials, auth_token: str, wandb_api_key: str = "", git_sync: GitSync | None = None,
-               extra_env: tuple[tuple[str, str], ...] = ()) -> RayClusterValues:
+               extra_env: tuple[tuple[str, str], ...] = (), search: SearchInCluster | None = None) -> RayClusterValues:
         """The values of a release of this cluster (see :class:`RayClusterValues` for the arguments)."""
         return RayClusterValues(head=self.head, worker=self.worker, s3=s3, auth_token=auth_token, image=self.image,
                                 wandb_api_key=wandb_api_key, git_sync=git_sync, extra_env=extra_env,
-                                backend=self.backend.value)
+                                backend=self.backend.value, search=search)
 
 
 def describe_cluster(options: Mapping[str, Any], head: Mapping[str, Any],

@@ -199,10 +199,12 @@ class KubeApi:
             await obj.patch(patch)
             return obj.raw
 
-    async def delete(self, kind: str, name: str, doing: str | None = None) -> bool:
-        """Delete the object; ``False`` if there was none."""
+    async def delete(self, kind: str, name: str, doing: str | None = None, propagation: str | None = None) -> bool:
+        """Delete the object; ``False`` if there was none. ``propagation`` is the API's
+        ``propagationPolicy`` (``Background`` removes a Job's pods with it, which the API's
+        default for Jobs, orphaning, does not)."""
         obj = await self._object(kind, name, doing)
-        return obj is not None and await self._delete(obj, doing or f"deleting {kind}/{name}")
+        return obj is not None and await self._delete(obj, doing or f"deleting {kind}/{name}", propagation)
 
     async def delete_matching(self, kind: str, labels: Selector, doing: str | None = None) -> list[str]:
         """Delete every object of ``kind`` matching ``labels``; their names, as ``kind/name``."""
@@ -219,9 +221,9 @@ class KubeApi:
             found = [obj async for obj in self._api.async_get(kind, name, namespace=self.namespace)]
         return found[0] if found else None
 
-    async def _delete(self, obj: Any, doing: str) -> bool:
+    async def _delete(self, obj: Any, doing: str, propagation: str | None = None) -> bool:
         try:
-            await obj.delete()
+            await obj.delete(propagation_policy=propagation)
         except kr8s.NotFoundError:  # gone meanwhile (a pod of a deleted Job)
             return False
         except Exception as error:

@@ -4,8 +4,9 @@ operator makes its pods; Ray's autoscaler, in the head pod, removes idle workers
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from contextlib import aclosing
-from typing import Any
+from typing import Any, TypeVar
 
 from aframe_tune.cluster.backend import RayClusterAddress
 from aframe_tune.cluster.chart_backend import ChartBackend, wait_until_usable
@@ -16,6 +17,7 @@ from aframe_tune.cluster.target import KubeTarget
 RAYCLUSTER_API = ("ray.io/v1", "rayclusters")
 # conditions KubeRay sets when it cannot make the cluster's pods (admission refused them, quota...)
 FAILURE_CONDITIONS = ("ReplicaFailure",)
+T = TypeVar("T")
 
 
 class KubeRayBackend(ChartBackend):
@@ -28,10 +30,17 @@ class KubeRayBackend(ChartBackend):
 
     name = "kuberay"
 
+    async def wait_until_ready(self, release: str, timeout_s: float) -> None:
+        """As the chart backend waits for the pods, but also fails at once when the operator
+        reports that it cannot make the RayCluster's pods."""
+        await self._unless_failing(release, super().wait_until_ready(release, timeout_s))
+
     async def wait_until_usable(self, release: str, timeout_s: float) -> RayClusterAddress:
-        """As the chart backend waits (pods, then the client address), but also fails at once when
-        the operator reports that it cannot make the RayCluster's pods."""
-        pods = asyncio.create_task(wait_until_usable(self.target, release, timeout_s))
+        """As the chart backend waits (pods, then the client address), failing as :meth:`wait_until_ready`."""
+        return await self._unless_failing(release, wait_until_usable(self.target, release, timeout_s))
+
+    async def _unless_failing(self, release: str, waiting: Awaitable[T]) -> T:
+        pods = asyncio.ensure_future(waiting)
         failure = asyncio.create_task(raycluster_failure(self.target, release))
         done, _ = await asyncio.wait({pods, failure}, return_when=asyncio.FIRST_COMPLETED)
         for task in (pods, failure):

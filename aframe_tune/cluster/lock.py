@@ -30,6 +30,7 @@ from typing import Any
 from aframe_tune.cluster.errors import ClusterConflictError
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.names import LOCK_PREFIX, RUN_LOCK, product_labels
+from aframe_tune.cluster.release_removal import job_finished, search_job_name
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.errors import RunDirectoryBusyError
 
@@ -51,8 +52,12 @@ class Activity:
     again: str
 
 
+# the holder of a lock handed over to a search that runs in the cluster (``ClusterRunLock.hand_over``)
+IN_CLUSTER = "in-cluster search"
+
 ACTIVITIES = {
     "search": Activity("tuned", "run.sh", "run run.sh again to resume"),
+    IN_CLUSTER: Activity("tuned", "a search in the cluster", "run run.sh to follow it, or aframe-tune stop to stop it"),
     "dispatch": Activity("dispatched", "aframe-tune dispatch",
                          "run aframe-tune dispatch again for the jobs that did not succeed"),
 }
@@ -89,6 +94,11 @@ class LockHolder:
     def to_data(self) -> dict[str, str]:
         return {"host": self.host, "pid": str(self.pid), "release": self.release, "renewed": f"{self.renewed:.3f}",
                 "activity": self.activity}
+
+    @property
+    def in_cluster(self) -> bool:
+        """Whether the lock belongs to a search in the cluster, alive as long as its search Job."""
+        return self.activity == IN_CLUSTER
 
     def is_gone(self, ttl_s: float) -> bool:
         """Whether the holder is dead: not renewed within ``ttl_s``, or a dead process on this host."""
@@ -158,7 +168,7 @@ class ClusterRunLock:
                 await api.create(self._body(), doing=f"locking {self.run_dir}")
                 return None
             holder = LockHolder.from_data(existing.get("data") or {})
-            if not holder.is_gone(self.ttl_s):
+            if await self._alive(api, holder):
                 raise self._busy(holder)
             await self._write(api, existing)
             return holder
@@ -167,7 +177,42 @@ class ClusterRunLock:
                 f"{self.run_dir} is being started by another process at this very moment; once that one is "
                 f"stopped, {self.activity.again}") from None
 
+    async def _alive(self, api: KubeApi, holder: LockHolder) -> bool:
+        """A process holder renews the lock; a search in the cluster lives as long as its Job runs
+        (and for ``ttl_s`` after the hand-over, while its Job is being made)."""
+        if not holder.in_cluster:
+            return not holder.is_gone(self.ttl_s)
+        if time.time() - holder.renewed <= self.ttl_s:
+            return True
+        job = await api.get("jobs", search_job_name(holder.release), doing=f"locking {self.run_dir}")
+        return job is not None and not job_finished(job)
+
+    async def search_in_cluster(self) -> str | None:
+        """The release of the live search in the cluster that holds the lock, if one does."""
+        api, existing = await self._read()
+        if existing is None:
+            return None
+        holder = LockHolder.from_data(existing.get("data") or {})
+        return holder.release if holder.in_cluster and await self._alive(api, holder) else None
+
+    async def hand_over(self, job: dict[str, Any]) -> None:
+        """Give the lock to the release's search Job: it is held while the Job lives, and goes with
+        it (the Job owns it, so the garbage collector removes it with the Job)."""
+        api, existing = await self._read()
+        if not self._mine(existing):
+            raise ClusterConflictError(f"the lock of {self.run_dir} was taken from this process")
+        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": job["metadata"]["name"],
+                 "uid": job["metadata"]["uid"], "blockOwnerDeletion": False}
+        holder = LockHolder("the cluster", 0, self.me.release, time.time(), IN_CLUSTER)
+        await api.patch("configmaps", self.name, {
+            "metadata": {"resourceVersion": existing["metadata"]["resourceVersion"], "ownerReferences": [owner]},
+            "data": holder.to_data()}, doing=f"handing {self.run_dir} over to the search in the cluster")
+
     def _busy(self, holder: LockHolder) -> RunDirectoryBusyError:
+        if holder.in_cluster:
+            return RunDirectoryBusyError(
+                f"{self.run_dir} is already being tuned by a search in the cluster (Ray cluster {holder.release}); "
+                f"follow it with run.sh, or stop it with: aframe-tune stop {self.run_dir}")
         age = max(0.0, time.time() - holder.renewed)
         return RunDirectoryBusyError(
             f"{self.run_dir} is already being {self.activity.being} by process {holder.pid} on {holder.host} (Ray cluster "
@@ -180,6 +225,9 @@ class ClusterRunLock:
     async def renew(self) -> None:
         """Record that this driver is alive (only while it still holds the lock)."""
         api, existing = await self._read()
+        if existing is not None and LockHolder.from_data(existing.get("data") or {}).release == self.me.release:
+            if LockHolder.from_data(existing.get("data") or {}).in_cluster:
+                return  # handed over to this driver's search in the cluster
         if existing is None or not self._mine(existing):
             logger.warning("The lock of %s was taken from this process; another one may be running it", self.run_dir)
             return

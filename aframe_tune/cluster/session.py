@@ -20,6 +20,7 @@ from aframe_tune.cluster.helm import check_helm
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.kuberay_backend import RAYCLUSTER_API, KubeRayBackend
 from aframe_tune.cluster.lock import ClusterRunLock, held_run_lock
+from aframe_tune.cluster.release_removal import search_job_name
 from aframe_tune.cluster.values import RayClusterValues, new_ray_token
 from aframe_tune.config import ClusterBackendName
 from aframe_tune.errors import ConfigError, Problems
@@ -142,3 +143,51 @@ def ray_cluster_session(cluster: ClusterDescription, release: str, values: RayCl
         announce()
         with deployed_ray_cluster(backend, release, values, cluster.ready_timeout_s, keep=cluster.keep) as address:
             yield address
+
+
+def deploy_search(cluster: ClusterDescription, release: str, values: RayClusterValues, lock: ClusterRunLock,
+                  announce: Callable[[], None] = lambda: None) -> None:
+    """Deploy a release that runs its search in the cluster, and hand ``lock`` over to it.
+
+    The lock is held while deploying; a cluster its dead holder left behind is removed first.
+    Once installed, the release's search Job holds the lock and removes the release when the
+    search ends; a release that could not be deployed is removed here.
+    """
+    backend = backend_for(cluster)
+    with held_run_lock(lock) as left_behind:
+        if left_behind is not None:
+            remove_left_behind(backend, left_behind.release, f"process {left_behind.pid} on {left_behind.host}")
+        announce()
+        try:
+            asyncio.run(backend.install(release, values))
+            asyncio.run(_hand_over(lock, release))
+        except BaseException:
+            _uninstall_quietly(backend, release)
+            raise
+
+
+async def _hand_over(lock: ClusterRunLock, release: str) -> None:
+    api = await KubeApi.connect(lock.target)
+    job = await api.get("jobs", search_job_name(release), doing=f"reading the search Job of {release}")
+    if job is None:
+        raise ClusterError(f"the release {release} has no search Job {search_job_name(release)}")
+    await lock.hand_over(job)
+
+
+def _uninstall_quietly(backend: ClusterBackend, release: str) -> None:
+    try:
+        asyncio.run(backend.uninstall(release))
+    except ClusterError as error:
+        logger.error("%s; remove it by hand: helm uninstall %s -n %s", error, release, backend.target.namespace)
+
+
+def wait_until_search_cluster_ready(cluster: ClusterDescription, release: str) -> None:
+    """Show the release's pods coming up until its head and a worker are ready. A problem that
+    cannot resolve itself (an image that cannot be pulled, a crash loop, a timeout) removes the
+    release and is raised."""
+    backend = backend_for(cluster)
+    try:
+        asyncio.run(backend.wait_until_ready(release, cluster.ready_timeout_s))
+    except ClusterError:
+        _uninstall_quietly(backend, release)
+        raise

@@ -127,6 +127,25 @@ class GitSync:
 
 
 @dataclass(frozen=True)
+class SearchInCluster:
+    """A search that lives in the cluster: its files, and how long it may take.
+
+    Args:
+        experiment: ``(file name, content)`` of tune.yaml, train.yaml and search.json.
+        ready_timeout_s: seconds the search Job waits for the head before it removes the release.
+        max_runtime_s: the whole search's deadline in seconds; 0 for none.
+    """
+
+    experiment: tuple[tuple[str, str], ...]
+    ready_timeout_s: int = 1800
+    max_runtime_s: int = 0
+
+    def to_helm_values(self) -> dict[str, Any]:
+        return {"enabled": True, "experiment": dict(self.experiment), "readyTimeoutSeconds": self.ready_timeout_s,
+                "maxRuntimeSeconds": self.max_runtime_s}
+
+
+@dataclass(frozen=True)
 class RayClusterValues:
     """Everything one release of ``charts/ray-cluster`` needs.
 
@@ -140,6 +159,8 @@ class RayClusterValues:
         git_sync: code to clone into the pods, if any.
         extra_env: more environment for the Ray processes, as ``(name, value)`` pairs.
         backend: ``chart`` (the chart's Jobs) or ``kuberay`` (a RayCluster).
+        search: the search the release runs in the cluster (and then removes itself), if any;
+            a release without one (a dispatch's) exposes the Ray client port outside instead.
     """
 
     head: HeadResources
@@ -151,6 +172,7 @@ class RayClusterValues:
     git_sync: GitSync | None = None
     extra_env: tuple[tuple[str, str], ...] = ()
     backend: str = "chart"
+    search: SearchInCluster | None = None
 
     def to_helm_values(self) -> dict[str, Any]:
         """The chart's values document (secrets included: send it to helm on stdin only)."""
@@ -180,7 +202,10 @@ class RayClusterValues:
             },
             "wandb": {"apiKey": self.wandb_api_key},
             "extraEnv": [{"name": name, "value": value} for name, value in self.extra_env],
+            "clientService": {"enabled": self.search is None},
         }
+        if self.search is not None:
+            values["search"] = self.search.to_helm_values()
         if self.git_sync is not None:
             values["gitSync"] = {
                 "repo": self.git_sync.repo,

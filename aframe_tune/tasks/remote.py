@@ -2,34 +2,37 @@
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
+import hashlib
 import logging
 import os
 import sys
 import tempfile
-import time
+import zipfile
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import luigi
 
 from aframe_tune.config import RayClusterParameters, check_dns_label, data, parameters_of, ray_head, ray_worker, s3, ssh
-from aframe_tune.errors import AframeTuneError, ConfigError, Problems
+from aframe_tune.errors import AframeTuneError, ConfigError, Problems, TuningError
 from aframe_tune.console import end_live, say
 from aframe_tune.tasks.base import TuneParameters, is_remote, progress_view, search_loggers
 from aframe_tune.tasks.logs import library_lines_shown, register_secret, route_logs_through_root
-from aframe_tune.signals import install_stop_handlers
+from aframe_tune.signals import StoppedBySignal, install_stop_handlers
 from aframe_tune.tune.arguments import LightrayArguments
+from aframe_tune.tune.best import BestTrial
+from aframe_tune.tune.cluster_settings import SETTINGS_FILE, TRAIN_FILE, TUNE_FILE, ClusterSearchSettings
 from aframe_tune.tune.loggers import wandb_settings
 from aframe_tune.tune.outcome import SearchOutcome, plural, trials_planned
 from aframe_tune.tune.s3 import S3Location, S3Storage
+from aframe_tune.tune.search_status import SearchState, SearchStatus
 from aframe_tune.tune.spec import TuneSpec
 
 if TYPE_CHECKING:
     from aframe_tune.cluster.description import ClusterDescription
-    from aframe_tune.cluster.values import GitSync, S3Credentials, WorkerResources
+    from aframe_tune.cluster.values import GitSync, RayClusterValues, S3Credentials, WorkerResources
 
 logger = logging.getLogger(__name__)
 
@@ -276,58 +279,89 @@ class TuneRemote(TuneParameters, RayClusterParameters):
         # imported here: kr8s and pyhelm3 cost a third of a second that local runs do not pay
         from aframe_tune.cluster.lock import ClusterRunLock
         from aframe_tune.cluster.names import SEARCH_RELEASE_PREFIX
-        from aframe_tune.cluster.session import new_release_name, ray_cluster_session, use_new_ray_token
+        from aframe_tune.cluster.session import deploy_search, new_release_name, use_new_ray_token
 
         route_logs_through_root()
         install_stop_handlers()
         token = use_new_ray_token()  # before checking the inputs, which imports Ray
         search = self.check_inputs()
-        values = search.cluster.values(search.credentials, token, wandb_api_key=os.environ.get("WANDB_API_KEY", ""),
-                                       git_sync=search.git_sync, extra_env=wandb_settings())
         release = new_release_name(SEARCH_RELEASE_PREFIX)
-        announce_remote_search(search)
         lock = ClusterRunLock(search.cluster.target, search.location.url, release)
-        deploying = partial(say, "Deploying Ray cluster %s; waiting for its head and a worker", release)
-        with ray_cluster_session(search.cluster, release, values, lock, deploying) as address:
-            outcome = self._tune(search, address.ray_client_url)
-        say("\n".join(outcome.lines()))
+        running = asyncio.run(lock.search_in_cluster())
+        if running is not None:
+            release = running
+            say("The search of %s is running in the cluster (Ray cluster %s); following it", search.location.url,
+                release)
+        else:
+            announce_remote_search(search)
+            deploy_search(search, release, lock, self._values(search, token, release))
+        self._follow(search, release, wait_for_pods=running is None)
 
-    def _tune(self, search: RemoteSearch, address: str) -> SearchOutcome:
-        from aframe_tune.tune.export import export_best_trial
-        from aframe_tune.tune.handoff import LEGACY_TUNE_OUTPUT, run_search
-        from aframe_tune.tune.local_ray import connect_ray_client, disconnect_ray_client
-        from aframe_tune.tune.loggers import usable_on_cluster
-        from aframe_tune.tune.progress_reporter import ship_by_value
-        from aframe_tune.tune.results import check_search_finished
+    def _values(self, search: RemoteSearch, token: str, release: str) -> RayClusterValues:
+        from aframe_tune.cluster.values import SearchInCluster
 
-        started = time.monotonic()
-        quiet = not library_lines_shown()
-        # runtime_env (ship_code) belongs to the connection, so it is given here too; so is the
-        # output engine Tune's loop uses on the cluster, since the live view replaces its tables.
-        runtime_env = dict(search.runtime_env or {})
-        if quiet:
-            runtime_env["env_vars"] = dict(LEGACY_TUNE_OUTPUT)
-            ship_by_value()
-        connect_ray_client(address, runtime_env=runtime_env or None, quiet=quiet)
-        # disconnected before the cluster is removed, also when the search fails: a connected
-        # client whose cluster goes away warns at every attempt to reconnect
+        settings = ClusterSearchSettings(
+            run_dir=search.location.url, release=release, tune_overrides=search.arguments.tune_overrides,
+            train_overrides=search.arguments.train_overrides, loggers=search.arguments.loggers,
+            working_dir=ship_code_to_s3(search.runtime_env, search.location))
+        experiment = ((TUNE_FILE, search.arguments.tune_config.read_text()),
+                      (TRAIN_FILE, search.arguments.train_config.read_text()), (SETTINGS_FILE, settings.to_json()))
+        return search.cluster.values(
+            search.credentials, token, wandb_api_key=os.environ.get("WANDB_API_KEY", ""), git_sync=search.git_sync,
+            extra_env=wandb_settings(),
+            search=SearchInCluster(experiment, ready_timeout_s=int(search.cluster.ready_timeout_s)))
+
+    def _follow(self, search: RemoteSearch, release: str, wait_for_pods: bool) -> None:
+        """Follow the search until it ends, or detach when this process is stopped."""
+        from aframe_tune.cluster.session import wait_until_search_cluster_ready
+        from aframe_tune.tasks.search_follower import FollowedSearch, follow_search
+
+        followed = FollowedSearch(search.cluster.target, release, search.location, s3().endpoint_url or None)
         try:
-            loggers = usable_on_cluster(search.arguments.loggers)
-            results = run_search(dataclasses.replace(search.arguments, loggers=loggers),
-                                 progress=progress_view(search.spec) if quiet else None)
+            if wait_for_pods:
+                wait_until_search_cluster_ready(search.cluster, release)
+            status = follow_search(followed)
+        except StoppedBySignal:
             end_live()
-            check_search_finished(results, search.spec.num_samples)
-            storage = S3Storage(s3().endpoint_url or None)  # this machine's endpoint, not the pods'
-            with tempfile.TemporaryDirectory(prefix="aframe-tune-export-") as scratch:
-                best = export_best_trial(results, search.spec, search.arguments.train_config,
-                                         search.arguments.train_overrides, Path(scratch))
-                # best.pt last: it is the output law checks, so it must not precede best.json.
-                storage.upload(Path(scratch) / "best.json", search.location.child("best.json"))
-                storage.upload(Path(scratch) / "best.pt", search.location.child("best.pt"))
-        finally:
-            disconnect_ray_client()
-        return SearchOutcome.of_search(best, search.location.url, search.spec.experiment_name, results,
-                                       elapsed_s=time.monotonic() - started)
+            say("Detached: the search goes on in the cluster (Ray cluster %s).\nFollow it again: bash run.sh\n"
+                "Its output: aframe-tune logs %s\nStop it: aframe-tune stop %s", release, search.location.url,
+                search.location.url)
+            return
+        end_live()
+        say("\n".join(search_end(search, status).lines()))
+
+
+def search_end(search: RemoteSearch, status: SearchStatus) -> SearchOutcome:
+    """What the user is told of a search that ended in the cluster; a failed one is raised."""
+    if status.state is not SearchState.SUCCEEDED:
+        raise TuningError(f"The search in the cluster {status.state.value}: {status.message}; its finished trials "
+                          f"are kept in {search.location.url}: run run.sh again to resume it")
+    storage = S3Storage(s3().endpoint_url or None)
+    location = search.location.child("best.json")
+    best = BestTrial.from_json(storage.read_text(location), location.url)
+    progress = status.progress
+    return SearchOutcome(best, search.location.url, search.spec.experiment_name,
+                         trials=progress.total if progress else None, failed=progress.failed if progress else 0,
+                         elapsed_s=status.elapsed_s)
+
+
+def ship_code_to_s3(runtime_env: dict[str, Any] | None, location: S3Location) -> str | None:
+    """``ship_code``'s directory as a zip in the run directory, which the head's Ray fetches as
+    the search's working directory; its URL (None without ``ship_code``)."""
+    folder = Path(runtime_env["working_dir"]) if runtime_env and runtime_env.get("working_dir") else None
+    if folder is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="aframe-tune-code-") as scratch:
+        archive = Path(scratch) / "code.zip"
+        # Ray wants a remote working directory as a zip of one top-level folder
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and not {".git", "__pycache__"} & set(path.relative_to(folder).parts):
+                    zipped.write(path, Path("code") / path.relative_to(folder))
+        digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
+        target = location.child(f"code/{digest}.zip")
+        S3Storage(s3().endpoint_url or None).upload(archive, target)
+    return target.url
 
 
 def announce_remote_search(search: RemoteSearch) -> None:

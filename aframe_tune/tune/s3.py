@@ -125,6 +125,15 @@ class S3Storage:
         except (ClientError, BotoCoreError) as error:
             raise _translate(error, location, "reading") from None
 
+    def write_text(self, text: str, location: S3Location) -> None:
+        """Write ``text`` (UTF-8) as the object's content, replacing it."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.put_object(Bucket=location.bucket, Key=location.key, Body=text.encode())
+        except (ClientError, BotoCoreError) as error:
+            raise _translate(error, location, "writing") from None
+
     def upload(self, path: Path, location: S3Location) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 

@@ -16,16 +16,25 @@ app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{- define "ray-cluster.experimentPath" -}}
+/etc/aframe-tune/experiment
+{{- end -}}
+
 {{- define "ray-cluster.credentialsPath" -}}
 /etc/aframe-tune/credentials
 {{- end -}}
 
 {{/* The head's GCS address in the cluster: our headless Service, or the one KubeRay makes. */}}
 {{- define "ray-cluster.headAddress" -}}
+{{ include "ray-cluster.headService" . }}:{{ .Values.ports.gcs }}
+{{- end -}}
+
+{{/* The head's Service (name only): ours, or the one KubeRay makes. */}}
+{{- define "ray-cluster.headService" -}}
 {{- if eq .Values.backend "kuberay" -}}
-{{ include "ray-cluster.fullname" . }}-head-svc:{{ .Values.ports.gcs }}
+{{ include "ray-cluster.fullname" . }}-head-svc
 {{- else -}}
-{{ include "ray-cluster.fullname" . }}-head:{{ .Values.ports.gcs }}
+{{ include "ray-cluster.fullname" . }}-head
 {{- end -}}
 {{- end -}}
 
@@ -87,6 +96,11 @@ app.kubernetes.io/component: head
   secret:
     secretName: {{ include "ray-cluster.fullname" . }}-credentials
     defaultMode: 0440
+{{- if .Values.search.enabled }}
+- name: experiment
+  configMap:
+    name: {{ include "ray-cluster.fullname" . }}-experiment
+{{- end }}
 {{- if .Values.gitSync.repo }}
 - name: code
   emptyDir: {}
@@ -154,6 +168,11 @@ image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
 imagePullPolicy: {{ .Values.image.pullPolicy }}
 env:
   {{- include "ray-cluster.env" . | nindent 2 }}
+  {{- if .Values.search.enabled }}
+  # the search the Job submits runs here and reads its files from this folder
+  - name: AFRAME_TUNE_EXPERIMENT
+    value: {{ include "ray-cluster.experimentPath" . | quote }}
+  {{- end }}
 ports:
   - name: gcs
     containerPort: {{ .Values.ports.gcs }}
@@ -175,6 +194,11 @@ resources:
     memory: {{ .Values.head.memory | quote }}
 volumeMounts:
   {{- include "ray-cluster.volumeMounts" . | nindent 2 }}
+  {{- if .Values.search.enabled }}
+  - name: experiment
+    mountPath: {{ include "ray-cluster.experimentPath" . }}
+    readOnly: true
+  {{- end }}
 {{- end -}}
 
 {{/* The Ray container of a worker pod, but for its name and command: shared by backends. */}}

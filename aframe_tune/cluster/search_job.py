@@ -1,0 +1,125 @@
+"""The search Job of a release: ``python -m aframe_tune.cluster.search_job``, in the cluster.
+
+It submits the search to the head through Ray's Jobs API, under the release's name as its
+submission id (so a replacement pod, or a second one, follows the same search rather than
+starting another), copies the search's output to its own log (``aframe-tune logs``), and when the
+search ends, whatever its end, removes the whole release: nothing holds GPUs once the search is
+over, with no one watching. A search that never starts (the head never comes up) is given up
+after ``AFRAME_TUNE_READY_TIMEOUT`` seconds, and the release removed too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ray.job_submission import JobStatus, JobSubmissionClient
+
+from aframe_tune.cluster.errors import ClusterError
+from aframe_tune.cluster.release_removal import remove_own_release
+from aframe_tune.cluster.target import KubeTarget
+from aframe_tune.tune.cluster_settings import EXPERIMENT_ENV, SETTINGS_FILE, ClusterSearchSettings
+from aframe_tune.tune.s3 import S3Location, S3Storage
+from aframe_tune.tune.search_status import STATUS_FILE, SearchState, SearchStatus
+
+logger = logging.getLogger(__name__)
+
+SEARCH_ENTRYPOINT = "python -m aframe_tune.tune.cluster_search"
+POLL_S = 5.0
+
+
+def connected_client(dashboard: str, timeout_s: float) -> JobSubmissionClient | None:
+    """A Jobs API client of the head's dashboard, once it answers; None after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return JobSubmissionClient(dashboard)
+        except (ConnectionError, RuntimeError) as error:  # not up yet: the head is still starting
+            if time.monotonic() > deadline:
+                logger.error("The Ray head's dashboard %s did not answer within %.0f s (%s)", dashboard, timeout_s, error)
+                return None
+            time.sleep(POLL_S)
+
+
+def submitted(client: JobSubmissionClient, release: str, settings: ClusterSearchSettings) -> None:
+    """Submit the search, unless a search of this release was submitted already."""
+    try:
+        info = client.get_job_info(release)
+        logger.info("Following the search %s, submitted before (%s)", release, info.status)
+        return
+    except RuntimeError:  # no such job: this pod is the first
+        pass
+    runtime_env: dict[str, Any] = {"working_dir": settings.working_dir} if settings.working_dir else {}
+    client.submit_job(entrypoint=SEARCH_ENTRYPOINT, submission_id=release, runtime_env=runtime_env or None)
+    logger.info("Submitted the search %s to the Ray head", release)
+
+
+def followed(client: JobSubmissionClient, release: str) -> Any:
+    """Copy the search's output here as it comes; return its ``JobDetails`` once it ended."""
+    shown = 0
+    while True:
+        info = client.get_job_info(release)
+        logs = client.get_job_logs(release)
+        if len(logs) > shown:
+            sys.stdout.write(logs[shown:])
+            sys.stdout.flush()
+            shown = len(logs)
+        if JobStatus(info.status).is_terminal():
+            return info
+        time.sleep(POLL_S)
+
+
+def record_end(settings: ClusterSearchSettings, state: SearchState, message: str) -> None:
+    """Record how the search ended where it could not (it never started, or died): its status in
+    S3 is what the user's machine reports."""
+    storage = S3Storage()
+    location = S3Location.parse(settings.run_dir).child(STATUS_FILE)
+    try:
+        current = SearchStatus.from_json(storage.read_text(location)) if storage.exists(location) else None
+    except (ValueError, Exception) as error:  # an unreadable status is replaced
+        logger.warning("Could not read the search's status (%s)", error)
+        current = None
+    if current is not None and current.release == settings.release and current.state.ended:
+        return
+    now = time.time()
+    started = current.started_at if current is not None and current.release == settings.release else now
+    try:
+        storage.write_text(SearchStatus(state, settings.release, started, now, None, message).to_json(), location)
+    except Exception as error:
+        logger.warning("Could not record the search's end (%s)", error)
+
+
+def run() -> int:
+    """Submit, follow, record the end, remove the release; the exit status is the search's."""
+    release = os.environ["AFRAME_TUNE_RELEASE"]
+    folder = Path(os.environ.get(EXPERIMENT_ENV, "."))
+    settings = ClusterSearchSettings.from_json((folder / SETTINGS_FILE).read_text(), str(folder / SETTINGS_FILE))
+    timeout_s = float(os.environ.get("AFRAME_TUNE_READY_TIMEOUT", "1800"))
+    client = connected_client(os.environ["AFRAME_TUNE_DASHBOARD"], timeout_s)
+    succeeded = False
+    if client is None:
+        record_end(settings, SearchState.FAILED, f"the Ray head did not start within {timeout_s:.0f} s")
+    else:
+        submitted(client, release, settings)
+        info = followed(client, release)
+        succeeded = info.status == JobStatus.SUCCEEDED
+        logger.info("The search ended: %s%s", info.status, f" ({info.message})" if info.message else "")
+        if not succeeded:
+            state = SearchState.STOPPED if info.status == JobStatus.STOPPED else SearchState.FAILED
+            record_end(settings, state, info.message or f"the search ended {info.status}")
+    try:
+        asyncio.run(remove_own_release(KubeTarget(os.environ.get("POD_NAMESPACE", "")), release))
+    except ClusterError as error:
+        logger.error("Could not remove Ray cluster %s: %s", release, error)
+        return 1
+    return 0 if succeeded else 1
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+    sys.exit(run())

@@ -1,0 +1,126 @@
+"""``run.sh``'s side of a search that runs in the cluster: following it from this machine.
+
+The search records where it stands in its S3 run directory (``search-status.json``), and its Job
+is an object of the API server. Both are read every few seconds; neither needs a connection to
+the Ray cluster, and a lost connection to either is waited out. Stopping this process (Ctrl-C, a
+closed terminal) only stops the following: the search goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from aframe_tune.cluster.errors import ClusterError
+from aframe_tune.cluster.kube import KubeApi
+from aframe_tune.cluster.release_removal import job_finished, search_job_name
+from aframe_tune.cluster.target import KubeTarget
+from aframe_tune.console import is_interactive, say, show_live
+from aframe_tune.tune.progress import Pace, short_duration
+from aframe_tune.tune.s3 import S3Location, S3Storage, StorageError
+from aframe_tune.tune.search_status import STATUS_FILE, SearchState, SearchStatus
+
+logger = logging.getLogger(__name__)
+
+FOLLOW_EVERY_S = 3.0
+# polls in a row that find the search Job gone, with no end recorded, before the search counts as lost
+GONE_POLLS = 3
+
+
+@dataclass(frozen=True)
+class FollowedSearch:
+    """A search in the cluster, as this machine finds it.
+
+    Args:
+        target: the cluster and namespace.
+        release: the Ray cluster release it runs on.
+        location: the S3 run directory.
+        endpoint_url: this machine's S3 endpoint (``None``: boto3's default).
+    """
+
+    target: KubeTarget
+    release: str
+    location: S3Location
+    endpoint_url: str | None
+
+    def lost(self) -> SearchStatus:
+        """The status of a search whose Job is gone without recording an end."""
+        now = time.time()
+        return SearchStatus(SearchState.FAILED, self.release, now, now, None,
+                            f"the search's Job {search_job_name(self.release)} is gone, and the search recorded no "
+                            "end (the release was removed by hand, or by aframe-tune cleanup)")
+
+
+class Contact:
+    """Says once that the cluster or the storage cannot be reached, and once that it can again."""
+
+    def __init__(self) -> None:
+        self.lost_since: float | None = None
+
+    def failed(self, error: Exception) -> None:
+        if self.lost_since is None:
+            self.lost_since = time.monotonic()
+            logger.warning("Lost contact with the search (%s); it goes on in the cluster, and this machine keeps "
+                           "trying", error)
+
+    def succeeded(self) -> None:
+        if self.lost_since is not None:
+            say("In contact with the search again after %s", short_duration(time.monotonic() - self.lost_since))
+            self.lost_since = None
+
+
+def read_status(storage: S3Storage, search: FollowedSearch) -> SearchStatus | None:
+    """The search's status, if this release's search has written one."""
+    location = search.location.child(STATUS_FILE)
+    if not storage.exists(location):
+        return None
+    try:
+        status = SearchStatus.from_json(storage.read_text(location))
+    except ValueError as error:
+        logger.info("Unreadable status in %s (%s)", location.url, error)
+        return None
+    return status if status.release == search.release else None
+
+
+def status_line(search: FollowedSearch, status: SearchStatus | None) -> str:
+    if status is None or status.progress is None:
+        waiting = status.message if status is not None and status.message else "waiting for the search to start"
+        return f"Ray cluster {search.release}: {waiting}"
+    return status.progress.line()
+
+
+async def follow(search: FollowedSearch, storage: S3Storage) -> SearchStatus:
+    """Show the search's progress line until it ends; return its last status."""
+    pace, contact, gone, waiting = Pace(is_interactive()), Contact(), 0, ""
+    api: KubeApi | None = None
+    while True:
+        try:
+            api = api or await KubeApi.connect(search.target)
+            status = await asyncio.to_thread(read_status, storage, search)
+            job = await api.get("jobs", search_job_name(search.release))
+            contact.succeeded()
+        except (ClusterError, StorageError) as error:
+            contact.failed(error)
+            api = None
+            await asyncio.sleep(FOLLOW_EVERY_S)
+            continue
+        if status is not None and status.state.ended:
+            return status
+        gone = gone + 1 if job is None or job_finished(job) else 0
+        if gone >= GONE_POLLS:
+            return search.lost()
+        line = status_line(search, status)
+        if status is not None and status.progress is not None:
+            if pace.due(status.progress, time.monotonic()):
+                show_live(line)
+        elif line != waiting:
+            waiting = line
+            show_live(line)
+        await asyncio.sleep(FOLLOW_EVERY_S)
+
+
+def follow_search(search: FollowedSearch) -> SearchStatus:
+    """Follow the search until it ends (see :func:`follow`)."""
+    return asyncio.run(follow(search, S3Storage(search.endpoint_url)))

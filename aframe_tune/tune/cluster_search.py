@@ -1,0 +1,171 @@
+"""The search of a remote run, as it runs on the Ray head: ``python -m aframe_tune.tune.cluster_search``.
+
+The release's search Job submits this module through Ray's Jobs API (``cluster/search_job.py``).
+It reads the experiment the release carries (tune.yaml, train.yaml and the checked settings,
+mounted from a ConfigMap at ``$AFRAME_TUNE_EXPERIMENT``), checks it again where it runs, runs the
+search on this cluster, exports ``best.pt``/``best.json`` to the S3 run directory, and records
+where it stands in ``search-status.json`` beside them as it goes, for ``run.sh`` and
+``aframe-tune status`` to read from anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.tune import ProgressReporter
+
+from aframe_tune.errors import AframeTuneError
+from aframe_tune.signals import StoppedBySignal
+from aframe_tune.tune.arguments import LightrayArguments
+from aframe_tune.tune.best import BestTrial
+from aframe_tune.tune.cluster_settings import EXPERIMENT_ENV, SETTINGS_FILE, TRAIN_FILE, TUNE_FILE, ClusterSearchSettings
+from aframe_tune.tune.export import export_best_trial
+from aframe_tune.tune.handoff import run_search
+from aframe_tune.tune.inputs import check_search_inputs
+from aframe_tune.tune.loggers import usable_on_cluster
+from aframe_tune.tune.outcome import SearchOutcome
+from aframe_tune.tune.progress import Pace, SearchProgress, read_progress
+from aframe_tune.tune.results import check_search_finished
+from aframe_tune.tune.s3 import S3Location, S3Storage
+from aframe_tune.tune.search_status import STATUS_FILE, SearchState, SearchStatus
+from aframe_tune.tune.spec import TuneSpec
+from aframe_tune.tune.train_config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+# the least seconds between two writes of the status while trials start and end
+STATUS_EVERY_S = 3.0
+
+
+class StatusRecorder:
+    """Writes the search's :class:`SearchStatus` to S3; a failed write is logged, never raised,
+    since the search matters more than its record."""
+
+    def __init__(self, storage: S3Storage, run_dir: str, release: str) -> None:
+        self.storage = storage
+        self.location = S3Location.parse(run_dir).child(STATUS_FILE)
+        now = time.time()
+        self.status = SearchStatus(SearchState.STARTING, release, now, now)
+
+    def record(self, state: SearchState, progress: SearchProgress | None = None, message: str = "") -> None:
+        self.status = self.status.moved_on(state, progress, message)
+        try:
+            self.storage.write_text(self.status.to_json(), self.location)
+        except AframeTuneError as error:
+            logger.warning("Could not record the search's status: %s", error)
+
+
+class StatusReporter(ProgressReporter):
+    """A Ray Tune progress reporter that records the status and logs the progress line (the
+    search's log, which ``aframe-tune logs`` shows), when it changed, at most every few seconds.
+
+    Args:
+        recorder: where the status goes.
+        metric: the metric trials are ranked by.
+        mode: ``"min"`` or ``"max"``.
+        total: trials the search runs in all.
+    """
+
+    def __init__(self, recorder: StatusRecorder, metric: str, mode: str, total: int) -> None:
+        self.recorder, self.metric, self.mode, self.total = recorder, metric, mode, total
+        self.pace = Pace(interactive=False, changed_s=STATUS_EVERY_S, unchanged_s=60.0)
+        self.progress: SearchProgress | None = None
+
+    def should_report(self, trials: list[Any], done: bool = False) -> bool:
+        elapsed = time.time() - self.recorder.status.started_at
+        self.progress = read_progress(trials, self.metric, self.mode, self.total, elapsed)
+        return self.pace.due(self.progress, time.monotonic()) or done
+
+    def report(self, trials: list[Any], done: bool, *sys_info: str) -> None:
+        if self.progress is None:
+            self.should_report(trials, done)
+        self.recorder.record(SearchState.RUNNING, self.progress)
+        logger.info("%s", self.progress.line())
+
+
+def checked_search(folder: Path, settings: ClusterSearchSettings) -> tuple[TuneSpec, LightrayArguments]:
+    """The experiment's files checked again here, where the model's code is imported from the
+    image, git-sync or ``ship_code``; returns what the search runs."""
+    train = TrainConfig(folder / TRAIN_FILE, settings.train_overrides)
+    spec = check_search_inputs(folder / TUNE_FILE, train)
+    arguments = LightrayArguments(
+        tune_config=folder / TUNE_FILE, train_config=folder / TRAIN_FILE, storage_path=settings.run_dir,
+        tune_overrides=settings.tune_overrides, train_overrides=settings.train_overrides,
+        cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=spec.gpus_per_trial, loggers=settings.loggers,
+    )
+    return spec, arguments
+
+
+def export_best_to_s3(results: Any, spec: TuneSpec, arguments: LightrayArguments, storage: S3Storage) -> BestTrial:
+    """``best.json`` and ``best.pt`` of the best trial, into the run directory."""
+    location = S3Location.parse(arguments.storage_path)
+    with tempfile.TemporaryDirectory(prefix="aframe-tune-export-") as scratch:
+        best = export_best_trial(results, spec, arguments.train_config, arguments.train_overrides, Path(scratch))
+        # best.pt last: it is the output law checks, so it must not precede best.json
+        storage.upload(Path(scratch) / "best.json", location.child("best.json"))
+        storage.upload(Path(scratch) / "best.pt", location.child("best.pt"))
+    return best
+
+
+def run_cluster_search(folder: Path, settings: ClusterSearchSettings, storage: S3Storage,
+                       recorder: StatusRecorder) -> SearchOutcome:
+    """Check, search, export; the status says where it stands all along."""
+    started = time.monotonic()
+    spec, arguments = checked_search(folder, settings)
+    ray.init(address=os.environ.get("RAY_ADDRESS", "auto"))
+    arguments = dataclasses.replace(arguments, loggers=usable_on_cluster(arguments.loggers))
+    recorder.record(SearchState.RUNNING, message="")
+    reporter = StatusReporter(recorder, spec.metric, spec.mode, spec.num_samples)
+    results = run_search(arguments, progress=reporter)
+    check_search_finished(results, spec.num_samples)
+    best = export_best_to_s3(results, spec, arguments, storage)
+    recorder.record(SearchState.RUNNING, read_final_progress(reporter, results, spec, recorder))
+    return SearchOutcome.of_search(best, settings.run_dir, spec.experiment_name, results,
+                                   elapsed_s=time.monotonic() - started)
+
+
+def read_final_progress(reporter: StatusReporter, results: Any, spec: TuneSpec,
+                        recorder: StatusRecorder) -> SearchProgress:
+    """The last progress line's figures, every trial ended."""
+    total = len(list(results))
+    failed = sum(result.error is not None for result in results)
+    last = reporter.progress
+    return SearchProgress(spec.metric, max(total, spec.num_samples), 0, total - failed, failed,
+                          last.best_value if last else None, last.best_params if last else (),
+                          time.time() - recorder.status.started_at)
+
+
+def main() -> int:
+    """Run the search of ``$AFRAME_TUNE_EXPERIMENT``; 0 when it finished and was exported."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
+    folder = Path(os.environ.get(EXPERIMENT_ENV, "."))
+    settings = ClusterSearchSettings.from_json((folder / SETTINGS_FILE).read_text(), str(folder / SETTINGS_FILE))
+    storage = S3Storage()  # the pods' endpoint, from AWS_ENDPOINT_URL
+    recorder = StatusRecorder(storage, settings.run_dir, settings.release)
+    recorder.record(SearchState.STARTING, message="checking the experiment")
+    try:
+        outcome = run_cluster_search(folder, settings, storage, recorder)
+    except (StoppedBySignal, KeyboardInterrupt) as error:
+        recorder.record(SearchState.STOPPED, message=f"stopped ({error or 'interrupted'}); run run.sh to resume it")
+        logger.error("The search was stopped: %s", error or "interrupted")
+        return 1
+    except Exception as error:  # any failure is recorded, for the user's machine to report
+        recorder.record(SearchState.FAILED, message=str(error) or type(error).__name__)
+        logger.exception("The search failed: %s", error)
+        return 1
+    recorder.record(SearchState.SUCCEEDED)
+    for line in outcome.lines():
+        logger.info("%s", line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
