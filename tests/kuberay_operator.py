@@ -23,6 +23,12 @@ What it follows of KubeRay (read in ray-project/kuberay v1.7.0, ``ray-operator/c
 - the workers' ``wait-gcs-ready`` init container (200m/256Mi) and, with ``enableInTreeAutoscaling``,
   the head's ``autoscaler`` sidecar (500m/512Mi, ``ray kuberay-autoscaler``), ``--no-monitor`` and the
   head's service account;
+- with ``enableInTreeAutoscaling``, the autoscaler's RBAC objects (common/rbac.go), owned by the
+  RayCluster: a ServiceAccount named after the head's ``serviceAccountName`` or the cluster (not
+  created when the template names one: the user must, and a missing one fails the reconcile), and
+  a Role and RoleBinding named after the cluster; the Role allows pods get/list/watch/patch,
+  pods/resize patch and rayclusters get/patch, which is all Ray's autoscaler may do under the
+  emulator's RBAC;
 - worker counts: ``replicas`` clamped to ``[minReplicas, maxReplicas]`` (0 while suspended); the Pods
   named in ``scaleStrategy.workersToDelete`` are deleted; with in-tree autoscaling on, surplus Pods
   are removed only that way (KubeRay's random scale-down is off then);
@@ -33,8 +39,7 @@ What it follows of KubeRay (read in ray-project/kuberay v1.7.0, ``ray-operator/c
 
 Not emulated: RayService, RayJob's other submission modes (see ``tests/kuberay_rayjob.py``), mTLS, GCS fault tolerance, the default probes KubeRay injects into
 Ray containers that have none (every template of the product has its own), Pod restarts by the
-operator after a failed container, multi-host groups (``numOfHosts`` > 1), and the autoscaler's RBAC
-objects (the Role and RoleBinding of the head's service account).
+operator after a failed container, and multi-host groups (``numOfHosts`` > 1).
 
 Pods the operator creates go through the API's admission, like the real operator's requests, so the
 platform policy of the emulated cluster checks them too.
@@ -71,6 +76,12 @@ SHM_PATH = "/dev/shm"
 AUTOSCALER_COMMAND = ("ray kuberay-autoscaler --cluster-name $(RAY_CLUSTER_NAME) "
                       "--cluster-namespace $(RAY_CLUSTER_NAMESPACE)")
 GPU_SUFFIX = "gpu"
+# The autoscaler's Role (KubeRay v1.7.0 common/rbac.go, BuildRole).
+AUTOSCALER_RULES: tuple[dict[str, Any], ...] = (
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": [""], "resources": ["pods/resize"], "verbs": ["patch"]},
+    {"apiGroups": ["ray.io"], "resources": ["rayclusters"], "verbs": ["get", "patch"]},
+)
 
 
 def _equal_resources(cpu: str, memory: str) -> dict[str, Any]:
@@ -84,6 +95,16 @@ def head_service_name(cluster: str) -> str:
 
 def head_fqdn(cluster: str, namespace: str) -> str:
     return f"{head_service_name(cluster)}.{namespace}.svc.cluster.local"
+
+
+def _template_service_account(raycluster: dict[str, Any]) -> str:
+    return ((raycluster["spec"]["headGroupSpec"].get("template") or {}).get("spec") or {}).get(
+        "serviceAccountName") or ""
+
+
+def head_service_account(raycluster: dict[str, Any]) -> str:
+    """KubeRay's GetHeadGroupServiceAccountName: the head template's account, else the cluster's name."""
+    return _template_service_account(raycluster) or raycluster["metadata"]["name"]
 
 
 def _owner_reference(raycluster: dict[str, Any]) -> dict[str, Any]:
@@ -245,6 +266,7 @@ class KubeRayOperator:
                 return
             try:
                 self._reconcile_secret(raycluster)
+                self._reconcile_autoscaler_rbac(raycluster)
                 self._reconcile_service(raycluster)
                 pods = self._pods(namespace, name)
                 self._reconcile_head(raycluster, pods)
@@ -275,6 +297,38 @@ class KubeRayOperator:
                 "metadata": {"name": metadata["name"], "labels": {CLUSTER: metadata["name"]},
                              "ownerReferences": [_owner_reference(raycluster)]},
                 "data": {"auth_token": base64.b64encode(token.encode()).decode()}})
+
+    def _reconcile_autoscaler_rbac(self, raycluster: dict[str, Any]) -> None:
+        """KubeRay's reconcileAutoscalerServiceAccount, ...Role and ...RoleBinding: what the head's
+        ``autoscaler`` sidecar needs to read pods and scale the RayCluster, created once each."""
+        if not raycluster["spec"].get("enableInTreeAutoscaling"):
+            return
+        namespace, name = raycluster["metadata"]["namespace"], raycluster["metadata"]["name"]
+        account = head_service_account(raycluster)
+        if self.emulator.get("serviceaccounts", namespace, account) is None:
+            if _template_service_account(raycluster) == account:
+                raise ApiError(404, "NotFound", f"If users specify ServiceAccountName for the head Pod, they need "
+                               f"to create a ServiceAccount themselves. However, ServiceAccount {account} is not "
+                               f"found. Please create one.", {"name": account, "kind": "serviceaccounts"})
+            self._create_owned(raycluster, "serviceaccounts", {"apiVersion": "v1", "kind": "ServiceAccount",
+                                                               "metadata": {"name": account}})
+        if self.emulator.get("roles.rbac.authorization.k8s.io", namespace, name) is None:
+            self._create_owned(raycluster, "roles.rbac.authorization.k8s.io", {
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name},
+                "rules": [dict(rule) for rule in AUTOSCALER_RULES]})
+        if self.emulator.get("rolebindings.rbac.authorization.k8s.io", namespace, name) is None:
+            self._create_owned(raycluster, "rolebindings.rbac.authorization.k8s.io", {
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": name},
+                "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}})
+
+    def _create_owned(self, raycluster: dict[str, Any], resource: str, obj: dict[str, Any]) -> None:
+        """Create an object KubeRay labels as its own and the RayCluster controls (so GC removes it)."""
+        cluster = raycluster["metadata"]["name"]
+        obj["metadata"].update(labels={CLUSTER: cluster, "app.kubernetes.io/name": "kuberay",
+                                       "app.kubernetes.io/created-by": "kuberay-operator"},
+                               ownerReferences=[_owner_reference(raycluster)])
+        self._create(resource, raycluster["metadata"]["namespace"], obj)
 
     def _reconcile_service(self, raycluster: dict[str, Any]) -> None:
         metadata = raycluster["metadata"]
@@ -325,7 +379,7 @@ class KubeRayOperator:
         autoscaling = bool(spec.get("enableInTreeAutoscaling"))
         pod = self._pod_base(raycluster, head["template"], "head", HEAD_GROUP, f"{raycluster['metadata']['name']}-head-")
         if autoscaling:
-            pod["spec"]["serviceAccountName"] = raycluster["metadata"]["name"]
+            pod["spec"]["serviceAccountName"] = head_service_account(raycluster)
             pod["spec"]["containers"].append(self._autoscaler_container(raycluster, pod))
         self._ray_container(raycluster, pod, "head", head.get("rayStartParams") or {}, autoscaling)
         return pod

@@ -39,6 +39,7 @@ from __future__ import annotations
 import base64
 import collections
 import itertools
+import json
 import logging
 import os
 import re
@@ -71,6 +72,9 @@ FAULTS = ("unschedulable", "image_pull", "crash_loop", "never_ready")
 NODE = "emulated-node"  # the one node every pod is bound to: this machine
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# a URL's scheme and host (lower case, as DNS names are) and port, not the host's prefix alone
+_URL = re.compile(r"\b(https?)://([a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::(\d+))?(?![\w.:-])")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 # Pod and LoadBalancer addresses: the second octet comes from the process id, so test runs on
@@ -113,6 +117,7 @@ class RunningPod:
     container: str = ""  # the pod's first container, whose readiness is the pod's
     started_at: str = ""
     sidecars: list[subprocess.Popen] = field(default_factory=list)  # the pod's other containers
+    in_cluster: dict[str, str] | None = None  # the API server's address and the account's credentials
 
     @property
     def field_path(self) -> str:
@@ -429,15 +434,14 @@ class PodSimulator:
         self._schedule(pod)
         if fault in ("image_pull", "crash_loop"):
             return self._fail_container(pod, container, fault)
-        try:
-            env = self._environment(pod, container)
-        except KeyError as missing:
-            self._container(pod, container, {"waiting": {"reason": "CreateContainerConfigError",
-                                                         "message": f"secret {missing} not found"}})
-            self.kubelet_events.record(raw, WARNING, "Failed", f"Error: secret {missing} not found", pod.field_path)
-            return
         pod.named_ports = {p["name"]: p["containerPort"] for p in container.get("ports") or [] if "name" in p}
-        argv = self._rewrite_command(pod, _expand(container.get("command", []) + container.get("args", []), env))
+        try:
+            env, argv = self._prepare(pod, container)
+        except MissingObject as missing:
+            self._container(pod, container, {"waiting": {"reason": "CreateContainerConfigError",
+                                                         "message": str(missing)}})
+            self.kubelet_events.record(raw, WARNING, "Failed", f"Error: {missing}", pod.field_path)
+            return
         pod.argv_log.append(argv)
         self._argv_history.append(argv)
         if pod.stopped.is_set() or self._stopping.is_set():
@@ -502,10 +506,9 @@ class PodSimulator:
         share its network, as containers of a pod do: ports of the first container are theirs too."""
         for container in pod.raw["spec"]["containers"][1:]:
             try:
-                env = {**self._environment(pod, container), **self._in_cluster_environment(pod)}
-            except KeyError:
-                continue  # a missing Secret: the container cannot start (the first one reports it)
-            argv = self._rewrite_command(pod, _expand(container.get("command", []) + container.get("args", []), env))
+                env, argv = self._prepare(pod, container)
+            except MissingObject:
+                continue  # a missing Secret or ConfigMap: the container cannot start (the first one reports it)
             pod.argv_log.append(argv)
             self._argv_history.append(argv)
             self.emulator.pod_logs.start(pod.namespace, pod.name, container["name"])
@@ -520,23 +523,45 @@ class PodSimulator:
         variables and, for a pod that names a service account, that account's credentials.
 
         A real kubelet mounts the account's token at /var/run/secrets/kubernetes.io/serviceaccount,
-        a path Ray's KubeRay node provider reads by its fixed name; one machine cannot give each
-        process its own file there, so the account gets a client certificate from the cluster's CA
-        instead, passed by the variables Ray's node provider reads for one."""
-        env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(self.emulator.port),
-               "KUBERNETES_SERVICE_PORT_HTTPS": str(self.emulator.port)}
-        account = pod.raw["spec"].get("serviceAccountName")
-        if not account or not self.emulator.tls:
-            return env
+        a fixed path (Ray's KubeRay node provider and every in-cluster client read it by that name);
+        one machine cannot give each process its own file there, so the account gets a client
+        certificate from the cluster's CA instead, passed two ways: by the variables Ray's node
+        provider reads for one (``RAY_KUBERAY_CLIENT_*``), and as a kubeconfig in ``KUBECONFIG``,
+        which clients (kr8s, kubectl, the official client) use before the in-cluster path when it
+        is set. Made once per pod: its containers share the identity."""
+        if pod.in_cluster is None:  # a pod's containers are prepared one after the other, in its thread
+            env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(self.emulator.port),
+                   "KUBERNETES_SERVICE_PORT_HTTPS": str(self.emulator.port)}
+            account = pod.raw["spec"].get("serviceAccountName")
+            if account and self.emulator.tls:
+                env.update(self._service_account(pod, account))
+            pod.in_cluster = env
+        return dict(pod.in_cluster)
+
+    def _service_account(self, pod: RunningPod, account: str) -> dict[str, str]:
+        """Write the account's certificate, key, the cluster CA, its namespace and a kubeconfig that
+        uses them (context namespace: the pod's, as the in-cluster config has it); their variables."""
         cert, key = self.emulator.client_certificate(f"system:serviceaccount:{pod.namespace}:{account}",
                                                      ("system:serviceaccounts",))
         folder = self.log_dir / "volumes" / pod.name / "serviceaccount"
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for name, content in (("tls.crt", cert), ("tls.key", key), ("ca.crt", self.emulator.ca_pem)):
-            (folder / name).write_bytes(content)
-            (folder / name).chmod(0o600)
-        return {**env, "RAY_KUBERAY_CLIENT_CERT_PATH": str(folder / "tls.crt"),
-                "RAY_KUBERAY_CLIENT_KEY_PATH": str(folder / "tls.key"), "RAY_KUBERAY_CA_CERT_PATH": str(folder / "ca.crt")}
+        name = f"system:serviceaccount:{pod.namespace}:{account}"
+        kubeconfig = {
+            "apiVersion": "v1", "kind": "Config", "current-context": "in-cluster", "preferences": {},
+            "clusters": [{"name": "in-cluster", "cluster": {"server": f"https://127.0.0.1:{self.emulator.port}",
+                                                            "certificate-authority": str(folder / "ca.crt")}}],
+            "users": [{"name": name, "user": {"client-certificate": str(folder / "tls.crt"),
+                                              "client-key": str(folder / "tls.key")}}],
+            "contexts": [{"name": "in-cluster", "context": {"cluster": "in-cluster", "user": name,
+                                                            "namespace": pod.namespace}}]}
+        for file, content in (("tls.crt", cert), ("tls.key", key), ("ca.crt", self.emulator.ca_pem),
+                              ("namespace", pod.namespace.encode()),
+                              ("kubeconfig", json.dumps(kubeconfig, indent=1).encode())):  # JSON is YAML
+            (folder / file).write_bytes(content)
+            (folder / file).chmod(0o600)
+        return {"RAY_KUBERAY_CLIENT_CERT_PATH": str(folder / "tls.crt"),
+                "RAY_KUBERAY_CLIENT_KEY_PATH": str(folder / "tls.key"),
+                "RAY_KUBERAY_CA_CERT_PATH": str(folder / "ca.crt"), "KUBECONFIG": str(folder / "kubeconfig")}
 
     def _pump_output(self, pod: RunningPod, process: subprocess.Popen, container: str) -> None:
         """Copy a container's output, as it comes, to the log endpoint and to its file."""
@@ -576,8 +601,23 @@ class PodSimulator:
         if ends:
             self._status(pod, phase="Succeeded" if code == 0 else "Failed")
 
+    def _prepare(self, pod: RunningPod, container: dict) -> tuple[dict[str, str], list[str]]:
+        """A container's environment and command line as this machine runs them: its volumes written
+        as files (paths under a mount path moved to them, see :func:`_relocate`), ``$(VAR)`` expanded,
+        and ports, Service names and URLs mapped (:meth:`_rewrite_command`, :meth:`_map_urls`).
+
+        Raises :class:`MissingObject` when a Secret or ConfigMap it needs is not there."""
+        mounts = self._mount_volumes(pod, container)
+        env = {name: self._map_urls(pod, _relocate(value, mounts))
+               for name, value in self._environment(pod, container).items()}
+        # the mount paths written in the command itself (the file a real container would open)
+        command = [_relocate(arg, mounts) for arg in container.get("command", []) + container.get("args", [])]
+        return env, self._rewrite_command(pod, _expand(command, env))
+
     def _environment(self, pod: RunningPod, container: dict) -> dict[str, str]:
-        env = dict(self.base_env)
+        """The base environment, the API server's address and account (every container of a real pod
+        gets ``KUBERNETES_SERVICE_*``), then the container's own ``env``, which wins as on a kubelet."""
+        env = {**self.base_env, **self._in_cluster_environment(pod)}
         for entry in container.get("env") or []:
             if "value" in entry:
                 env[entry["name"]] = str(entry["value"])
@@ -587,12 +627,9 @@ class PodSimulator:
                 reference = entry["valueFrom"]["secretKeyRef"]
                 secret = self.emulator.get("secrets", pod.namespace, reference["name"])
                 if secret is None or reference["key"] not in (secret.get("data") or {}):
-                    raise KeyError(reference["name"])
+                    raise MissingObject(f'secret "{reference["name"]}" not found')
                 env[entry["name"]] = base64.b64decode(secret["data"][reference["key"]]).decode()
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
-        for mount_path, local in self._mount_secret_volumes(pod, container).items():
-            # the container sees mount_path; this machine has the files under local
-            env = {k: local + v[len(mount_path):] if v.startswith(mount_path) else v for k, v in env.items()}
         return env
 
     def _field(self, pod: RunningPod, path: str) -> str:
@@ -608,41 +645,82 @@ class PodSimulator:
 
     def _rewrite_command(self, pod: RunningPod, argv: list[str]) -> list[str]:
         """:meth:`_rewrite`, also inside a shell script (``bash -c -- "ulimit ...; ray start ..."``, as
-        KubeRay writes it): each ``ray ...`` statement of the script is rewritten."""
-        if len(argv) >= 3 and Path(argv[0]).name in ("bash", "sh") and argv[1] in ("-c", "-lc"):
+        KubeRay writes it, or ``bash -ce``, as its RayJob submitter does): each ``ray ...`` statement
+        of the script is rewritten, and a Service's URL anywhere in it mapped (:meth:`_map_urls`)."""
+        if len(argv) >= 3 and Path(argv[0]).name in ("bash", "sh") and re.fullmatch(r"-[a-z]*c[a-z]*", argv[1]):
             statements = re.split(r"(;|&&)", argv[-1])
             script = "".join(f" {shlex.join(self._rewrite(pod, shlex.split(part)))} "
                              if part.strip().startswith("ray ") else part for part in statements)
-            return [*argv[:-1], script]
+            return [*argv[:-1], self._map_urls(pod, script)]
         return self._rewrite(pod, argv)
 
-    def _mount_secret_volumes(self, pod: RunningPod, container: dict) -> dict[str, str]:
-        """Write the Secret volumes the container mounts as files, as the kubelet would (mode
-        ``defaultMode``), under a private directory; returns mount path -> local directory."""
+    def _map_urls(self, pod: RunningPod, text: str) -> str:
+        """Each ``http(s)://service[:port]`` in ``text`` -> the address and real port of a Pod behind
+        that Service (:meth:`_resolve`; the port defaults to 80/443), the path kept. Hosts that are
+        not Services in the emulator (127.0.0.1, an S3 endpoint) stay as they are. A Service whose
+        Pod is not up yet makes this wait, as :meth:`_resolve` does."""
+        def one(match: re.Match[str]) -> str:
+            scheme, host, port = match.group(1), match.group(2), match.group(3)
+            resolved = self._resolve(pod.namespace, host, int(port or DEFAULT_PORTS[scheme]))
+            return f"{scheme}://{resolved[0]}:{resolved[1]}" if resolved else match.group(0)
+        return _URL.sub(one, text)
+
+    def _mount_volumes(self, pod: RunningPod, container: dict) -> dict[str, str]:
+        """Write the Secret and ConfigMap volumes the container mounts as files, as the kubelet would,
+        under a private directory (a real mount path such as /etc/config is this machine's, shared by
+        every process); returns mount path -> local directory."""
         raw = self.emulator.get("pods", pod.namespace, pod.name) or {}
         volumes = {v["name"]: v for v in (raw.get("spec") or {}).get("volumes") or []}
         mounts = {}
         for mount in container.get("volumeMounts") or []:
-            source = (volumes.get(mount["name"]) or {}).get("secret")
-            if source is None:
-                continue
-            secret = self.emulator.get("secrets", pod.namespace, source["secretName"])
-            if secret is None:
-                raise KeyError(source["secretName"])
+            files = self._volume_files(pod, volumes.get(mount["name"]) or {})
+            if files is None:
+                continue  # not a Secret or ConfigMap (emptyDir, say): nothing to write
             local = self.log_dir / "volumes" / pod.name / mount["name"]
             local.mkdir(parents=True, mode=0o700, exist_ok=True)
-            for key, value in (secret.get("data") or {}).items():
-                path = local / key
-                path.write_bytes(base64.b64decode(value))
-                path.chmod(source.get("defaultMode", 0o644))
+            for relative, (content, mode) in files.items():
+                path = local / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.unlink(missing_ok=True)  # a second container mounting it: the first made it read-only
+                path.write_bytes(content)
+                path.chmod(mode)
             mounts[mount["mountPath"]] = str(local)
         return mounts
+
+    def _volume_files(self, pod: RunningPod, volume: dict[str, Any]) -> dict[str, tuple[bytes, int]] | None:
+        """A ``secret`` or ``configMap`` volume's files: path -> (content, mode), every key of the object
+        or only its ``items`` (``key``, ``path``, ``mode``), mode ``defaultMode`` (0644) otherwise.
+        None for other volumes; a missing object or key raises :class:`MissingObject` unless the
+        volume is ``optional`` (then the directory is empty or lacks that file, as on a kubelet)."""
+        for kind, resource, name_field in (("secret", "secrets", "secretName"), ("configMap", "configmaps", "name")):
+            source = volume.get(kind)
+            if source is None:
+                continue
+            name = source.get(name_field, "")
+            obj = self.emulator.get(resource, pod.namespace, name)
+            if obj is None and not source.get("optional"):
+                raise MissingObject(f'{kind.lower()} "{name}" not found')
+            data = _volume_data(obj or {}, kind)
+            items = source.get("items") or [{"key": key, "path": key} for key in data]
+            default_mode = source.get("defaultMode", 0o644)
+            files = {}
+            for item in items:
+                if item["key"] in data:
+                    files[item["path"]] = (data[item["key"]], item.get("mode", default_mode))
+                elif obj is not None and not source.get("optional"):
+                    raise MissingObject(f'{kind.lower()} "{name}" has no key "{item["key"]}"')
+            return files
+        return None
 
     def _resolve(self, namespace: str, host: str, port: int, wait_s: float = 120) -> tuple[str, int] | None:
         """``service:port`` -> the address and real port of a Pod behind the Service.
 
         ``host`` is a Service's name as the cluster DNS knows it: ``name``, ``name.namespace`` or
-        ``name.namespace.svc.cluster.local``.
+        ``name.namespace.svc.cluster.local``. Waits up to ``wait_s`` for such a Pod (like a client
+        retrying until the name resolves), so a container whose command or environment names a
+        Service starts only once a Pod behind it has started; None when ``host`` is no Service.
+        A port the Pod's command did not name (Ray's dashboard at its default 8265) is served on
+        the Pod's own address, once its container has started and its ports are known.
         """
         dns = re.fullmatch(r"([a-z0-9-]+)(?:\.([a-z0-9-]+)(?:\.svc(?:\.cluster\.local)?)?)?", host)
         if dns is None:
@@ -658,9 +736,11 @@ class PodSimulator:
                 for pod in self.pods.values():
                     raw = self.emulator.get("pods", pod.namespace, pod.name)
                     labels = (raw or {}).get("metadata", {}).get("labels", {})
-                    if pod.namespace == namespace and all(labels.get(k) == v for k, v in selector.items()) \
-                            and port in pod.ports:
-                        return pod.ip, pod.ports[port]
+                    if pod.namespace == namespace and all(labels.get(k) == v for k, v in selector.items()):
+                        if port in pod.ports:
+                            return pod.ip, pod.ports[port]
+                        if pod.process is not None and port in _container_ports(pod.raw):
+                            return pod.ip, port
             time.sleep(0.2)  # like a Ray worker retrying the head until its DNS name resolves
         return None
 
@@ -687,7 +767,7 @@ class PodSimulator:
                     resolved = self._resolve(pod.namespace, host, port) or (host, port)
                 out.append(f"{address.group(1) or ''}{resolved[0]}:{resolved[1]}")
                 continue
-            out.append(arg)
+            out.append(self._map_urls(pod, arg))  # ``--address http://head-svc:8265``, ``--url=http://...``
         if argv[:2] == ["ray", "kuberay-autoscaler"] and not any(a.startswith("--gcs-address") for a in argv) \
                 and 6379 in pod.ports:
             # <node ip>:6379, its default, is the head container's GCS in the same pod's network
@@ -760,6 +840,36 @@ class PodSimulator:
         self.emulator.update_status("services", namespace, name, {"loadBalancer": {"ingress": [{"ip": ip}]}})
 
 
+class MissingObject(KeyError):
+    """A Secret or ConfigMap (or one of its keys) a container needs is not there: the kubelet cannot
+    start the container (CreateContainerConfigError). The message is the kubelet's."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _volume_data(obj: dict[str, Any], kind: str) -> dict[str, bytes]:
+    """A Secret's ``data`` (base64) or a ConfigMap's ``data`` (text) and ``binaryData`` (base64), as bytes."""
+    if kind == "secret":
+        return {key: base64.b64decode(value) for key, value in (obj.get("data") or {}).items()}
+    data = {key: str(value).encode() for key, value in (obj.get("data") or {}).items()}
+    data.update({key: base64.b64decode(value) for key, value in (obj.get("binaryData") or {}).items()})
+    return data
+
+
+def _relocate(text: str, mounts: dict[str, str]) -> str:
+    """``text`` with each path under a mount path moved to the local directory that holds the
+    volume's files: a whole argument (``/etc/config/a.yaml``), a flag's value (``--config=/etc/config``)
+    or a path inside a shell script or environment value. A mount path counts only as a whole path
+    (not ``/etc/configs``, not ``x/etc/config``); one pass, so a local directory is never moved again."""
+    paths = sorted((m.rstrip("/") for m in mounts if m.rstrip("/")), key=len, reverse=True)
+    if not paths:
+        return text
+    local = {m.rstrip("/"): directory for m, directory in mounts.items()}
+    pattern = rf"(?<![\w./-])({'|'.join(map(re.escape, paths))})(?=/|$|[^\w.-])"
+    return re.sub(pattern, lambda match: local[match.group(1)], text)
+
+
 def _expand(argv: list[str], env: dict[str, str]) -> list[str]:
     """The kubelet's expansion of ``$(VAR)`` in a command from the container's environment
     (``$$(VAR)`` stays literal; an unknown variable is left as written)."""
@@ -768,6 +878,11 @@ def _expand(argv: list[str], env: dict[str, str]) -> list[str]:
             return match.group(0)[1:]
         return env.get(match.group(1), match.group(0))
     return [re.sub(r"\$?\$\(([A-Za-z_][A-Za-z0-9_]*)\)", one, arg) for arg in argv]
+
+
+def _container_ports(raw: dict[str, Any]) -> set[int]:
+    """The ports every container of a Pod declares."""
+    return {p["containerPort"] for c in raw["spec"]["containers"] for p in c.get("ports") or [] if "containerPort" in p}
 
 
 def _status_changed(event: Event) -> bool:

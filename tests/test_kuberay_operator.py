@@ -101,6 +101,47 @@ def test_pods_service_and_status_follow_kuberay(kuberay: KubernetesEmulator) -> 
     assert status["head"]["serviceName"] == "tune-abc-head-svc"
 
 
+def test_the_autoscalers_service_account_role_and_binding_follow_kuberay(kuberay: KubernetesEmulator) -> None:
+    """KubeRay v1.7.0's common/rbac.go: what the head's autoscaler sidecar may do, owned by the RayCluster."""
+    apply_release(kuberay, rendered(replicas=1, gpus=0, cpus=1, memory="1G"))
+    kuberay.wait_for(lambda: pods(kuberay, "head"))
+    rbac = "rbac.authorization.k8s.io"
+    account = kuberay.get("serviceaccounts", NAMESPACE, "tune-abc")
+    role = kuberay.get(f"roles.{rbac}", NAMESPACE, "tune-abc")
+    binding = kuberay.get(f"rolebindings.{rbac}", NAMESPACE, "tune-abc")
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "patch"]},
+        {"apiGroups": [""], "resources": ["pods/resize"], "verbs": ["patch"]},
+        {"apiGroups": ["ray.io"], "resources": ["rayclusters"], "verbs": ["get", "patch"]}]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "tune-abc", "namespace": NAMESPACE}]
+    assert binding["roleRef"] == {"apiGroup": rbac, "kind": "Role", "name": "tune-abc"}
+    raycluster = kuberay.get("rayclusters", NAMESPACE, "tune-abc")
+    for obj in (account, role, binding):
+        (owner,) = obj["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["uid"], owner["controller"]) == ("RayCluster", raycluster["metadata"]["uid"], True)
+        assert obj["metadata"]["labels"]["ray.io/cluster"] == "tune-abc"
+    assert pods(kuberay, "head")[0]["spec"]["serviceAccountName"] == "tune-abc"
+    kuberay.delete("rayclusters", NAMESPACE, "tune-abc")
+    kuberay.wait_for(lambda: kuberay.get(f"roles.{rbac}", NAMESPACE, "tune-abc") is None
+                     and kuberay.get("serviceaccounts", NAMESPACE, "tune-abc") is None)
+
+
+def test_a_head_service_account_the_template_names_must_exist(kuberay: KubernetesEmulator) -> None:
+    objects = rendered(replicas=1, gpus=0, cpus=1, memory="1G")
+    (raycluster,) = [o for (kind, _), o in objects.items() if kind == "RayCluster"]
+    raycluster["spec"]["headGroupSpec"]["template"]["spec"]["serviceAccountName"] = "mine"
+    apply_release(kuberay, objects)
+    failed = kuberay.wait_for(lambda: (kuberay.get("rayclusters", NAMESPACE, "tune-abc").get("status") or {}).get(
+        "reason"))
+    assert "ServiceAccount mine is not found" in failed and not pods(kuberay, "head")
+    kuberay.create("serviceaccounts", NAMESPACE, {"metadata": {"name": "mine"}})
+    kuberay.patch("rayclusters", NAMESPACE, "tune-abc", {"metadata": {"labels": {"retry": "1"}}})
+    (head,) = kuberay.wait_for(lambda: pods(kuberay, "head"))
+    assert head["spec"]["serviceAccountName"] == "mine"
+    binding = kuberay.get("rolebindings.rbac.authorization.k8s.io", NAMESPACE, "tune-abc")
+    assert binding["subjects"][0]["name"] == "mine"
+
+
 def test_scale_down_by_workers_to_delete_and_replicas(kuberay: KubernetesEmulator) -> None:
     apply_release(kuberay, rendered(replicas=3, gpus=0, cpus=1, memory="1G"))
     kuberay.wait_for(lambda: len(pods(kuberay, "worker")) == 3)

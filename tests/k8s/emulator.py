@@ -63,8 +63,13 @@ What kubectl and the official Python client need besides:
   template labels (so ``kubectl logs job/NAME`` finds its pods). Status as the kubelet and
   controllers write it is :mod:`.workloads`' job; the pod simulator uses it.
 
-Not emulated: RBAC (any request with the token or a client certificate of the cluster's CA
-is allowed), most validation of built-in kinds, server-side
+RBAC (:mod:`.rbac`): requests of service accounts (a client certificate for
+``system:serviceaccount:NS:NAME``, as the pod simulator gives pods) are authorized by the stored
+``rbac.authorization.k8s.io/v1`` Roles, ClusterRoles and their bindings, and refused with the real
+server's 403 ``Status``; every other authenticated user (the kubeconfig's token or exec credential,
+other certificate users) may do anything, as a cluster-admin.
+
+Not emulated: most validation of built-in kinds, server-side
 apply's field ownership (apply patches are merge patches), graceful pod termination (pods go
 at once unless they carry finalizers), exec/attach/port-forward, protobuf or CBOR responses,
 the events.k8s.io/v1 view of Events, aggregated discovery, ``/openapi/v3``. Validating
@@ -102,6 +107,8 @@ from . import protobuf, scale, tables
 from .crds import refuse_unknown_fields, serve_crds
 from .logs import PodLogs
 from .pki import ClusterCA
+from .rbac import GROUP as RBAC_GROUP
+from .rbac import RBAC_RESOURCES, Authorizer, User, request_attributes
 from .patch import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
 from .resources import Registry, ResourceType
 from .selectors import SelectorError, field_matcher, label_matcher
@@ -263,8 +270,11 @@ class _Handler(BaseHTTPRequestHandler):
             emulator._record(record)
         self.record = record
         try:
-            if self._certificate_user() is None:
+            user = self._certificate_user()
+            if user is None:
                 emulator._authorize(parts.path, self.headers.get("Authorization"))
+            elif user.is_service_account:
+                emulator._authorize_rbac(user, self.command, parts.path, query)
             emulator._maybe_fail(self.command, parts.path)
             self._route(parts.path, query, body)
         except ApiError as exc:
@@ -276,16 +286,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(500, ApiError(500, "InternalError", f"Internal error occurred: {exc}").status())
         log.debug("%s %s %s [%s] -> %s", self.command, parts.path, query, record.content_type, record.status)
 
-    def _certificate_user(self) -> str | None:
-        """The user a verified client certificate names (its CN), if the client sent one."""
+    def _certificate_user(self) -> User | None:
+        """The user a verified client certificate names (CN, and O for groups), if the client sent one."""
         if not isinstance(self.connection, ssl.SSLSocket):
             return None
         certificate = self.connection.getpeercert() or {}
-        for name in certificate.get("subject") or ():
-            for key, value in name:
-                if key == "commonName":
-                    return value
-        return None
+        attributes = [pair for name in certificate.get("subject") or () for pair in name]
+        common_names = [value for key, value in attributes if key == "commonName"]
+        if not common_names:
+            return None
+        return User(common_names[0], tuple(value for key, value in attributes if key == "organizationName"))
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -768,11 +778,15 @@ class KubernetesEmulator:
             raise ValueError("expiring tokens need TLS: client-go sends no credentials over plain http")
         self.issuer = TokenIssuer(token_lifetime) if token_lifetime is not None else None
         self.unauthorized = 0  # 401s answered
+        self.forbidden = 0  # 403s answered by RBAC (service accounts only, see .rbac)
         self._exec_dir: Path | None = None
         self.kubernetes_version = kubernetes_version
         self.registry = Registry()
         self.store = Store(self.registry, history_limit=history_limit)
         serve_crds(self.registry, self.store)  # customresourcedefinitions, see .crds
+        for rbac_type in RBAC_RESOURCES:
+            self.registry.add(rbac_type)
+        self.authorizer = Authorizer(self._rbac_objects, self._rbac_object)
         self.ca: ClusterCA | None = None
         self.ca_pem: bytes | None = None
         self._initial_namespaces = tuple(namespaces)
@@ -938,6 +952,23 @@ class KubernetesEmulator:
             with self._log_lock:
                 self.unauthorized += 1
             raise ApiError(401, "Unauthorized", "Unauthorized")
+
+    def _authorize_rbac(self, user: User, method: str, path: str, query: Mapping[str, str]) -> None:
+        """A service account's request goes through RBAC (:mod:`.rbac`); a refusal is a 403, counted."""
+        if path == ISSUER_PATH:
+            return
+        try:
+            self.authorizer.authorize(user, request_attributes(method, path, query))
+        except ApiError:
+            with self._log_lock:
+                self.forbidden += 1
+            raise
+
+    def _rbac_objects(self, resource: str, namespace: str | None) -> list[dict[str, Any]]:
+        return self.store.list(self.registry.resolve(f"{resource}.{RBAC_GROUP}"), namespace)[0]
+
+    def _rbac_object(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        return self.get(f"{resource}.{RBAC_GROUP}", namespace, name)
 
     def _maybe_fail(self, method: str, path: str) -> None:
         with self._log_lock:

@@ -937,7 +937,8 @@ def test_a_json_patch_replace_of_a_missing_key_adds_it_as_the_api_server_does(em
 
 
 def test_a_client_certificate_of_the_clusters_ca_authenticates(emulator: KubernetesEmulator, tmp_path: Path) -> None:
-    cert, key = emulator.client_certificate("system:serviceaccount:default:autoscaler")
+    """A user who is no service account is not restricted by RBAC (see test_rbac.py for those)."""
+    cert, key = emulator.client_certificate("jane", ("developers",))
     (tmp_path / "tls.crt").write_bytes(cert)
     (tmp_path / "tls.key").write_bytes(key)
     (tmp_path / "ca.crt").write_bytes(emulator.ca_pem)
