@@ -294,7 +294,7 @@ class TuneRemote(TuneParameters, RayClusterParameters):
                 release)
         else:
             announce_remote_search(search)
-            deploy_search(search, release, lock, self._values(search, token, release))
+            deploy_search(search.cluster, release, self._values(search, token, release), lock)
         self._follow(search, release, wait_for_pods=running is None)
 
     def _values(self, search: RemoteSearch, token: str, release: str) -> RayClusterValues:

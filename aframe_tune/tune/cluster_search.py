@@ -49,16 +49,22 @@ class StatusRecorder:
     """Writes the search's :class:`SearchStatus` to S3; a failed write is logged, never raised,
     since the search matters more than its record."""
 
-    def __init__(self, storage: S3Storage, run_dir: str, release: str) -> None:
-        self.storage = storage
+    def __init__(self, run_dir: str, release: str) -> None:
         self.location = S3Location.parse(run_dir).child(STATUS_FILE)
         now = time.time()
         self.status = SearchStatus(SearchState.STARTING, release, now, now)
+        self._storage: S3Storage | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune saves its run configuration, this reporter's recorder included, with pickle; an S3
+        # client holds an SSL context, which pickle cannot take, and is made again where needed
+        return {**self.__dict__, "_storage": None}
 
     def record(self, state: SearchState, progress: SearchProgress | None = None, message: str = "") -> None:
         self.status = self.status.moved_on(state, progress, message)
         try:
-            self.storage.write_text(self.status.to_json(), self.location)
+            self._storage = self._storage or S3Storage()  # the pods' endpoint, from AWS_ENDPOINT_URL
+            self._storage.write_text(self.status.to_json(), self.location)
         except AframeTuneError as error:
             logger.warning("Could not record the search's status: %s", error)
 
@@ -149,7 +155,7 @@ def main() -> int:
     folder = Path(os.environ.get(EXPERIMENT_ENV, "."))
     settings = ClusterSearchSettings.from_json((folder / SETTINGS_FILE).read_text(), str(folder / SETTINGS_FILE))
     storage = S3Storage()  # the pods' endpoint, from AWS_ENDPOINT_URL
-    recorder = StatusRecorder(storage, settings.run_dir, settings.release)
+    recorder = StatusRecorder(settings.run_dir, settings.release)
     recorder.record(SearchState.STARTING, message="checking the experiment")
     try:
         outcome = run_cluster_search(folder, settings, storage, recorder)

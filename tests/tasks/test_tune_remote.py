@@ -113,7 +113,7 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
         result = run_experiment(directory, "--log-level", "DEBUG", env=env, timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
-    assert re.search(r"is ready; its client address is 127\.\d+\.\d+\.\d+:10001", output)
+    assert "Search finished in" in output
     assert f"Backend {cluster_backend}:" in output  # auto picked KubeRay where the cluster has it
     # lightray's own ray.init reused the client connection instead of starting Ray here
     assert "Started a local Ray instance" not in output
