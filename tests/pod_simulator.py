@@ -14,9 +14,11 @@ address. Containers are not restarted, and a Deployment owns its Pods directly (
 The kubelet part runs every Pod it is given, whoever made it (a Job, KubeRay's operator, kubectl):
 a shell command line (``bash -c "ulimit ...; ray start ..."``, as KubeRay writes it), ``$(VAR)``
 expanded from the container's environment, downward-API fields (``metadata.labels['...']``),
-and a Pod's further containers as sidecars (KubeRay's autoscaler), which get the API server's
-``KUBERNETES_SERVICE_*`` address and, for a Pod that names a service account, that account's
-identity (see :meth:`PodSimulator._in_cluster_environment`).
+Secret and ConfigMap volumes (written as files under a private directory; a mount path in the
+environment, the command or a shell script is moved there), and a Pod's further containers as
+sidecars (KubeRay's autoscaler). Every container gets the API server's ``KUBERNETES_SERVICE_*``
+address and, for a Pod that names a service account, that account's identity as a client
+certificate and a ``KUBECONFIG`` (see :meth:`PodSimulator._in_cluster_environment`).
 Everything stays on loopback:
 
 - each Pod gets its own address in 127.0.0.0/8, as it would get its own pod IP (Ray treats
@@ -24,9 +26,11 @@ Everything stays on loopback:
   machine without Ray's single-machine mode);
 - Ray binds some ports on all interfaces, so the ports in a Pod's command are mapped to free
   ones, and ``service-name:port`` (or ``name.namespace.svc.cluster.local:port``) in a command
-  or probe resolves to the backing Pod's address and mapped port (the cluster DNS and
-  kube-proxy's job); a sidecar's ``ray kuberay-autoscaler`` gets its own Pod's GCS address, as
-  the Pod's shared network gives it;
+  or probe, and ``http(s)://service[:port]`` in an argument, a shell script or an environment
+  value, resolves to the backing Pod's address and mapped port (the cluster DNS and kube-proxy's
+  job; other hosts are left alone). The resolution waits (up to 120 s) for a Pod behind the
+  Service, so a container that names a Service starts only once that Pod has; a sidecar's
+  ``ray kuberay-autoscaler`` gets its own Pod's GCS address, as the Pod's shared network gives it;
 - a LoadBalancer Service gets its own loopback address, on which a TCP forwarder listens on the
   Service's port and passes connections to a ready backing Pod.
 
@@ -648,10 +652,11 @@ class PodSimulator:
         KubeRay writes it, or ``bash -ce``, as its RayJob submitter does): each ``ray ...`` statement
         of the script is rewritten, and a Service's URL anywhere in it mapped (:meth:`_map_urls`)."""
         if len(argv) >= 3 and Path(argv[0]).name in ("bash", "sh") and re.fullmatch(r"-[a-z]*c[a-z]*", argv[1]):
-            statements = re.split(r"(;|&&)", argv[-1])
+            at = 3 if argv[2] == "--" and len(argv) > 3 else 2  # the script; after it come $0, $1...
+            statements = re.split(r"(;|&&)", argv[at])
             script = "".join(f" {shlex.join(self._rewrite(pod, shlex.split(part)))} "
                              if part.strip().startswith("ray ") else part for part in statements)
-            return [*argv[:-1], self._map_urls(pod, script)]
+            return [*argv[:at], self._map_urls(pod, script), *self._rewrite(pod, argv[at + 1:], new_ports=False)]
         return self._rewrite(pod, argv)
 
     def _map_urls(self, pod: RunningPod, text: str) -> str:

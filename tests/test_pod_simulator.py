@@ -5,9 +5,11 @@ as kubectl and the official Python client see it."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -250,3 +252,100 @@ def test_the_kubelet_runs_any_pod_as_kuberay_writes_it_sidecars_included(tmp_pat
             (pod.ip, 16379)
         api.delete("pods", "default", "head")
         api.wait_for(lambda: all(p.poll() is not None for p in [pod.process, *pod.sidecars]), timeout=30)
+
+
+# this venv's python (kr8s in it) as the containers' ``python``
+PYTHON_ENV = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def logs_of(api: KubernetesEmulator, pod: str, container: str, namespace: str = "default") -> str | None:
+    """A container's whole output once it has ended (None before)."""
+    raw = api.get("pods", namespace, pod) or {}
+    ended = [s for s in (raw.get("status") or {}).get("containerStatuses") or [] if "terminated" in s["state"]]
+    return api.pod_logs.read(namespace, pod, container).decode() if ended else None
+
+
+def test_configmap_and_secret_volumes_are_files_at_their_mount_paths_in_commands_and_environment() -> None:
+    with KubernetesEmulator() as api, PodSimulator(api):
+        api.create("configmaps", "default", {"metadata": {"name": "exp"}, "data": {"a.yaml": "x: 1", "b": "bee"}})
+        api.create("secrets", "default", {"metadata": {"name": "creds"}, "data": {"token": "c2VjcmV0"}})
+        script = 'cat "$0"; echo; stat -c %a "$0"; cat /etc/creds/token; echo; ls /etc/opt | wc -l; echo $CFG; ls $ALL'
+        api.create("pods", "default", {"metadata": {"name": "reader"}, "spec": {"restartPolicy": "Never", "volumes": [
+            {"name": "cfg", "configMap": {"name": "exp", "defaultMode": 0o400,
+                                          "items": [{"key": "a.yaml", "path": "conf/a.yaml"}]}},
+            {"name": "all", "configMap": {"name": "exp"}},
+            {"name": "opt", "configMap": {"name": "absent", "optional": True}},
+            {"name": "sec", "secret": {"secretName": "creds"}}], "containers": [
+            {"name": "c", "image": "busybox", "command": ["sh", "-c", script, "/etc/exp/conf/a.yaml"],
+             "env": [{"name": "CFG", "value": "/etc/exp/conf/a.yaml"}, {"name": "ALL", "value": "/etc/all"}],
+             "volumeMounts": [{"name": "cfg", "mountPath": "/etc/exp"}, {"name": "all", "mountPath": "/etc/all"},
+                              {"name": "opt", "mountPath": "/etc/opt"}, {"name": "sec", "mountPath": "/etc/creds"}]}]}})
+        lines = api.wait_for(lambda: logs_of(api, "reader", "c"), timeout=20).splitlines()
+        assert lines[:4] == ["x: 1", "400", "secret", "0"]  # items and defaultMode; the optional one empty
+        assert lines[4].endswith("/volumes/reader/cfg/conf/a.yaml") and not lines[4].startswith("/etc/")
+        assert lines[5:] == ["a.yaml", "b"]  # every key when no items are given
+
+        api.create("pods", "default", {"metadata": {"name": "blocked"}, "spec": {
+            "volumes": [{"name": "cfg", "configMap": {"name": "nope"}}], "containers": [
+                {"name": "c", "image": "busybox", "command": ["true"],
+                 "volumeMounts": [{"name": "cfg", "mountPath": "/etc/exp"}]}]}})
+        waiting = api.wait_for(lambda: ((api.get("pods", "default", "blocked").get("status") or {})
+                                        .get("containerStatuses") or [{}])[0].get("state", {}).get("waiting"))
+        assert waiting == {"reason": "CreateContainerConfigError", "message": 'configmap "nope" not found'}
+
+
+KR8S_SCRIPT = """
+import asyncio, os, kr8s.asyncio
+async def main():
+    api = await kr8s.asyncio.api()
+    names = sorted([pod.name async for pod in api.get("pods")])
+    print(api.namespace, os.environ["KUBERNETES_SERVICE_PORT"], *names)
+asyncio.run(main())
+"""
+
+
+def test_a_pod_with_a_service_account_reaches_the_api_with_kr8s_by_its_kubeconfig() -> None:
+    with KubernetesEmulator(namespaces=("default", "team")) as api, PodSimulator(api, PYTHON_ENV):
+        api.create("pods", "default", {"metadata": {"name": "elsewhere"}, "spec": {"containers": [
+            {"name": "c", "image": "busybox", "command": ["sleep", "60"]}]}})
+        api.create("pods", "team", {"metadata": {"name": "search"}, "spec": {
+            "serviceAccountName": "searcher", "restartPolicy": "Never", "containers": [
+                {"name": "c", "image": "python", "command": ["python", "-c", KR8S_SCRIPT]}]}})
+        output = api.wait_for(lambda: logs_of(api, "search", "c", "team"), timeout=30)
+        # its own namespace (the kubeconfig's context), the API's port in the first container's environment
+        assert output.split() == ["team", str(api.port), "search"], output
+        assert api.get("pods", "team", "search")["status"]["phase"] == "Succeeded"
+
+
+FETCH = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[-1], timeout=10).read().decode())"
+SERVE = """
+import http.server, sys
+flags = dict(a.lstrip("-").split("=", 1) for a in sys.argv[1:])
+class Echo(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(self.path.encode())
+    def log_message(self, *args): pass
+http.server.HTTPServer((flags["dashboard-host"], int(flags["port"])), Echo).serve_forever()
+"""
+
+
+def test_service_names_in_urls_reach_the_pod_behind_the_service() -> None:
+    with KubernetesEmulator() as api, PodSimulator(api, PYTHON_ENV) as simulator:
+        api.create("services", "default", {"metadata": {"name": "x-head"}, "spec": {
+            "selector": {"app": "head"}, "ports": [{"name": "dashboard", "port": 8265}]}})
+        api.create("pods", "default", {"metadata": {"name": "head", "labels": {"app": "head"}}, "spec": {"containers": [
+            {"name": "c", "image": "python", "command": ["python", "-c", SERVE, "--port=8265",
+                                                          "--dashboard-host=0.0.0.0"]}]}})
+        script = (f"python -c '{FETCH}' http://x-head:8265/script ; python -c '{FETCH}' \"$RAY_DASHBOARD_ADDRESS/env\""
+                  " ; echo $OTHER")
+        api.create("pods", "default", {"metadata": {"name": "client"}, "spec": {"restartPolicy": "Never", "containers": [
+            {"name": "shell", "image": "python", "command": ["/bin/bash", "-ce", "--"], "args": [script],
+             "env": [{"name": "RAY_DASHBOARD_ADDRESS", "value": "http://x-head:8265"},
+                     {"name": "OTHER", "value": "http://127.0.0.1:9/x http://nowhere:9000/y"}]},
+            {"name": "args", "image": "python", "command": ["python", "-c", FETCH, "--address",
+                                                             "http://x-head.default.svc.cluster.local:8265/arg"]}]}})
+        output = api.wait_for(lambda: logs_of(api, "client", "shell"), timeout=30)
+        assert output.splitlines() == ["/script", "/env", "http://127.0.0.1:9/x http://nowhere:9000/y"], output
+        assert api.wait_for(lambda: api.pod_logs.read("default", "client", "args").decode().strip()) == "/arg"
+        head = simulator.pods[("default", "head")]
+        assert f"http://{head.ip}:{head.ports[8265]}/script" in simulator.argv_history()[-2][-1]
