@@ -370,3 +370,5 @@ def announce_remote_search(search: RemoteSearch) -> None:
     say("Tuning on Kubernetes through %s: %s, on %s with %s each; results in %s", search.cluster.target.describe(),
         trials_planned(search.spec), plural(worker.replicas, "worker pod"), plural(worker.gpus, "GPU"),
         search.location.url)
+    for line in search.arguments.loggers.announcements():
+        say("%s", line)

@@ -33,6 +33,13 @@ class SearchLoggers:
     mlflow_experiment: str = "aframe-tune"
     group: str = "tune"
 
+    def announcements(self) -> list[str]:
+        """What the user is told of where the trials are logged besides the run directory."""
+        lines = [f"Logging the trials to W&B project {self.wandb_project}"] if self.wandb_project else []
+        if self.mlflow_tracking_uri:
+            lines.append(f"Logging the trials to MLflow at {self.mlflow_tracking_uri}, experiment {self.mlflow_experiment}")
+        return lines
+
     def callbacks(self) -> list[Any]:
         """Ray Tune logger callbacks for the trackers that are set up and installed here."""
         callbacks = []
