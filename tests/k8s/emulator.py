@@ -146,6 +146,7 @@ class RequestRecord:
     user_agent: str
     time: float
     status: int | None = None
+    user: str | None = None  # a client certificate's user (CN); None for the token's (admin) user
 
     @property
     def watch(self) -> bool:
@@ -271,6 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.record = record
         try:
             user = self._certificate_user()
+            record.user = user.name if user is not None else None
             if user is None:
                 emulator._authorize(parts.path, self.headers.get("Authorization"))
             elif user.is_service_account:

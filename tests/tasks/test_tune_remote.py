@@ -199,6 +199,12 @@ def test_kuberay_releases_a_worker_without_a_trial_while_the_search_runs(
     # it was Ray's autoscaler (it speaks HTTP with requests) that patched the RayCluster down
     patches = emulated_cluster.api.requests(method="PATCH", path="/rayclusters/")
     assert any(r.user_agent.startswith("python-requests") for r in patches), [r.user_agent for r in patches]
+    # ...as the head's service account, which RBAC allowed through the Role the operator made
+    autoscaler = {(r.user, r.path.rsplit("/", 1)[-1]) for r in patches
+                  if r.user_agent.startswith("python-requests") and r.status == 200}
+    assert autoscaler and all(user == f"system:serviceaccount:{emulated_cluster.namespace}:{raycluster}"
+                              for user, raycluster in autoscaler), autoscaler
+    assert emulated_cluster.api.forbidden == 0
     assert "my-tune/best.json" in s3_server.keys(bucket, "my-tune/")
     emulated_cluster.api.flush()
     assert emulated_cluster.release_objects() == []
