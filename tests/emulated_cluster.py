@@ -72,17 +72,20 @@ class EmulatedCluster:
         self.api.subscribe(check, SCHEMA_CHECKED)
 
     def admitted_ray_nodes(self) -> set[str]:
-        """Which of ``head``/``worker`` the policy admitted, as the workloads that make their pods
-        (chart: the Jobs) or, with KubeRay, as the pods its operator made."""
+        """Which of ``head``/``worker``/``search`` the policy admitted, as the Jobs that make their
+        pods or, for KubeRay's head and workers, as the pods its operator made."""
+        jobs = {name.split("-")[-1] for name in self.policy.admitted if name.startswith("Job/")}
         if self.backend == "kuberay":
             pods = [name for name in self.policy.admitted if name.startswith("Pod/")]
-            return {node for node in ("head", "worker") if any(f"-{node}-" in name for name in pods)}
-        return {name.split("-")[-1] for name in self.policy.admitted if name.startswith("Job/")}
+            return jobs | {node for node in ("head", "worker") if any(f"-{node}-" in name for name in pods)}
+        return jobs
 
-    def release_objects(self, kinds=("deployments", "jobs", "pods", "services", "secrets")) -> list[str]:
+    def release_objects(self, kinds=("deployments", "jobs", "pods", "services", "secrets", "configmaps",
+                                     "serviceaccounts", "roles", "rolebindings")) -> list[str]:
+        """Every object of aframe-tune's releases (and run locks) still in the cluster, including
+        helm's records."""
         if self.backend == "kuberay":
             kinds = ("rayclusters", *kinds)
-        """Every object of aframe-tune's releases still in the cluster, including helm's records."""
         left = []
         for kind in kinds:
             for obj in self.api.list(kind):

@@ -17,7 +17,7 @@ from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.release_removal import job_finished, search_job_name
 from aframe_tune.cluster.target import KubeTarget
-from aframe_tune.console import is_interactive, say, show_live
+from aframe_tune.console import end_live, is_interactive, say, show_live
 from aframe_tune.tune.progress import Pace, short_duration
 from aframe_tune.tune.s3 import S3Location, S3Storage, StorageError
 from aframe_tune.tune.search_status import STATUS_FILE, SearchState, SearchStatus
@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 FOLLOW_EVERY_S = 3.0
 # polls in a row that find the search Job gone, with no end recorded, before the search counts as lost
 GONE_POLLS = 3
+# seconds the release has, once the search ended, to remove itself
+REMOVAL_TIMEOUT_S = 90.0
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,27 @@ async def follow(search: FollowedSearch, storage: S3Storage) -> SearchStatus:
         await asyncio.sleep(FOLLOW_EVERY_S)
 
 
+async def removed(search: FollowedSearch, timeout_s: float = REMOVAL_TIMEOUT_S) -> bool:
+    """Wait until the release's search Job, the last of its objects it deletes, is gone."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            api = await KubeApi.connect(search.target)
+            if await api.get("jobs", search_job_name(search.release)) is None:
+                return True
+        except ClusterError as error:
+            logger.info("Could not check that Ray cluster %s is gone (%s)", search.release, error)
+        await asyncio.sleep(FOLLOW_EVERY_S)
+    return False
+
+
 def follow_search(search: FollowedSearch) -> SearchStatus:
-    """Follow the search until it ends (see :func:`follow`)."""
-    return asyncio.run(follow(search, S3Storage(search.endpoint_url)))
+    """Follow the search until it ends (see :func:`follow`) and its release has removed itself."""
+    status = asyncio.run(follow(search, S3Storage(search.endpoint_url)))
+    end_live()
+    if asyncio.run(removed(search)):
+        say("Ray cluster %s removed itself", search.release)
+    else:
+        logger.warning("Ray cluster %s has not removed itself %.0f s after the search ended; remove it with: "
+                       "aframe-tune cleanup", search.release, REMOVAL_TIMEOUT_S)
+    return status

@@ -104,6 +104,9 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
             known_hosts_sent.append((event.namespace, base64.b64decode(event.object["data"]["known_hosts"]).decode()))
 
     emulated_cluster.api.subscribe(remember_token, "secrets")
+    config_maps: list[str] = []  # the experiment's files travel in one
+    emulated_cluster.api.subscribe(lambda event: config_maps.append(json.dumps(event.object.get("data") or {})),
+                                   "configmaps")
     pod_endpoints: set[str] = set()
     emulated_cluster.api.subscribe(lambda event: pod_endpoints.update(
         e["value"] for c in event.object["spec"]["containers"] for e in c.get("env") or []
@@ -137,7 +140,10 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     assert all(p.poll() is not None for p in emulated_cluster.pods.processes())
     # everything it deployed followed the platform's rules, in the kube context's namespace
     assert emulated_cluster.policy.denied == []
-    assert emulated_cluster.admitted_ray_nodes() == {"head", "worker"}  # KubeRay's pods passed it too
+    assert emulated_cluster.admitted_ray_nodes() == {"head", "worker", "search"}  # KubeRay's pods passed it too
+    # the search Job removed its release with its own Role, which allowed all it did
+    assert re.search(r"Ray cluster aframe-tune-\w+ removed itself", output)
+    assert emulated_cluster.api.forbidden == 0
     assert emulated_cluster.schema_problems == []  # and Kubernetes' own schemas (the CRD's: on create)
     assert known_hosts_sent == [(emulated_cluster.namespace, f"github.com {FAKE_HOST_KEY}\n")]
     assert pod_endpoints == {pod_endpoint}  # the only endpoint the pods have: the head wrote the search through it
@@ -152,7 +158,9 @@ def test_tunes_on_the_cluster_exports_best_to_s3_and_leaves_nothing(
     emulated_cluster.api.wait_for(lambda: list(emulated_cluster.pods.log_dir.glob("*-ray/raylet.out")), timeout=30)
     logs = [p for p in emulated_cluster.pods.log_dir.rglob("*") if p.is_file() and "volumes" not in p.parts]
     pod_logs = "".join(p.read_text(errors="replace") for p in logs)
+    assert any("train.yaml" in data for data in config_maps)
     for secret in secrets:
+        assert not [data for data in config_maps if secret in data]
         assert secret not in output
         assert secret not in pod_logs
         leaks = [line for line in argv.seen if secret in line]
