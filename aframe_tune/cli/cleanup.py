@@ -57,6 +57,10 @@ async def _cleanup(args: argparse.Namespace) -> int:
         return 0
     failed = 0
     for cluster in clusters:
+        if cluster.in_use_by is not None and cluster.in_use_by.in_cluster and not args.force:
+            print(f"Kept {cluster.release}: its search is running in the cluster (and removes it when it ends); "
+                  "add --force to stop the search and remove the cluster now (run.sh resumes it)")
+            continue
         if cluster.in_use_by is not None and not args.force:
             activity = cluster.in_use_by.activity
             print(f"Kept {cluster.release}: a {activity} is running on it ({cluster.describe_use()}); "

@@ -71,6 +71,8 @@ class DeployedRayCluster:
         if self.in_use_by is None:
             return "-"
         holder = self.in_use_by
+        if holder.in_cluster:
+            return "its search, running in the cluster"
         return f"{holder.activity} of process {holder.pid} on {holder.host}"
 
 
@@ -107,7 +109,9 @@ async def find_ray_clusters(api: KubeApi, release: str | None = None) -> list[De
             records[name] = raw
     locks = [LockHolder.from_data(raw.get("data") or {})
              for raw in await api.list("configmaps", labels=product_labels(component=RUN_LOCK), doing=doing)]
-    alive = {holder.release: holder for holder in locks if time.time() - holder.renewed < LOCK_ALIVE_S}
+    # a lock handed over to a search in the cluster lives as long as the release's search Job does
+    alive = {holder.release: holder for holder in locks
+             if time.time() - holder.renewed < LOCK_ALIVE_S or (holder.in_cluster and holder.release in objects)}
     clusters = []
     for name in sorted(set(objects) | set(records)):
         found = objects.get(name, [])
