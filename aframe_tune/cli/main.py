@@ -1,4 +1,5 @@
-"""``aframe-tune``: the commands around tuning runs (``report``, ``cleanup``, ``dispatch``)."""
+"""``aframe-tune``: the commands around tuning runs (``report``, ``cleanup``, ``dispatch``, ``status``,
+``logs``, ``stop``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aframe_tune.cli.cleanup import add_cleanup_command
 from aframe_tune.cli.dispatch import add_dispatch_command
 from aframe_tune.cli.init import OneLineErrorParser
 from aframe_tune.cli.report import add_report_command
+from aframe_tune.cli.searches import add_search_commands
 from aframe_tune.console import quiet_http_requests, setup_console
 from aframe_tune.errors import AframeTuneError
 
@@ -23,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_command(commands)
     add_cleanup_command(commands)
     add_dispatch_command(commands)
+    add_search_commands(commands)
     return parser
 
 

@@ -176,6 +176,18 @@ class KubeApi:
                 logger.info("The watch of %s dropped; watching again", kind)
                 await asyncio.sleep(0.5 * drops)
 
+    async def pod_logs(self, name: str, follow: bool = False, doing: str | None = None) -> AsyncIterator[str]:
+        """The lines of a pod's (first container's) log; with ``follow``, also those that come
+        until the container ends."""
+        pod = await self._object("pods", name, doing)
+        if pod is None:
+            return
+        with self._doing(doing, f"reading the log of pod {name}"):
+            lines = pod.logs(follow=follow)
+            async with aclosing(lines):
+                async for line in lines:
+                    yield line
+
     async def create(self, body: dict[str, Any], doing: str | None = None) -> dict[str, Any]:
         """Create ``body`` (with its ``apiVersion`` and ``kind``) in the namespace.
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from aframe_tune.cluster.errors import ClusterConflictError
 from aframe_tune.cluster.kube import KubeApi
-from aframe_tune.cluster.names import LOCK_PREFIX, RUN_LOCK, product_labels
+from aframe_tune.cluster.names import LOCK_PREFIX, RUN_DIR_ANNOTATION, RUN_LOCK, product_labels
 from aframe_tune.cluster.release_removal import job_finished, search_job_name
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.errors import RunDirectoryBusyError
@@ -139,7 +139,7 @@ class ClusterRunLock:
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {"name": self.name, "labels": product_labels(component=RUN_LOCK),
-                         "annotations": {"aframe-tune/run-dir": self.run_dir}},
+                         "annotations": {RUN_DIR_ANNOTATION: self.run_dir}},
             "data": self._data(),
         }
 

@@ -19,6 +19,8 @@ SEARCH_RELEASE_PREFIX = "aframe-tune"
 DISPATCH_RELEASE_PREFIX = "aframe-dispatch"
 RELEASE_PREFIXES = (SEARCH_RELEASE_PREFIX, DISPATCH_RELEASE_PREFIX)
 LOCK_PREFIX = "aframe-tune-lock-"
+# the run lock's annotation that names its run directory
+RUN_DIR_ANNOTATION = "aframe-tune/run-dir"
 
 # helm's record of a release: a Secret with these labels, whose ``name`` label is the release
 HELM_RECORD_LABELS = {"owner": "helm"}

@@ -28,6 +28,7 @@ class PodState:
         ready: whether its Ready condition is True.
         problem: why it is stuck, in words, or ``None``.
         permanent: whether the problem cannot go away by itself.
+        gpus: the GPUs its containers ask for (any resource named ``*gpu`` or ``nvidia.com/*``).
     """
 
     name: str
@@ -36,6 +37,7 @@ class PodState:
     ready: bool
     problem: str | None = None
     permanent: bool = False
+    gpus: int = 0
 
 
 def _condition(status: dict[str, Any], kind: str) -> dict[str, Any] | None:
@@ -75,7 +77,21 @@ def read_pod_state(pod: dict[str, Any]) -> PodState:
         ready=ready,
         problem=problem,
         permanent=permanent,
+        gpus=requested_gpus(pod),
     )
+
+
+def requested_gpus(pod: dict[str, Any]) -> int:
+    """The GPUs a pod's containers request (``nvidia.com/gpu``, ``nvidia.com/a100``, ...)."""
+    total = 0
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for name, amount in ((container.get("resources") or {}).get("requests") or {}).items():
+            if name.endswith("gpu") or name.startswith("nvidia.com/"):
+                try:
+                    total += int(amount)
+                except (TypeError, ValueError):
+                    pass  # not a whole number: no GPU count a person would read
+    return total
 
 
 @dataclass(frozen=True)
@@ -107,3 +123,7 @@ class ClusterState:
         waiting = [p.phase for p in workers if not p.ready]
         detail = f" ({', '.join(f'{waiting.count(s)} {s}' for s in sorted(set(waiting)))})" if waiting else ""
         return f"{head} | workers {len(self.ready('worker'))}/{len(workers)} ready{detail}"
+
+    def gpus_held(self) -> int:
+        """GPUs the release's pods hold: those of every pod not yet ended."""
+        return sum(p.gpus for p in self.pods.values() if p.phase in ("Pending", "Running"))

@@ -21,6 +21,7 @@ from typing import Any
 from ray.job_submission import JobStatus, JobSubmissionClient
 
 from aframe_tune.cluster.errors import ClusterError
+from aframe_tune.errors import AframeTuneError
 from aframe_tune.cluster.release_removal import remove_own_release
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.tune.cluster_settings import EXPERIMENT_ENV, SETTINGS_FILE, ClusterSearchSettings
@@ -31,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 SEARCH_ENTRYPOINT = "python -m aframe_tune.tune.cluster_search"
 POLL_S = 5.0
+# seconds the head may not answer before the search counts as lost with it
+LOST_AFTER_S = 30.0
+HEAD_LOST = "the Ray head was lost (its pod was deleted or failed), and the search with it"
 
 
 def connected_client(dashboard: str, timeout_s: float) -> JobSubmissionClient | None:
@@ -46,25 +50,49 @@ def connected_client(dashboard: str, timeout_s: float) -> JobSubmissionClient | 
             time.sleep(POLL_S)
 
 
-def submitted(client: JobSubmissionClient, release: str, settings: ClusterSearchSettings) -> None:
-    """Submit the search, unless a search of this release was submitted already."""
+def submitted(client: JobSubmissionClient, release: str, settings: ClusterSearchSettings) -> bool:
+    """Submit the search, unless a search of this release was submitted already; False when it
+    was, but the head no longer knows it (the head was lost, and the search with it)."""
     try:
         info = client.get_job_info(release)
         logger.info("Following the search %s, submitted before (%s)", release, info.status)
-        return
-    except RuntimeError:  # no such job: this pod is the first
+        return True
+    except RuntimeError:  # no such job: this pod is the first, or the head that ran it is gone
         pass
+    if started_before(settings):
+        return False
     runtime_env: dict[str, Any] = {"working_dir": settings.working_dir} if settings.working_dir else {}
     client.submit_job(entrypoint=SEARCH_ENTRYPOINT, submission_id=release, runtime_env=runtime_env or None)
     logger.info("Submitted the search %s to the Ray head", release)
+    return True
 
 
-def followed(client: JobSubmissionClient, release: str) -> Any:
-    """Copy the search's output here as it comes; return its ``JobDetails`` once it ended."""
-    shown = 0
+def started_before(settings: ClusterSearchSettings) -> bool:
+    """Whether this release's search has recorded a status: it was submitted and ran."""
+    storage = S3Storage()
+    location = S3Location.parse(settings.run_dir).child(STATUS_FILE)
+    try:
+        return storage.exists(location) and SearchStatus.from_json(storage.read_text(location)).release == settings.release
+    except (AframeTuneError, ValueError):
+        return False
+
+
+def followed(client: JobSubmissionClient, release: str) -> Any | None:
+    """Copy the search's output here as it comes; return its ``JobDetails`` once it ended, or
+    None when the head stopped answering for ``LOST_AFTER_S`` (the head was lost)."""
+    shown, failing_since = 0, None
     while True:
-        info = client.get_job_info(release)
-        logs = client.get_job_logs(release)
+        try:
+            info = client.get_job_info(release)
+            logs = client.get_job_logs(release)
+        except Exception as error:  # the Jobs API's client raises whatever requests and Ray raise
+            failing_since = failing_since or time.monotonic()
+            if time.monotonic() - failing_since > LOST_AFTER_S:
+                logger.error("The Ray head has not answered for %.0f s (%s)", LOST_AFTER_S, error)
+                return None
+            time.sleep(POLL_S)
+            continue
+        failing_since = None
         if len(logs) > shown:
             sys.stdout.write(logs[shown:])
             sys.stdout.flush()
@@ -104,12 +132,16 @@ def run() -> int:
     succeeded = False
     if client is None:
         record_end(settings, SearchState.FAILED, f"the Ray head did not start within {timeout_s:.0f} s")
+    elif not submitted(client, release, settings):
+        record_end(settings, SearchState.FAILED, HEAD_LOST)
     else:
-        submitted(client, release, settings)
         info = followed(client, release)
-        succeeded = info.status == JobStatus.SUCCEEDED
-        logger.info("The search ended: %s%s", info.status, f" ({info.message})" if info.message else "")
-        if not succeeded:
+        succeeded = info is not None and info.status == JobStatus.SUCCEEDED
+        if info is None:
+            record_end(settings, SearchState.FAILED, HEAD_LOST)
+        else:
+            logger.info("The search ended: %s%s", info.status, f" ({info.message})" if info.message else "")
+        if info is not None and not succeeded:
             state = SearchState.STOPPED if info.status == JobStatus.STOPPED else SearchState.FAILED
             record_end(settings, state, info.message or f"the search ended {info.status}")
     try:

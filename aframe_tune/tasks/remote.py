@@ -313,7 +313,6 @@ class TuneRemote(TuneParameters, RayClusterParameters):
 
     def _follow(self, search: RemoteSearch, release: str, wait_for_pods: bool) -> None:
         """Follow the search until it ends, or detach when this process is stopped."""
-        from aframe_tune.cluster.release_removal import search_job_name
         from aframe_tune.cluster.session import wait_until_search_cluster_ready
         from aframe_tune.tasks.search_follower import FollowedSearch, follow_search
 
@@ -324,11 +323,9 @@ class TuneRemote(TuneParameters, RayClusterParameters):
             status = follow_search(followed)
         except StoppedBySignal:
             end_live()
-            namespace = search.cluster.target.namespace
             say("Detached: the search goes on in the cluster (Ray cluster %s), and removes it when it ends.\n"
-                "Follow it again: bash run.sh\nIts output: kubectl logs -f job/%s -n %s\n"
-                "Stop it: aframe-tune cleanup --release %s --force --yes", release, search_job_name(release), namespace,
-                release)
+                "Follow it again: bash run.sh\nWhere it stands: aframe-tune status %s\nIts output: aframe-tune logs "
+                "-f %s\nStop it: aframe-tune stop %s", release, *[search.location.url] * 3)
             return
         end_live()
         say("\n".join(search_end(search, status).lines()))

@@ -20,7 +20,7 @@ from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.console import end_live, is_interactive, say, show_live
 from aframe_tune.tune.progress import Pace, short_duration
 from aframe_tune.tune.s3 import S3Location, S3Storage, StorageError
-from aframe_tune.tune.search_status import STATUS_FILE, SearchState, SearchStatus
+from aframe_tune.tune.search_status import STATUS_FILE, STOP_FILE, SearchState, SearchStatus
 
 logger = logging.getLogger(__name__)
 
@@ -123,18 +123,45 @@ async def follow(search: FollowedSearch, storage: S3Storage) -> SearchStatus:
         await asyncio.sleep(FOLLOW_EVERY_S)
 
 
-async def removed(search: FollowedSearch, timeout_s: float = REMOVAL_TIMEOUT_S) -> bool:
+async def wait_until_removed(api: KubeApi, release: str, timeout_s: float = REMOVAL_TIMEOUT_S) -> bool:
     """Wait until the release's search Job, the last of its objects it deletes, is gone."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            api = await KubeApi.connect(search.target)
-            if await api.get("jobs", search_job_name(search.release)) is None:
+            if await api.get("jobs", search_job_name(release)) is None:
                 return True
         except ClusterError as error:
-            logger.info("Could not check that Ray cluster %s is gone (%s)", search.release, error)
+            logger.info("Could not check that Ray cluster %s is gone (%s)", release, error)
         await asyncio.sleep(FOLLOW_EVERY_S)
     return False
+
+
+async def removed(search: FollowedSearch) -> bool:
+    try:
+        api = await KubeApi.connect(search.target)
+    except ClusterError as error:
+        logger.info("Could not check that Ray cluster %s is gone (%s)", search.release, error)
+        return False
+    return await wait_until_removed(api, search.release)
+
+
+def read_status_of(run_dir: str, release: str | None) -> SearchStatus | None:
+    """The status in ``run_dir`` (of ``release``'s search, if given), read with this machine's
+    S3 endpoint (``AWS_ENDPOINT_URL``)."""
+    location = S3Location.parse(run_dir).child(STATUS_FILE)
+    storage = S3Storage()
+    if not storage.exists(location):
+        return None
+    try:
+        status = SearchStatus.from_json(storage.read_text(location))
+    except ValueError:
+        return None
+    return status if release in (None, status.release) else None
+
+
+def request_stop(run_dir: str, release: str) -> None:
+    """Ask ``release``'s search to stop (it looks every few seconds), saving its state."""
+    S3Storage().write_text(release, S3Location.parse(run_dir).child(STOP_FILE))
 
 
 def follow_search(search: FollowedSearch) -> SearchStatus:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -22,7 +23,7 @@ from typing import Any
 import ray
 from ray.tune import ProgressReporter
 
-from aframe_tune.errors import AframeTuneError
+from aframe_tune.errors import AframeTuneError, TuningError
 from aframe_tune.signals import StoppedBySignal
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.best import BestTrial
@@ -35,7 +36,7 @@ from aframe_tune.tune.outcome import SearchOutcome
 from aframe_tune.tune.progress import Pace, SearchProgress, read_progress
 from aframe_tune.tune.results import check_search_finished
 from aframe_tune.tune.s3 import S3Location, S3Storage
-from aframe_tune.tune.search_status import STATUS_FILE, SearchState, SearchStatus
+from aframe_tune.tune.search_status import STATUS_FILE, STOP_FILE, SearchState, SearchStatus
 from aframe_tune.tune.spec import TuneSpec
 from aframe_tune.tune.train_config import TrainConfig
 
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 # the least seconds between two writes of the status while trials start and end
 STATUS_EVERY_S = 3.0
+# seconds between two looks for a stop request
+STOP_CHECK_EVERY_S = 5.0
 
 
 class StatusRecorder:
@@ -50,7 +53,8 @@ class StatusRecorder:
     since the search matters more than its record."""
 
     def __init__(self, run_dir: str, release: str) -> None:
-        self.location = S3Location.parse(run_dir).child(STATUS_FILE)
+        self.run_dir = S3Location.parse(run_dir)
+        self.location = self.run_dir.child(STATUS_FILE)
         now = time.time()
         self.status = SearchStatus(SearchState.STARTING, release, now, now)
         self._storage: S3Storage | None = None
@@ -59,6 +63,16 @@ class StatusRecorder:
         # Tune saves its run configuration, this reporter's recorder included, with pickle; an S3
         # client holds an SSL context, which pickle cannot take, and is made again where needed
         return {**self.__dict__, "_storage": None}
+
+    def stop_requested(self) -> bool:
+        """Whether ``aframe-tune stop`` asked this release's search to stop."""
+        location = self.run_dir.child(STOP_FILE)
+        try:
+            self._storage = self._storage or S3Storage()
+            return self._storage.exists(location) and self._storage.read_text(location).strip() == self.status.release
+        except AframeTuneError as error:
+            logger.info("Could not check for a stop request: %s", error)
+            return False
 
     def record(self, state: SearchState, progress: SearchProgress | None = None, message: str = "") -> None:
         self.status = self.status.moved_on(state, progress, message)
@@ -84,11 +98,25 @@ class StatusReporter(ProgressReporter):
         self.recorder, self.metric, self.mode, self.total = recorder, metric, mode, total
         self.pace = Pace(interactive=False, changed_s=STATUS_EVERY_S, unchanged_s=60.0)
         self.progress: SearchProgress | None = None
+        self.stopping = False
+        self._stop_checked = 0.0
 
     def should_report(self, trials: list[Any], done: bool = False) -> bool:
         elapsed = time.time() - self.recorder.status.started_at
         self.progress = read_progress(trials, self.metric, self.mode, self.total, elapsed)
+        self._stop_if_asked()
         return self.pace.due(self.progress, time.monotonic()) or done
+
+    def _stop_if_asked(self) -> None:
+        """Stop the search, as Ctrl-C would (Tune saves its state), once ``aframe-tune stop`` asked."""
+        now = time.monotonic()
+        if self.stopping or now - self._stop_checked < STOP_CHECK_EVERY_S:
+            return
+        self._stop_checked = now
+        if self.recorder.stop_requested():
+            self.stopping = True
+            logger.warning("Stopping the search, as aframe-tune stop asked; its state is saved for run.sh to resume")
+            os.kill(os.getpid(), signal.SIGINT)
 
     def report(self, trials: list[Any], done: bool, *sys_info: str) -> None:
         if self.progress is None:
@@ -159,7 +187,11 @@ def main() -> int:
     recorder.record(SearchState.STARTING, message="checking the experiment")
     try:
         outcome = run_cluster_search(folder, settings, storage, recorder)
-    except (StoppedBySignal, KeyboardInterrupt) as error:
+    except (StoppedBySignal, KeyboardInterrupt, TuningError) as error:
+        if isinstance(error, TuningError) and not recorder.stop_requested():
+            recorder.record(SearchState.FAILED, message=str(error))
+            logger.error("The search failed: %s", error)
+            return 1
         recorder.record(SearchState.STOPPED, message=f"stopped ({error or 'interrupted'}); run run.sh to resume it")
         logger.error("The search was stopped: %s", error or "interrupted")
         return 1

@@ -16,6 +16,8 @@ from typing import Any
 from aframe_tune.tune.progress import SearchProgress
 
 STATUS_FILE = "search-status.json"
+# ``aframe-tune stop`` writes the release's name here; the search of that release stops, saving its state
+STOP_FILE = "search-stop"
 
 
 class SearchState(StrEnum):

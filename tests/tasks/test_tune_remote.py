@@ -256,13 +256,13 @@ def s3_reports(s3_server: S3Server, bucket: str, prefix: str) -> dict[str, list[
     return found
 
 
-def test_rerun_after_a_failure_deploys_a_fresh_cluster_and_resumes_from_s3(
+def test_a_lost_head_fails_the_search_cleanly_and_run_sh_resumes_it_on_a_fresh_cluster(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
     bucket = s3_server.create_bucket("remote-resume")
     directory = remote_experiment(tmp_path, bucket, epochs=3, ray_worker={"cpus_per_gpu": "1"})
     # one trial at a time; Tune syncs its state to S3 every ~10 s, in which more trials can finish,
-    # so enough trials that some are always left when the signal comes
+    # so enough trials that some are always left when the head goes
     edit_yaml(directory / "tune.yaml", {"tune_config.num_samples": 4})
     env = remote_env(emulated_cluster, s3_server)
     log = tmp_path / "first.log"
@@ -273,13 +273,16 @@ def test_rerun_after_a_failure_deploys_a_fresh_cluster_and_resumes_from_s3(
                            lambda: "TERMINATED" in s3_trial_states(s3_server, bucket, "my-tune/tune/").values()
                            and any(len(r) == 3 for r in s3_reports(s3_server, bucket, "my-tune/tune/").values()),
                            300, "a first trial to finish")
-        driver.send_signal(signal.SIGTERM)
-        code = driver.wait(120)
+        (first_release,) = helm_releases(emulated_cluster)
+        (head,) = [pod["metadata"]["name"] for pod in emulated_cluster.api.list("pods")
+                   if pod["metadata"]["name"].startswith(f"{first_release}-head")]
+        emulated_cluster.api.delete("pods", emulated_cluster.namespace, head)
+        code = driver.wait(300)
     first = log.read_text()
-    assert code == 143, first[-4000:]
-    assert "aframe-tune: Stopped by SIGTERM; finished trials are kept: run run.sh again to resume" in first
-    assert "Uninstalled Ray cluster release" in first, first[-4000:]
-    first_release = re.search(r"release (aframe-tune-[0-9a-f]+)", first).group(1)
+    assert code == 30, first[-4000:]
+    assert "The search in the cluster failed: the Ray head was lost" in first, first[-4000:]
+    assert f"Ray cluster {first_release} removed itself" in first
+    assert "Traceback" not in first
     emulated_cluster.api.flush()
     assert emulated_cluster.release_objects() == []
     finished = {trial: iterations for trial, iterations in s3_reports(s3_server, bucket, "my-tune/tune/").items()
@@ -289,7 +292,6 @@ def test_rerun_after_a_failure_deploys_a_fresh_cluster_and_resumes_from_s3(
     result = run_experiment(directory, env=env, timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
-    assert "Resuming the search in " in output
     assert first_release not in output  # a fresh cluster
     after = s3_reports(s3_server, bucket, "my-tune/tune/")
     assert len(after) == 4 and all(iterations[-1] == 3 for iterations in after.values())
@@ -373,46 +375,108 @@ def helm_releases(cluster: EmulatedCluster) -> set[str]:
     return {s["metadata"]["labels"]["name"] for s in cluster.api.list("secrets", label_selector={"owner": "helm"})}
 
 
-def test_a_second_run_sh_is_refused_and_a_killed_drivers_cluster_is_removed_by_the_next(
+def search_status(s3_server: S3Server, bucket: str) -> dict | None:
+    keys = s3_server.keys(bucket, "my-tune/search-status.json")
+    if not keys:
+        return None
+    return json.loads(s3_server.client().get_object(Bucket=bucket, Key=keys[0])["Body"].read())
+
+
+def test_the_search_outlives_run_sh_which_attaches_again_detaches_and_finds_it_done(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
-    bucket = s3_server.create_bucket("remote-lock")
-    # trials of several seconds, one at a time: the search must still run when the second run.sh
-    # reaches the lock, seconds after the first report
+    """The laptop goes away (SIGKILL) mid-search; a second run.sh attaches to the same search and
+    detaches on Ctrl-C; with no one watching, the search finishes, exports, and its release
+    removes itself; a last run.sh has nothing to do."""
+    bucket = s3_server.create_bucket("remote-outlives")
+    # trials of several seconds, one at a time, so that the search is still running when run.sh
+    # is killed and when the second one attaches
     directory = remote_experiment(tmp_path, bucket, epochs=4, ray_worker={"cpus_per_gpu": "1"})
     edit_yaml(directory / "train.yaml", {"data.num_train": 4096})
     env = remote_env(emulated_cluster, s3_server)
+    installed: set[str] = set()
+    emulated_cluster.api.subscribe(lambda event: installed.add(event.object["metadata"]["labels"]["name"])
+                                   if (event.object["metadata"].get("labels") or {}).get("owner") == "helm" else None,
+                                   "secrets")
     log = tmp_path / "first.log"
     with background_run_sh(directory, log, env) as driver:
         wait_while_running(driver, log, lambda: any(s3_reports(s3_server, bucket, "my-tune/tune/").values()),
                            300, "a first report")
-        (first_release,) = helm_releases(emulated_cluster)
-
-        second = run_experiment(directory, env=env, timeout=300)
-        output = second.stdout + second.stderr
-        assert second.returncode == 30, output[-4000:]
-        assert (f"s3://{bucket}/my-tune is already being tuned by process {driver.pid} on "
-                f"{socket.gethostname()} (Ray cluster {first_release}") in output
-        assert "Traceback" not in output
-        assert helm_releases(emulated_cluster) == {first_release}  # the refused run installed nothing
-
-        driver.send_signal(signal.SIGKILL)  # no clean-up at all
+        (release,) = helm_releases(emulated_cluster)
+        driver.send_signal(signal.SIGKILL)  # the laptop is gone: no clean-up, no goodbye
         driver.wait(30)
-    assert f"jobs/{first_release}-head" in emulated_cluster.release_objects()
 
-    third = run_experiment(directory, env=env, timeout=900)
-    output = third.stdout + third.stderr
-    assert third.returncode == 0, output[-6000:]
-    assert f"Removing Ray cluster {first_release}, left behind by process {driver.pid}" in output
-    assert "Resuming the search in " in output
+    log = tmp_path / "second.log"
+    with background_run_sh(directory, log, env) as second:
+        wait_while_running(second, log, lambda: "trials done" in log.read_text(), 300, "the search's progress")
+        assert f"is running in the cluster (Ray cluster {release}); following it" in log.read_text()
+        second.send_signal(signal.SIGINT)
+        assert second.wait(60) == 0, log.read_text()[-4000:]
+    output = log.read_text()
+    assert f"Detached: the search goes on in the cluster (Ray cluster {release})" in output
+    assert "Follow it again: bash run.sh" in output and "Traceback" not in output
+
+    # no one watching: the search finishes and the release removes itself within a minute of the end
+    ended = emulated_cluster.api.wait_for(
+        lambda: (status := search_status(s3_server, bucket)) and status["state"] == "succeeded" and status, timeout=600, interval=1.0)
+    emulated_cluster.api.wait_for(lambda: emulated_cluster.release_objects() == [], timeout=60, interval=0.5)
+    assert time.time() - ended["updated_at"] < 60
+    assert installed == {release}  # one cluster, one search
+    assert "my-tune/best.pt" in s3_server.keys(bucket, "my-tune/")
     reports = s3_reports(s3_server, bucket, "my-tune/tune/")
-    assert len(reports) == 2 and set(s3_trial_states(s3_server, bucket, "my-tune/tune/").values()) == {"TERMINATED"}
-    # Reports run 1, 2, ... with no restart from scratch. A trial that finished just before the
-    # driver was killed may lack its last line in result.json: Ray Tune syncs a trial's state and
-    # its result.json to S3 separately (its state, metric and checkpoints are kept).
-    assert all(iterations == list(range(1, len(iterations) + 1)) and len(iterations) >= 3
-               for iterations in reports.values()), reports
-    assert any(iterations[-1] == 4 for iterations in reports.values()), reports
+    # never interrupted: every trial reported 1, 2, 3, 4 once
+    assert sorted(reports.values()) == [[1, 2, 3, 4], [1, 2, 3, 4]], reports
+    assert ended["progress"]["done"] == 2 and ended["progress"]["best_value"] is not None
+
+    last = run_experiment(directory, env=env, timeout=300)
+    assert last.returncode == 0, (last.stdout + last.stderr)[-4000:]
+    assert installed == {release}  # finished: nothing deployed again
+
+
+def aframe_tune_command(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "aframe-tune"), *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_status_logs_and_stop_of_a_search_in_the_cluster_and_run_sh_resumes_it(
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
+) -> None:
+    bucket = s3_server.create_bucket("remote-stop")
+    directory = remote_experiment(tmp_path, bucket, epochs=6, ray_worker={"cpus_per_gpu": "1"})
+    edit_yaml(directory / "train.yaml", {"data.num_train": 4096})
+    env = remote_env(emulated_cluster, s3_server)
+    run_dir = f"s3://{bucket}/my-tune"
+    log = tmp_path / "first.log"
+    with background_run_sh(directory, log, env) as driver:
+        wait_while_running(driver, log, lambda: (status := search_status(s3_server, bucket))
+                           and (status.get("progress") or {}).get("best_value") is not None, 300, "a best metric")
+        (release,) = helm_releases(emulated_cluster)
+
+        status = aframe_tune_command("status", env=env)
+        assert status.returncode == 0, status.stderr
+        assert f"{run_dir}  (Ray cluster {release})" in status.stdout
+        assert "search: running since" in status.stdout and "best valid_auroc" in status.stdout, status.stdout
+        assert "head Running, ready | workers 1/1 ready" in status.stdout
+
+        logs = aframe_tune_command("logs", run_dir, env=env)
+        assert logs.returncode == 0, logs.stderr
+        assert f"Submitted the search {release} to the Ray head" in logs.stdout
+        assert "trials done" in logs.stdout  # the search's own progress lines
+
+        stop = aframe_tune_command("stop", run_dir, env=env)
+        assert stop.returncode == 0, stop.stderr
+        assert f"Ray cluster {release} removed itself" in stop.stdout, stop.stdout
+        assert driver.wait(120) == 30  # run.sh, following, reports the stopped search
+    output = log.read_text()
+    assert "The search in the cluster stopped" in output and "run run.sh again to resume" in output, output[-3000:]
     emulated_cluster.api.flush()
     assert emulated_cluster.release_objects() == []
-    assert emulated_cluster.api.list("configmaps", label_selector={"app.kubernetes.io/component": "run-lock"}) == []
+    assert "No search is running" in aframe_tune_command("status", env=env).stdout
+    before = s3_reports(s3_server, bucket, "my-tune/tune/")
+
+    again = run_experiment(directory, env=env, timeout=900)
+    assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
+    after = s3_reports(s3_server, bucket, "my-tune/tune/")
+    # resumed: what was reported before the stop is not reported again from the start
+    for trial, iterations in before.items():
+        assert after[trial][:len(iterations)] == iterations and after[trial] == list(range(1, len(after[trial]) + 1))
+    assert set(s3_trial_states(s3_server, bucket, "my-tune/tune/").values()) == {"TERMINATED"}
