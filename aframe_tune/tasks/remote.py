@@ -10,6 +10,7 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -294,7 +295,8 @@ class TuneRemote(TuneParameters, RayClusterParameters):
                 release)
         else:
             announce_remote_search(search)
-            deploy_search(search.cluster, release, self._values(search, token, release), lock)
+            deploy_search(search.cluster, release, self._values(search, token, release), lock,
+                          partial(say, "Deploying Ray cluster %s; waiting for its head and a worker", release))
         self._follow(search, release, wait_for_pods=running is None)
 
     def _values(self, search: RemoteSearch, token: str, release: str) -> RayClusterValues:
@@ -321,14 +323,25 @@ class TuneRemote(TuneParameters, RayClusterParameters):
             if wait_for_pods:
                 wait_until_search_cluster_ready(search.cluster, release)
             status = follow_search(followed)
-        except StoppedBySignal:
+        except StoppedBySignal as stop:
             end_live()
-            say("Detached: the search goes on in the cluster (Ray cluster %s), and removes it when it ends.\n"
-                "Follow it again: bash run.sh\nWhere it stands: aframe-tune status %s\nIts output: aframe-tune logs "
-                "-f %s\nStop it: aframe-tune stop %s", release, *[search.location.url] * 3)
-            return
+            raise SearchDetached(stop.signum, release, search.location.url) from None
         end_live()
         say("\n".join(search_end(search, status).lines()))
+
+
+class SearchDetached(StoppedBySignal):
+    """``run.sh`` stopped following a search that goes on in the cluster (Ctrl-C, a closed terminal).
+
+    Raised, rather than returned, so that law runs nothing that needs the search's result.
+    """
+
+    def __init__(self, signum: int, release: str, run_dir: str) -> None:
+        AframeTuneError.__init__(
+            self, f"Detached: the search goes on in the cluster (Ray cluster {release}), and removes it when it "
+            f"ends.\nFollow it again: bash run.sh\nWhere it stands: aframe-tune status {run_dir}\nIts output: "
+            f"aframe-tune logs -f {run_dir}\nStop it: aframe-tune stop {run_dir}")
+        self.signum = signum
 
 
 def search_end(search: RemoteSearch, status: SearchStatus) -> SearchOutcome:

@@ -109,6 +109,8 @@ async def follow(search: FollowedSearch, storage: S3Storage) -> SearchStatus:
             await asyncio.sleep(FOLLOW_EVERY_S)
             continue
         if status is not None and status.state.ended:
+            if status.progress is not None:
+                show_live(status.progress.line())  # where it ended, whatever the pace
             return status
         gone = gone + 1 if job is None or job_finished(job) else 0
         if gone >= GONE_POLLS:
