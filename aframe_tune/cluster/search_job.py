@@ -24,6 +24,7 @@ from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.errors import AframeTuneError
 from aframe_tune.cluster.release_removal import remove_own_release
 from aframe_tune.cluster.target import KubeTarget
+from aframe_tune.console import quiet_http_requests
 from aframe_tune.tune.cluster_settings import EXPERIMENT_ENV, SETTINGS_FILE, ClusterSearchSettings
 from aframe_tune.tune.s3 import S3Location, S3Storage
 from aframe_tune.tune.search_status import STATUS_FILE, SearchState, SearchStatus
@@ -154,4 +155,5 @@ def run() -> int:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+    quiet_http_requests(logging.INFO)  # the Kubernetes client's request lines are not the search's output
     sys.exit(run())

@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 STATUS_EVERY_S = 3.0
 # seconds between two looks for a stop request
 STOP_CHECK_EVERY_S = 5.0
+# the status recorder of this process's search (see StatusReporter.recorder)
+_RECORDER: StatusRecorder | None = None
 
 
 class StatusRecorder:
@@ -95,11 +97,25 @@ class StatusReporter(ProgressReporter):
     """
 
     def __init__(self, recorder: StatusRecorder, metric: str, mode: str, total: int) -> None:
-        self.recorder, self.metric, self.mode, self.total = recorder, metric, mode, total
+        global _RECORDER
+        _RECORDER = recorder
+        self.metric, self.mode, self.total = metric, mode, total
         self.pace = Pace(interactive=False, changed_s=STATUS_EVERY_S, unchanged_s=60.0)
         self.progress: SearchProgress | None = None
         self.stopping = False
         self._stop_checked = 0.0
+
+    @property
+    def recorder(self) -> StatusRecorder:
+        """This process's recorder, never one pickled with the reporter: a restored search gets its
+        run configuration, this reporter included, from the earlier run's pickle, and would
+        otherwise record (and obey stop requests) under the earlier release's name."""
+        if _RECORDER is None:
+            raise TuningError("the search's status reporter runs without a status recorder")
+        return _RECORDER
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, stopping=False, _stop_checked=0.0)
 
     def should_report(self, trials: list[Any], done: bool = False) -> bool:
         elapsed = time.time() - self.recorder.status.started_at
@@ -206,4 +222,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the module's own copy, not this __main__ one: Ray pickles the run configuration (this
+    # module's progress reporter among it) with cloudpickle, which copies classes of __main__ by
+    # value, globals included, so a restored search would get the earlier run's status recorder.
+    from aframe_tune.tune import cluster_search
+
+    sys.exit(cluster_search.main())
