@@ -27,7 +27,7 @@ from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.console import quiet_http_requests
 from aframe_tune.tune.cluster_settings import EXPERIMENT_ENV, SETTINGS_FILE, ClusterSearchSettings
 from aframe_tune.tune.s3 import S3Location, S3Storage
-from aframe_tune.tune.search_status import STATUS_FILE, SearchState, SearchStatus
+from aframe_tune.tune.search_status import STATUS_FILE, STOP_FILE, SearchState, SearchStatus
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ SEARCH_ENTRYPOINT = "python -m aframe_tune.tune.cluster_search"
 POLL_S = 5.0
 # seconds the head may not answer before the search counts as lost with it
 LOST_AFTER_S = 30.0
+# seconds a search asked to stop (max_runtime) has before it is stopped outright
+STOP_GRACE_S = 300.0
 HEAD_LOST = "the Ray head was lost (its pod was deleted or failed), and the search with it"
 
 
@@ -78,11 +80,33 @@ def started_before(settings: ClusterSearchSettings) -> bool:
         return False
 
 
-def followed(client: JobSubmissionClient, release: str) -> Any | None:
+class Deadline:
+    """``max_runtime``: the search is asked to stop (it saves its state, as for ``aframe-tune stop``),
+    and stopped outright if it has not within ``STOP_GRACE_S``."""
+
+    def __init__(self, settings: ClusterSearchSettings, max_runtime_s: float) -> None:
+        self.settings = settings
+        self.asked_at = time.monotonic() + max_runtime_s if max_runtime_s else None
+        self.forced_at = self.asked_at + STOP_GRACE_S if self.asked_at is not None else None
+
+    def enforce(self, client: JobSubmissionClient) -> None:
+        now = time.monotonic()
+        if self.asked_at is not None and now > self.asked_at:
+            logger.warning("The search has run for [luigi_TuneRemote] max_runtime: stopping it")
+            S3Storage().write_text(self.settings.release, S3Location.parse(self.settings.run_dir).child(STOP_FILE))
+            self.asked_at = None
+        if self.forced_at is not None and now > self.forced_at:
+            logger.warning("The search did not stop within %.0f s of being asked: stopping it now", STOP_GRACE_S)
+            client.stop_job(self.settings.release)
+            self.forced_at = None
+
+
+def followed(client: JobSubmissionClient, release: str, deadline: Deadline) -> Any | None:
     """Copy the search's output here as it comes; return its ``JobDetails`` once it ended, or
     None when the head stopped answering for ``LOST_AFTER_S`` (the head was lost)."""
     shown, failing_since = 0, None
     while True:
+        deadline.enforce(client)
         try:
             info = client.get_job_info(release)
             logs = client.get_job_logs(release)
@@ -136,7 +160,7 @@ def run() -> int:
     elif not submitted(client, release, settings):
         record_end(settings, SearchState.FAILED, HEAD_LOST)
     else:
-        info = followed(client, release)
+        info = followed(client, release, Deadline(settings, float(os.environ.get("AFRAME_TUNE_MAX_RUNTIME") or 0)))
         succeeded = info is not None and info.status == JobStatus.SUCCEEDED
         if info is None:
             record_end(settings, SearchState.FAILED, HEAD_LOST)

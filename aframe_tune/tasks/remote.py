@@ -168,6 +168,12 @@ class TuneRemote(TuneParameters, RayClusterParameters):
     git_ref = luigi.Parameter(
         default="main", significant=False, description="branch, tag or commit of git_url; default: main"
     )
+    max_runtime = luigi.FloatParameter(
+        default=0.0,
+        significant=False,
+        description="seconds a remote search may run before it is stopped (its state saved, for run.sh to "
+        "resume) and its cluster removed, a safety net for GPUs; 0 for no limit; default: 0",
+    )
     ship_code = luigi.OptionalParameter(
         default=None,
         significant=False,
@@ -311,7 +317,8 @@ class TuneRemote(TuneParameters, RayClusterParameters):
         return search.cluster.values(
             search.credentials, token, wandb_api_key=os.environ.get("WANDB_API_KEY", ""), git_sync=search.git_sync,
             extra_env=wandb_settings(),
-            search=SearchInCluster(experiment, ready_timeout_s=int(search.cluster.ready_timeout_s)))
+            search=SearchInCluster(experiment, ready_timeout_s=int(search.cluster.ready_timeout_s),
+                                   max_runtime_s=int(self.max_runtime)))
 
     def _follow(self, search: RemoteSearch, release: str, wait_for_pods: bool) -> None:
         """Follow the search until it ends, or detach when this process is stopped."""

@@ -71,7 +71,7 @@ class SearchStatus:
                     (str(key), value) for key, value in progress.get("best_params") or [])})
             return cls(SearchState(data["state"]), str(data["release"]), float(data["started_at"]),
                        float(data["updated_at"]), progress, str(data.get("message", "")))
-        except (KeyError, TypeError, json.JSONDecodeError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:  # JSONDecodeError is a ValueError
             raise ValueError(f"not a search status ({error})") from None
 
     def moved_on(self, state: SearchState, progress: SearchProgress | None = None, message: str = "") -> SearchStatus:

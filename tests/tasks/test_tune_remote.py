@@ -16,11 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import (BIN, ArgvSampler, aframe_init, background_run_sh, clean_environment, edit_yaml, run_experiment,
                            wait_while_running)
 from tests.emulated_cluster import TOKEN_LIFETIME_S, EmulatedCluster
 from tests.s3_server import S3Server
+from tests.tcp_partition import partition
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 
@@ -480,3 +482,40 @@ def test_status_logs_and_stop_of_a_search_in_the_cluster_and_run_sh_resumes_it(
     for trial, iterations in before.items():
         assert after[trial][:len(iterations)] == iterations and after[trial] == list(range(1, len(after[trial]) + 1))
     assert set(s3_trial_states(s3_server, bucket, "my-tune/tune/").values()) == {"TERMINATED"}
+
+
+def test_a_partition_from_the_api_server_leaves_the_search_alone_and_run_sh_follows_on(
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
+) -> None:
+    """The API server is unreachable from this machine for 60 s mid-search (the pods still reach it)."""
+    bucket = s3_server.create_bucket("remote-partition")
+    directory = remote_experiment(tmp_path, bucket, epochs=5, ray_worker={"cpus_per_gpu": "1"})
+    edit_yaml(directory / "tune.yaml", {"tune_config.num_samples": 3})
+    edit_yaml(directory / "train.yaml", {"data.num_train": 4096})
+    with partition(emulated_cluster.api.port) as route:
+        config = yaml.safe_load(emulated_cluster.kubeconfig.read_text())
+        for cluster in config["clusters"]:
+            cluster["cluster"]["server"] = f"https://127.0.0.1:{route.port}"
+        kubeconfig = tmp_path / "through-the-partition"
+        kubeconfig.write_text(yaml.safe_dump(config))
+        kubeconfig.chmod(0o600)
+        env = {**remote_env(emulated_cluster, s3_server), "KUBECONFIG": str(kubeconfig)}
+        log = tmp_path / "run.log"
+        with background_run_sh(directory, log, env) as driver:
+            wait_while_running(driver, log, lambda: "trials done" in log.read_text(), 300, "the search's progress")
+            route.sever()
+            cut_at = time.monotonic()
+            before = search_status(s3_server, bucket)
+            wait_while_running(driver, log, lambda: time.monotonic() - cut_at > 60, 90, "60 s of partition")
+            during = search_status(s3_server, bucket)
+            route.heal()
+            assert driver.wait(600) == 0, log.read_text()[-4000:]
+    output = log.read_text()
+    assert route.refused > 0  # run.sh kept trying through the partition
+    assert during["updated_at"] > before["updated_at"]  # the search went on meanwhile
+    assert output.count("Lost contact with the search") == 1 and "In contact with the search again" in output
+    assert "Search finished in" in output and "removed itself" in output and "Traceback" not in output
+    reports = s3_reports(s3_server, bucket, "my-tune/tune/")
+    assert sorted(reports.values()) == [[1, 2, 3, 4, 5]] * 3, reports  # nothing interrupted or repeated
+    emulated_cluster.api.flush()
+    assert emulated_cluster.release_objects() == []
