@@ -169,6 +169,10 @@ def run() -> int:
         if info is not None and not succeeded:
             state = SearchState.STOPPED if info.status == JobStatus.STOPPED else SearchState.FAILED
             record_end(settings, state, info.message or f"the search ended {info.status}")
+    if os.environ.get("AFRAME_TUNE_KEEP_RELEASE") == "true":
+        logger.warning("Keeping Ray cluster %s as asked (keep_cluster); remove it with: aframe-tune cleanup --release %s "
+                       "--yes", release, release)
+        return 0 if succeeded else 1
     try:
         asyncio.run(remove_own_release(KubeTarget(os.environ.get("POD_NAMESPACE", "")), release))
     except ClusterError as error:

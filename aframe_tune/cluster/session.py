@@ -184,10 +184,14 @@ def _uninstall_quietly(backend: ClusterBackend, release: str) -> None:
 def wait_until_search_cluster_ready(cluster: ClusterDescription, release: str) -> None:
     """Show the release's pods coming up until its head and a worker are ready. A problem that
     cannot resolve itself (an image that cannot be pulled, a crash loop, a timeout) removes the
-    release and is raised."""
+    release (unless ``cluster.keep``) and is raised."""
     backend = backend_for(cluster)
     try:
         asyncio.run(backend.wait_until_ready(release, cluster.ready_timeout_s))
     except ClusterError:
-        _uninstall_quietly(backend, release)
+        if cluster.keep:
+            logger.warning("Keeping Ray cluster %s as asked; remove it with: helm uninstall %s -n %s", release, release,
+                           backend.target.namespace)
+        else:
+            _uninstall_quietly(backend, release)
         raise

@@ -318,7 +318,7 @@ class TuneRemote(TuneParameters, RayClusterParameters):
             search.credentials, token, wandb_api_key=os.environ.get("WANDB_API_KEY", ""), git_sync=search.git_sync,
             extra_env=wandb_settings(),
             search=SearchInCluster(experiment, ready_timeout_s=int(search.cluster.ready_timeout_s),
-                                   max_runtime_s=int(self.max_runtime)))
+                                   max_runtime_s=int(self.max_runtime), keep=search.cluster.keep))
 
     def _follow(self, search: RemoteSearch, release: str, wait_for_pods: bool) -> None:
         """Follow the search until it ends, or detach when this process is stopped."""

@@ -12,6 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from aframe_tune.cluster.chart_backend import ChartBackend
+from aframe_tune.cluster.kuberay_backend import KubeRayBackend
+from aframe_tune.cluster.session import deployed_ray_cluster
+from aframe_tune.cluster.target import KubeTarget
+from aframe_tune.cluster.values import HeadResources, RayClusterValues, S3Credentials, WorkerResources, new_ray_token
 from tests.conftest import background_run_sh, clean_environment, run_experiment
 from tests.emulated_cluster import EmulatedCluster
 from tests.s3_server import S3Server
@@ -49,12 +54,13 @@ def test_pod_fault_ends_in_a_clear_error_and_a_clean_cluster(
     assert "Uninstalled Ray cluster release" in output
     emulated_cluster.api.flush()
     assert emulated_cluster.release_objects() == []
-    assert s3_server.keys(bucket) == []
+    # no trial ran (the search in the cluster may have started, and written its status, meanwhile)
+    assert not [key for key in s3_server.keys(bucket) if key.endswith(("result.json", "best.pt"))]
 
 
-@pytest.mark.parametrize(("cluster_backend", "signum"), [("chart", signal.SIGTERM), ("chart", signal.SIGINT),
-                                                       ("kuberay", signal.SIGTERM)], ids=["SIGTERM", "SIGINT", "kuberay"])
-def test_signal_while_waiting_uninstalls_the_cluster(
+@pytest.mark.parametrize(("cluster_backend", "signum"), [("chart", signal.SIGTERM), ("kuberay", signal.SIGINT)],
+                         ids=["SIGTERM", "kuberay-SIGINT"])
+def test_a_signal_while_waiting_detaches_and_the_search_s_cluster_stays(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster, signum: int, cluster_backend: str
 ) -> None:
     emulated_cluster.pods.inject("worker", "never_ready")
@@ -68,26 +74,20 @@ def test_signal_while_waiting_uninstalls_the_cluster(
         code = driver.wait(120)
     output = log.read_text()
     assert code == 128 + signum, output[-4000:]  # 143 for SIGTERM, 130 for SIGINT, as a shell reports them
-    assert f"Stopped by {signal.Signals(signum).name}" in output
-    assert "Traceback" not in output
-    assert "Uninstalled Ray cluster release" in output, output[-4000:]
-    emulated_cluster.api.flush()
-    assert emulated_cluster.release_objects() == []
+    release = re.search(r"Detached: the search goes on in the cluster \(Ray cluster (aframe-tune-\w+)\)", output)
+    assert release, output[-4000:]
+    assert f"Stop it: aframe-tune stop s3://{bucket}/my-tune" in output
+    assert "Traceback" not in output and "Uninstalled" not in output
+    assert f"jobs/{release.group(1)}-search" in emulated_cluster.release_objects()  # it goes on
 
 
-def run_and_keep_a_cluster(tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster,
-                           bucket: str) -> subprocess.CompletedProcess[str]:
-    """A run that fails (a worker never gets ready) with keep_cluster on: the head stays up."""
-    emulated_cluster.pods.inject("worker", "never_ready")
-    directory = remote_experiment(tmp_path, s3_server.create_bucket(bucket),
-                                  TuneRemote={"ready_timeout": "10", "keep_cluster": "true"})
-    return run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=300)
-
-
-def test_keep_cluster_leaves_the_release_and_says_how_to_remove_it(
+def test_keep_cluster_leaves_the_release_of_a_failed_start_and_says_how_to_remove_it(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
-    result = run_and_keep_a_cluster(tmp_path, s3_server, emulated_cluster, f"keep-cluster-{emulated_cluster.backend}")
+    emulated_cluster.pods.inject("worker", "never_ready")
+    directory = remote_experiment(tmp_path, s3_server.create_bucket(f"keep-cluster-{emulated_cluster.backend}"),
+                                  TuneRemote={"ready_timeout": "10", "keep_cluster": "true"})
+    result = run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode == 30, output[-4000:]
     release = re.search(r"Keeping Ray cluster (aframe-tune-[0-9a-f]+) as asked; remove it with: "
@@ -103,7 +103,7 @@ import sys, ray
 ray.init(sys.argv[1])
 print("connected to", len(ray.nodes()), "nodes")
 """
-# the client as TuneRemote connects it (retrying a failed start of the head's per-client server)
+# the client as dispatch connects it (retrying a failed start of the head's per-client server)
 CONNECT_LIKE_TUNE_REMOTE = """
 import sys, ray
 from aframe_tune.tune.local_ray import connect_ray_client
@@ -112,16 +112,23 @@ print("connected to", len(ray.nodes()), "nodes")
 """
 
 
-def test_the_ray_client_port_refuses_clients_without_the_token(
-    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
+def test_a_dispatch_cluster_s_ray_client_port_refuses_clients_without_the_token(
+    tmp_path: Path, emulated_cluster: EmulatedCluster
 ) -> None:
-    # Leave a cluster running (a worker that never gets ready, kept on purpose), then knock.
-    run_and_keep_a_cluster(tmp_path, s3_server, emulated_cluster, f"token-check-{emulated_cluster.backend}")
-    (service,) = [s for s in emulated_cluster.api.list("services") if s["spec"].get("type") == "LoadBalancer"]
-    address = f"ray://{service['status']['loadBalancer']['ingress'][0]['ip']}:10001"
-    (secret,) = [s for s in emulated_cluster.api.list("secrets") if s["metadata"]["name"].endswith("-ray-auth")]
-    token = base64.b64decode(secret["data"]["auth_token"]).decode()
+    """A release without a search in it (a dispatch's) exposes its Ray client port outside."""
+    token = new_ray_token()
+    target = KubeTarget(namespace=emulated_cluster.namespace, kubeconfig=emulated_cluster.kubeconfig)
+    backend = KubeRayBackend(target) if emulated_cluster.backend == "kuberay" else ChartBackend(target)
+    values = RayClusterValues(
+        backend=emulated_cluster.backend, head=HeadResources(cpus=1, memory="2Gi"),
+        worker=WorkerResources(replicas=1, gpus=0, cpus=1, memory="2Gi", min_gpu_memory=0),
+        s3=S3Credentials("http://127.0.0.1:9", "token-test-key-id", "token-test-secret"), auth_token=token)
+    with deployed_ray_cluster(backend, "aframe-dispatch-token0", values, 180) as cluster:
+        address = cluster.ray_client_url
+        check_the_token(address, token)
 
+
+def check_the_token(address: str, token: str) -> None:
     def connect(script: str = CONNECT, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-c", script, address], capture_output=True, text=True,
                               timeout=240, env=clean_environment(RAY_CLIENT_RECONNECT_GRACE_PERIOD="0", **env))
