@@ -22,8 +22,8 @@ class LightrayArguments:
         tune_overrides: extra lightray arguments, after the config so that they win.
         train_overrides: extra LightningCLI arguments (such as ``--data.ifos``), likewise.
         keep_stop_handlers: add the Tune callback that re-installs aframe-tune's SIGINT/SIGTERM
-            handlers (``aframe_tune.tune.stop``); only where Tune's loop runs in this process, since
-            the callback is imported wherever the loop runs (a remote image may lack aframe-tune).
+            handlers (``aframe_tune.tune.stop``); only where this process handles the stop signals
+            (a local search; a remote one is stopped through ``aframe-tune stop``).
         cpus_per_trial: CPUs each trial gets (tune.yaml's, checked), fractions included.
         gpus_per_trial: GPUs each trial gets, fractions included (0.25: four trials share a GPU).
         loggers: the experiment trackers (W&B, MLflow) every trial is logged to.

@@ -62,12 +62,11 @@ def trial_config(cli_cls: type, lightning_args: list[str], tune_callback: Any) -
 
 
 def show_progress_instead_of_tables(run_config: Any, progress: Any) -> None:
-    """Have Tune report through ``progress`` (a ``SearchProgressReporter``) and print nothing else.
+    """Have Tune report through ``progress`` (a Ray Tune ``ProgressReporter``) and print nothing else.
 
     Tune's current output engine ignores a progress reporter and prints a table and a box per
     trial; its legacy engine, at verbosity 1, prints only what the reporter gives it. The engine
-    is chosen from the environment of the process that runs Tune's loop (on the cluster, for a
-    Ray Client connection, which connect_ray_client is given the same variable for).
+    is chosen from the environment of the process that runs Tune's loop, this one.
     """
     os.environ.update(LEGACY_TUNE_OUTPUT)
     run_config.verbose = 1

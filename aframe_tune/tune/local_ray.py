@@ -138,12 +138,3 @@ def connect_ray_client(
             logger.info("Connecting to %s failed (%s); trying again", address, client_error_summary(error))
             ray.shutdown()
             time.sleep(pause_s)
-
-
-def disconnect_ray_client() -> None:
-    """End this process's Ray Client connection. Called before the cluster is removed: a client
-    whose cluster goes away first keeps trying to reconnect, with a warning at every try."""
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()

@@ -1,7 +1,7 @@
 """Where a running search stands, in one line: trials by state, the best metric so far, time left.
 
-Nothing here imports Ray or the rest of aframe-tune: the line is made wherever Ray Tune's loop
-runs, on a cluster too, whose image may lack aframe-tune (see ``progress_reporter``).
+Nothing here imports Ray: the line is made where Ray Tune's loop runs (this machine, or the head
+of a remote search's cluster), and read back from a remote search's status (``search_status``).
 """
 
 from __future__ import annotations

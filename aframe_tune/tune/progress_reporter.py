@@ -1,31 +1,21 @@
-"""The Ray Tune progress reporter ``run.sh`` shows a search with at the default log level.
+"""The Ray Tune progress reporter ``run.sh`` shows a local search with at the default log level.
 
-It replaces Tune's tables with one :class:`~aframe_tune.tune.progress.SearchProgress` line. Where
-Tune's loop runs on a cluster (a Ray Client connection), Tune runs the reporter there and hands
-each line back through a queue to :meth:`SearchProgressReporter.display` in this process. So that
-the cluster's image needs no aframe-tune, this module and ``progress`` are pickled by value
-(:func:`ship_by_value`), with the console's functions: they reach the console's logger by its
-name, so the copy of the reporter Tune hands the lines to here (unpickled from the cluster's)
-shows them on this process's console.
+It replaces Tune's tables with one :class:`~aframe_tune.tune.progress.SearchProgress` line. (A
+remote search runs in the cluster and records its progress in S3 instead, ``tune/cluster_search.py``.)
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
-from ray import cloudpickle
 from ray.tune import ProgressReporter
-from ray.tune.progress_reporter import RemoteReporterMixin
 
-from aframe_tune import console
 from aframe_tune.console import show_live
-from aframe_tune.tune import progress
 from aframe_tune.tune.progress import Pace, SearchProgress, read_progress
 
 
-class SearchProgressReporter(ProgressReporter, RemoteReporterMixin):
+class SearchProgressReporter(ProgressReporter):
     """Shows :class:`SearchProgress` lines as the console's live line as Ray Tune reports progress.
 
     Args:
@@ -54,17 +44,7 @@ class SearchProgressReporter(ProgressReporter, RemoteReporterMixin):
         if self._progress is None:  # Tune asks should_report first; this is for any other caller
             self.should_report(trials, done)
         self.pace.last_state = self._progress.state
-        line = self._progress.line()
-        if self.output_queue is not None:  # Tune's loop runs on the cluster: the line goes back
-            self.output_queue.put(line)
-        else:
-            self.display(line)
+        self.display(self._progress.line())
 
     def display(self, string: str) -> None:
         show_live(string)
-
-
-def ship_by_value() -> None:
-    """Have Ray pickle the reporter by value, for a cluster whose image lacks aframe-tune."""
-    for module in (console, progress, sys.modules[__name__]):
-        cloudpickle.register_pickle_by_value(module)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import signal
 import subprocess
@@ -142,3 +143,23 @@ def check_the_token(address: str, token: str) -> None:
     for refused in (connect(), connect(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="0" * 64)):
         assert refused.returncode != 0 and "connected to" not in refused.stdout
         assert "ConnectionError" in refused.stderr, refused.stderr[-3000:]
+
+
+def test_a_head_that_never_starts_with_no_one_watching_is_given_up_and_the_release_removed(
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
+) -> None:
+    """The safety net of a search in the cluster when run.sh is gone: its search Job waits
+    ready_timeout seconds for the head, then records the failure and removes the release."""
+    emulated_cluster.pods.inject("head", "image_pull")
+    bucket = s3_server.create_bucket("head-never-starts")
+    directory = remote_experiment(tmp_path, bucket, TuneRemote={"ready_timeout": "15"})
+    log = tmp_path / "driver.log"
+    with background_run_sh(directory, log, remote_env(emulated_cluster, s3_server)) as driver:
+        emulated_cluster.api.wait_for(lambda: [job for job in emulated_cluster.api.list("jobs")
+                                               if job["metadata"]["name"].endswith("-search")], timeout=120)
+        driver.send_signal(signal.SIGKILL)  # no one watching
+        driver.wait(30)
+    emulated_cluster.api.wait_for(lambda: emulated_cluster.release_objects() == [], timeout=240, interval=1.0)
+    (key,) = s3_server.keys(bucket, "my-tune/search-status.json")
+    status = json.loads(s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert status["state"] == "failed" and status["message"] == "the Ray head did not start within 15 s", status

@@ -67,23 +67,16 @@ def test_plain_lines_come_when_the_state_changed_or_five_minutes_passed_and_live
         [0, 1.2, 3]
 
 
-def test_the_reporter_shows_its_lines_on_the_console_also_after_a_round_trip_through_pickle(
-        caplog: pytest.LogCaptureFixture) -> None:
-    from ray import cloudpickle
-
+def test_the_reporter_shows_its_lines_on_the_console(caplog: pytest.LogCaptureFixture) -> None:
     from aframe_tune.console import CONSOLE_LOGGER, LIVE
-    from aframe_tune.tune.progress_reporter import SearchProgressReporter, ship_by_value
+    from aframe_tune.tune.progress_reporter import SearchProgressReporter
 
     reporter = SearchProgressReporter("valid_auroc", "max", 2, interactive=False)
-    ship_by_value()
-    # Tune hands the lines made on the cluster to a copy unpickled from the cluster's
-    travelled = cloudpickle.loads(cloudpickle.dumps(reporter))
     with caplog.at_level(logging.INFO, logger=CONSOLE_LOGGER):
         assert reporter.should_report([FakeTrial("RUNNING")])
         reporter.report([FakeTrial("RUNNING")], False)
-        travelled.display("from the cluster")
     assert [(r.getMessage(), getattr(r, LIVE)) for r in caplog.records] == [
-        ("0s | 0/2 trials done, 1 running, 1 pending", True), ("from the cluster", True)]
+        ("0s | 0/2 trials done, 1 running, 1 pending", True)]
     assert not reporter.should_report([FakeTrial("TERMINATED", 0.9)])  # changed, but just shown
     assert reporter.should_report([FakeTrial("TERMINATED", 0.9)], done=True)  # the end, not shown yet
     reporter.report([FakeTrial("TERMINATED", 0.9)], True)
