@@ -147,28 +147,39 @@ def record_end(settings: ClusterSearchSettings, state: SearchState, message: str
         logger.warning("Could not record the search's end (%s)", error)
 
 
+def searched(settings: ClusterSearchSettings, timeout_s: float) -> bool:
+    """Submit (or find) the search, follow it to its end and record how it ended; whether it succeeded."""
+    release = settings.release
+    client = connected_client(os.environ["AFRAME_TUNE_DASHBOARD"], timeout_s)
+    if client is None:
+        record_end(settings, SearchState.FAILED, f"the Ray head did not start within {timeout_s:.0f} s")
+        return False
+    if not submitted(client, release, settings):
+        record_end(settings, SearchState.FAILED, HEAD_LOST)
+        return False
+    info = followed(client, release, Deadline(settings, float(os.environ.get("AFRAME_TUNE_MAX_RUNTIME") or 0)))
+    if info is None:
+        record_end(settings, SearchState.FAILED, HEAD_LOST)
+        return False
+    logger.info("The search ended: %s%s", info.status, f" ({info.message})" if info.message else "")
+    if info.status == JobStatus.SUCCEEDED:
+        return True
+    state = SearchState.STOPPED if info.status == JobStatus.STOPPED else SearchState.FAILED
+    record_end(settings, state, info.message or f"the search ended {info.status}")
+    return False
+
+
 def run() -> int:
     """Submit, follow, record the end, remove the release; the exit status is the search's."""
     release = os.environ["AFRAME_TUNE_RELEASE"]
     folder = Path(os.environ.get(EXPERIMENT_ENV, "."))
     settings = ClusterSearchSettings.from_json((folder / SETTINGS_FILE).read_text(), str(folder / SETTINGS_FILE))
-    timeout_s = float(os.environ.get("AFRAME_TUNE_READY_TIMEOUT", "1800"))
-    client = connected_client(os.environ["AFRAME_TUNE_DASHBOARD"], timeout_s)
-    succeeded = False
-    if client is None:
-        record_end(settings, SearchState.FAILED, f"the Ray head did not start within {timeout_s:.0f} s")
-    elif not submitted(client, release, settings):
-        record_end(settings, SearchState.FAILED, HEAD_LOST)
-    else:
-        info = followed(client, release, Deadline(settings, float(os.environ.get("AFRAME_TUNE_MAX_RUNTIME") or 0)))
-        succeeded = info is not None and info.status == JobStatus.SUCCEEDED
-        if info is None:
-            record_end(settings, SearchState.FAILED, HEAD_LOST)
-        else:
-            logger.info("The search ended: %s%s", info.status, f" ({info.message})" if info.message else "")
-        if info is not None and not succeeded:
-            state = SearchState.STOPPED if info.status == JobStatus.STOPPED else SearchState.FAILED
-            record_end(settings, state, info.message or f"the search ended {info.status}")
+    try:
+        succeeded = searched(settings, float(os.environ.get("AFRAME_TUNE_READY_TIMEOUT", "1800")))
+    except Exception as error:  # whatever went wrong here, the release must not be left holding GPUs
+        logger.exception("Following the search failed")
+        record_end(settings, SearchState.FAILED, f"the search Job failed: {type(error).__name__}: {error}")
+        succeeded = False
     if os.environ.get("AFRAME_TUNE_KEEP_RELEASE") == "true":
         logger.warning("Keeping Ray cluster %s as asked (keep_cluster); remove it with: aframe-tune cleanup --release %s "
                        "--yes", release, release)
