@@ -308,6 +308,12 @@ def test_a_pod_with_a_service_account_reaches_the_api_with_kr8s_by_its_kubeconfi
     with KubernetesEmulator(namespaces=("default", "team")) as api, PodSimulator(api, PYTHON_ENV):
         api.create("pods", "default", {"metadata": {"name": "elsewhere"}, "spec": {"containers": [
             {"name": "c", "image": "busybox", "command": ["sleep", "60"]}]}})
+        # the account may list pods in its namespace, as RBAC must allow
+        api.create("roles", "team", {"metadata": {"name": "pod-reader"}, "rules": [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]})
+        api.create("rolebindings", "team", {"metadata": {"name": "searcher"}, "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"},
+            "subjects": [{"kind": "ServiceAccount", "name": "searcher", "namespace": "team"}]})
         api.create("pods", "team", {"metadata": {"name": "search"}, "spec": {
             "serviceAccountName": "searcher", "restartPolicy": "Never", "containers": [
                 {"name": "c", "image": "python", "command": ["python", "-c", KR8S_SCRIPT]}]}})

@@ -35,6 +35,8 @@ SEARCH_ENTRYPOINT = "python -m aframe_tune.tune.cluster_search"
 POLL_S = 5.0
 # seconds the head may not answer before the search counts as lost with it
 LOST_AFTER_S = 30.0
+# seconds the head may refuse the submission (its job agent still starting) before that is an error
+SUBMIT_TIMEOUT_S = 120.0
 # seconds a search asked to stop (max_runtime) has before it is stopped outright
 STOP_GRACE_S = 300.0
 HEAD_LOST = "the Ray head was lost (its pod was deleted or failed), and the search with it"
@@ -65,9 +67,27 @@ def submitted(client: JobSubmissionClient, release: str, settings: ClusterSearch
     if started_before(settings):
         return False
     runtime_env: dict[str, Any] = {"working_dir": settings.working_dir} if settings.working_dir else {}
-    client.submit_job(entrypoint=SEARCH_ENTRYPOINT, submission_id=release, runtime_env=runtime_env or None)
-    logger.info("Submitted the search %s to the Ray head", release)
-    return True
+    deadline = time.monotonic() + SUBMIT_TIMEOUT_S
+    while True:
+        try:
+            client.submit_job(entrypoint=SEARCH_ENTRYPOINT, submission_id=release, runtime_env=runtime_env or None)
+            logger.info("Submitted the search %s to the Ray head", release)
+            return True
+        except RuntimeError as error:  # a head whose dashboard answers before its job agent does
+            if known_to(client, release):  # another pod of the Job submitted it meanwhile
+                return True
+            if time.monotonic() > deadline:
+                raise
+            logger.info("The Ray head cannot take the search yet (%s); trying again", error)
+            time.sleep(POLL_S)
+
+
+def known_to(client: JobSubmissionClient, release: str) -> bool:
+    try:
+        client.get_job_info(release)
+        return True
+    except RuntimeError:
+        return False
 
 
 def started_before(settings: ClusterSearchSettings) -> bool:
