@@ -77,8 +77,18 @@ async def adopt_own_permission(api: KubeApi, release: str, job: dict[str, Any]) 
         await api.patch(KIND_NAMES[kind], search_job_name(release), {"metadata": {"ownerReferences": [owner]}})
 
 
-async def remove_own_release(target: KubeTarget, release: str) -> None:
-    """Delete every object of ``release``, helm's record, then the search Job and its pod."""
+async def remove_lock_if_ours(api: KubeApi, lock: str, release: str) -> None:
+    """The run lock, if it still names this release: run.sh was stopped before it handed the lock
+    over (which makes the search Job its owner, so that it goes with the Job)."""
+    found = await api.get("configmaps", lock)
+    if found is not None and (found.get("data") or {}).get("release") == release:
+        await api.delete("configmaps", lock)
+        logger.info("Deleted the run lock %s", lock)
+
+
+async def remove_own_release(target: KubeTarget, release: str, lock: str = "") -> None:
+    """Delete every object of ``release``, helm's record, the run lock if it names the release,
+    then the search Job and its pod."""
     api = await KubeApi.connect(target, doing=f"connecting to Kubernetes to remove Ray cluster {release}")
     job = await api.get("jobs", search_job_name(release))
     if job is not None:
@@ -89,5 +99,7 @@ async def remove_own_release(target: KubeTarget, release: str) -> None:
             logger.info("Deleted %s %s", kind, name)
     if record is not None:
         await api.delete("secrets", helm_record_name(release))
+    if lock:
+        await remove_lock_if_ours(api, lock, release)
     logger.info("Removed Ray cluster %s; removing this Job", release)
     await api.delete("jobs", search_job_name(release), propagation="Background")

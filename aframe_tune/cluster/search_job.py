@@ -205,7 +205,8 @@ def run() -> int:
                        "--yes", release, release)
         return 0 if succeeded else 1
     try:
-        asyncio.run(remove_own_release(KubeTarget(os.environ.get("POD_NAMESPACE", "")), release))
+        asyncio.run(remove_own_release(KubeTarget(os.environ.get("POD_NAMESPACE", "")), release,
+                                       os.environ.get("AFRAME_TUNE_RUN_LOCK", "")))
     except ClusterError as error:
         logger.error("Could not remove Ray cluster %s: %s", release, error)
         return 1

@@ -135,16 +135,20 @@ class SearchInCluster:
         ready_timeout_s: seconds the search Job waits for the head before it removes the release.
         max_runtime_s: the whole search's deadline in seconds; 0 for none.
         keep: the search Job leaves the release when the search ends (``keep_cluster``).
+        lock_name: the run directory's lock, which the search Job removes with the release if it
+            still names the release.
     """
 
     experiment: tuple[tuple[str, str], ...]
     ready_timeout_s: int = 1800
     max_runtime_s: int = 0
     keep: bool = False
+    lock_name: str = ""
 
     def to_helm_values(self) -> dict[str, Any]:
         return {"enabled": True, "experiment": dict(self.experiment), "readyTimeoutSeconds": self.ready_timeout_s,
-                "maxRuntimeSeconds": self.max_runtime_s, "keepRelease": self.keep}
+                "maxRuntimeSeconds": self.max_runtime_s, "keepRelease": self.keep,
+                "lockName": self.lock_name}
 
 
 @dataclass(frozen=True)

@@ -306,6 +306,7 @@ class TuneRemote(TuneParameters, RayClusterParameters):
         self._follow(search, release, wait_for_pods=running is None)
 
     def _values(self, search: RemoteSearch, token: str, release: str) -> RayClusterValues:
+        from aframe_tune.cluster.lock import lock_name
         from aframe_tune.cluster.values import SearchInCluster
 
         settings = ClusterSearchSettings(
@@ -318,7 +319,8 @@ class TuneRemote(TuneParameters, RayClusterParameters):
             search.credentials, token, wandb_api_key=os.environ.get("WANDB_API_KEY", ""), git_sync=search.git_sync,
             extra_env=wandb_settings(),
             search=SearchInCluster(experiment, ready_timeout_s=int(search.cluster.ready_timeout_s),
-                                   max_runtime_s=int(self.max_runtime), keep=search.cluster.keep))
+                                   max_runtime_s=int(self.max_runtime), keep=search.cluster.keep,
+                                   lock_name=lock_name(search.location.url)))
 
     def _follow(self, search: RemoteSearch, release: str, wait_for_pods: bool) -> None:
         """Follow the search until it ends, or detach when this process is stopped."""

@@ -20,7 +20,8 @@ pytestmark = needs_helm
 
 RELEASE = "tune-abc"
 SEARCH = {"search": {"enabled": True, "experiment": {"tune.yaml": "tune_config: {}\n", "train.yaml": "model: {}\n",
-                                                     "search.json": "{}"}},
+                                                     "search.json": "{}"},
+                     "lockName": "aframe-tune-lock-0123456789abcdef0123"},
           "clientService": {"enabled": False}}
 BACKENDS = [merged(VALID, SEARCH), merged(VALID, SEARCH, GIT), merged(VALID, SEARCH, {"backend": "kuberay"})]
 IDS = ["chart", "chart-git-sync", "kuberay"]
@@ -54,6 +55,8 @@ def test_the_search_job_s_role_allows_exactly_the_removal_of_its_own_release(val
             assert allowed(role, kind, name, verb), f"{verb} {kind}/{name}"
     for kind in OWNED_BY_THE_JOB:
         assert allowed(role, kind, f"{RELEASE}-search", "patch")
+    # the run lock, if run.sh did not hand it over
+    assert allowed(role, "ConfigMap", "aframe-tune-lock-0123456789abcdef0123", "delete")
     # nothing beyond its own release: every rule names its objects
     assert all(rule.get("resourceNames") for rule in role["rules"])
     assert not allowed(role, "Secret", "another-release-credentials", "delete")
