@@ -421,7 +421,8 @@ class RayClusterParameters:
     # would read as false and override tune.cfg's true.
     keep_cluster = luigi.BoolParameter(
         default=False, significant=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
-        description="leave the cluster running afterwards; default: false",
+        description="leave the cluster running: a search's once it ended or failed to start, a dispatch's once its "
+        "jobs ended (remove it with aframe-tune cleanup); default: false",
     )
 
 
