@@ -72,7 +72,9 @@ log = logging.getLogger(__name__)
 COMPONENT = "app.kubernetes.io/component"
 # the workload controllers the simulator plays, by kind
 WORKLOADS = {"Deployment": "deployments", "Job": "jobs"}
-FAULTS = ("unschedulable", "image_pull", "crash_loop", "never_ready")
+FAULTS = ("unschedulable", "image_pull", "crash_loop", "never_ready", "broken_image")
+# what a container of an image without the program it is told to run does ("broken_image")
+BROKEN_IMAGE = [sys.executable, "-c", "import sys; sys.exit(\"python: No module named aframe_tune (the image's)\")"]
 NODE = "emulated-node"  # the one node every pod is bound to: this machine
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -446,6 +448,8 @@ class PodSimulator:
                                                          "message": str(missing)}})
             self.kubelet_events.record(raw, WARNING, "Failed", f"Error: {missing}", pod.field_path)
             return
+        if fault == "broken_image":  # the image lacks the program: it runs, and exits 1 at once
+            argv = BROKEN_IMAGE
         pod.argv_log.append(argv)
         self._argv_history.append(argv)
         if pod.stopped.is_set() or self._stopping.is_set():

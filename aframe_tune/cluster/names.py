@@ -13,6 +13,7 @@ PRODUCT = "aframe-tune"
 
 HEAD = "head"
 WORKER = "worker"
+SEARCH = "search"
 RUN_LOCK = "run-lock"
 
 SEARCH_RELEASE_PREFIX = "aframe-tune"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.lock import LockHolder, lock_name
-from aframe_tune.cluster.names import COMPONENT, RUN_DIR_ANNOTATION, RUN_LOCK, product_labels
+from aframe_tune.cluster.names import COMPONENT, RUN_DIR_ANNOTATION, RUN_LOCK, SEARCH, product_labels
 from aframe_tune.cluster.pods import ClusterState, read_pod_state
 
 
@@ -31,7 +31,7 @@ class ClusterSearch:
 
     def search_pods(self) -> list[str]:
         """The search Job's pods, newest name last (a replaced pod follows the same search)."""
-        return sorted(p.name for p in self.pods.pods.values() if p.component == "search")
+        return sorted(p.name for p in self.pods.pods.values() if p.component == SEARCH)
 
 
 async def find_cluster_searches(api: KubeApi, run_dir: str | None = None) -> list[ClusterSearch]:

@@ -14,7 +14,9 @@ import time
 from dataclasses import dataclass
 
 from aframe_tune.cluster.errors import ClusterError
+from aframe_tune.cluster.inventory import find_ray_clusters, remove_ray_cluster
 from aframe_tune.cluster.kube import KubeApi
+from aframe_tune.cluster.names import SEARCH, product_labels
 from aframe_tune.cluster.release_removal import job_finished, search_job_name
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.console import end_live, is_interactive, say, show_live
@@ -27,6 +29,7 @@ logger = logging.getLogger(__name__)
 FOLLOW_EVERY_S = 3.0
 # polls in a row that find the search Job gone, with no end recorded, before the search counts as lost
 GONE_POLLS = 3
+JOB_FAILED = "the search Job failed (is aframe-tune installed in the image?)"
 # seconds the release has, once the search ended, to remove itself
 REMOVAL_TIMEOUT_S = 90.0
 
@@ -47,12 +50,32 @@ class FollowedSearch:
     location: S3Location
     endpoint_url: str | None
 
+    def job_failed(self, lines: list[str]) -> SearchStatus:
+        """The status of a search whose Job failed before the search could record an end (an
+        image without aframe-tune, say)."""
+        now = time.time()
+        output = "".join(f"\n  {line.rstrip()}" for line in lines)
+        return SearchStatus(SearchState.FAILED, self.release, now, now, None,
+                            f"{JOB_FAILED}; its last lines:{output}" if output else JOB_FAILED)
+
     def lost(self) -> SearchStatus:
         """The status of a search whose Job is gone without recording an end."""
         now = time.time()
         return SearchStatus(SearchState.FAILED, self.release, now, now, None,
                             f"the search's Job {search_job_name(self.release)} is gone, and the search recorded no "
                             "end (the release was removed by hand, or by aframe-tune cleanup)")
+
+
+async def last_lines(api: KubeApi, release: str, count: int = 15) -> list[str]:
+    """The last lines of the output of the release's newest search Job pod."""
+    pods = await api.list("pods", labels=product_labels(release, component=SEARCH))
+    if not pods:
+        return []
+    newest = max(pods, key=lambda pod: pod["metadata"].get("creationTimestamp", ""))
+    try:
+        return [line async for line in api.pod_logs(newest["metadata"]["name"])][-count:]
+    except ClusterError as error:
+        return [f"(its log could not be read: {error})"]
 
 
 class Contact:
@@ -114,7 +137,7 @@ async def follow(search: FollowedSearch, storage: S3Storage) -> SearchStatus:
             return status
         gone = gone + 1 if job is None or job_finished(job) else 0
         if gone >= GONE_POLLS:
-            return search.lost()
+            return search.lost() if job is None else search.job_failed(await last_lines(api, search.release))
         line = status_line(search, status)
         if status is not None and status.progress is not None:
             if pace.due(status.progress, time.monotonic()):
@@ -166,11 +189,21 @@ def request_stop(run_dir: str, release: str) -> None:
     S3Storage().write_text(release, S3Location.parse(run_dir).child(STOP_FILE))
 
 
+async def remove_release(search: FollowedSearch) -> None:
+    """Remove a release whose search Job failed and so cannot remove it."""
+    api = await KubeApi.connect(search.target)
+    for cluster in await find_ray_clusters(api, search.release):
+        await remove_ray_cluster(api, cluster)
+
+
 def follow_search(search: FollowedSearch) -> SearchStatus:
-    """Follow the search until it ends (see :func:`follow`) and its release has removed itself."""
+    """Follow the search until it ends (see :func:`follow`) and its release has removed itself
+    (or, when its search Job failed, remove the release here)."""
     status = asyncio.run(follow(search, S3Storage(search.endpoint_url)))
     end_live()
-    if asyncio.run(removed(search)):
+    if status.message.startswith(JOB_FAILED):
+        asyncio.run(remove_release(search))
+    elif asyncio.run(removed(search)):
         say("Ray cluster %s removed itself", search.release)
     else:
         logger.warning("Ray cluster %s has not removed itself %.0f s after the search ended; remove it with: "

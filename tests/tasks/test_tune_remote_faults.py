@@ -163,3 +163,21 @@ def test_a_head_that_never_starts_with_no_one_watching_is_given_up_and_the_relea
     (key,) = s3_server.keys(bucket, "my-tune/search-status.json")
     status = json.loads(s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read())
     assert status["state"] == "failed" and status["message"] == "the Ray head did not start within 15 s", status
+
+
+def test_a_search_job_that_fails_is_reported_with_its_output_and_run_sh_removes_the_release(
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
+) -> None:
+    """An image without aframe-tune: the search Job's pods exit at once, the Job gives up, and no
+    one in the cluster is left to remove the release; run.sh, following, does."""
+    emulated_cluster.pods.inject("search", "broken_image")
+    bucket = s3_server.create_bucket("search-job-fails")
+    directory = remote_experiment(tmp_path, bucket)
+    result = run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode == 30, output[-4000:]
+    assert "The search in the cluster failed: the search Job failed (is aframe-tune installed in the image?)" in output
+    assert "No module named aframe_tune (the image's)" in output  # its own last words
+    assert "Traceback" not in output
+    emulated_cluster.api.flush()
+    assert emulated_cluster.release_objects() == []
