@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.cluster.kube import KubeApi
-from aframe_tune.cluster.names import INSTANCE
+from aframe_tune.cluster.names import HEAD, INSTANCE, WORKER
 from aframe_tune.cluster.pods import ClusterState, read_pod_state
 
 logger = logging.getLogger(__name__)
@@ -45,10 +45,11 @@ async def wait_for_head_and_worker(
 
     def record(event: str, raw: dict[str, Any]) -> ClusterState:
         nonlocal last_line
-        if event == "DELETED":
+        pod = read_pod_state(raw)
+        if event == "DELETED" or pod.component not in (HEAD, WORKER):  # the search Job's: followed later
             pods.pop(raw["metadata"]["name"], None)
         else:
-            pods[raw["metadata"]["name"]] = read_pod_state(raw)
+            pods[raw["metadata"]["name"]] = pod
         now = ClusterState(dict(pods))
         line = f"Ray cluster {release}: {now.summary()}"
         if line != last_line:
