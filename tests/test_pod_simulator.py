@@ -323,7 +323,9 @@ def test_a_pod_with_a_service_account_reaches_the_api_with_kr8s_by_its_kubeconfi
         assert api.get("pods", "team", "search")["status"]["phase"] == "Succeeded"
 
 
-FETCH = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[-1], timeout=10).read().decode())"
+# retried, as a client of a Service whose pod is still starting must
+FETCH = ("import sys, time, urllib.request\nfor _ in range(100):\n    try:\n        print(urllib.request.urlopen("
+         "sys.argv[-1], timeout=10).read().decode()); break\n    except OSError:\n        time.sleep(0.1)")
 SERVE = """
 import http.server, sys
 flags = dict(a.lstrip("-").split("=", 1) for a in sys.argv[1:])
