@@ -36,7 +36,7 @@ POLL_S = 5.0
 # seconds the head may not answer before the search counts as lost with it
 LOST_AFTER_S = 30.0
 # seconds the head may refuse the submission (its job agent still starting) before that is an error
-SUBMIT_TIMEOUT_S = 120.0
+SUBMIT_TIMEOUT_S = 600.0
 # seconds a search asked to stop (max_runtime) has before it is stopped outright
 STOP_GRACE_S = 300.0
 HEAD_LOST = "the Ray head was lost (its pod was deleted or failed), and the search with it"
