@@ -27,7 +27,7 @@ from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.console import quiet_http_requests
 from aframe_tune.tune.cluster_settings import EXPERIMENT_ENV, SETTINGS_FILE, ClusterSearchSettings
 from aframe_tune.tune.s3 import S3Location, S3Storage
-from aframe_tune.tune.search_status import STATUS_FILE, STOP_FILE, SearchState, SearchStatus
+from aframe_tune.tune.search_status import STATUS_FILE, STOP_FILE, SearchState, SearchStatus, read_search_status
 
 logger = logging.getLogger(__name__)
 
@@ -92,11 +92,9 @@ def known_to(client: JobSubmissionClient, release: str) -> bool:
 
 def started_before(settings: ClusterSearchSettings) -> bool:
     """Whether this release's search has recorded a status: it was submitted and ran."""
-    storage = S3Storage()
-    location = S3Location.parse(settings.run_dir).child(STATUS_FILE)
     try:
-        return storage.exists(location) and SearchStatus.from_json(storage.read_text(location)).release == settings.release
-    except (AframeTuneError, ValueError):
+        return read_search_status(S3Storage(), S3Location.parse(settings.run_dir), settings.release) is not None
+    except AframeTuneError:
         return False
 
 
@@ -151,16 +149,17 @@ def record_end(settings: ClusterSearchSettings, state: SearchState, message: str
     """Record how the search ended where it could not (it never started, or died): its status in
     S3 is what the user's machine reports."""
     storage = S3Storage()
-    location = S3Location.parse(settings.run_dir).child(STATUS_FILE)
+    run_dir = S3Location.parse(settings.run_dir)
+    location = run_dir.child(STATUS_FILE)
     try:
-        current = SearchStatus.from_json(storage.read_text(location)) if storage.exists(location) else None
-    except (ValueError, Exception) as error:  # an unreadable status is replaced
+        current = read_search_status(storage, run_dir, settings.release)
+    except AframeTuneError as error:  # unreadable: replaced
         logger.warning("Could not read the search's status (%s)", error)
         current = None
-    if current is not None and current.release == settings.release and current.state.ended:
+    if current is not None and current.state.ended:
         return
     now = time.time()
-    started = current.started_at if current is not None and current.release == settings.release else now
+    started = current.started_at if current is not None else now
     try:
         storage.write_text(SearchStatus(state, settings.release, started, now, None, message).to_json(), location)
     except Exception as error:

@@ -22,7 +22,7 @@ from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.console import end_live, is_interactive, say, show_live
 from aframe_tune.tune.progress import Pace, short_duration
 from aframe_tune.tune.s3 import S3Location, S3Storage, StorageError
-from aframe_tune.tune.search_status import STATUS_FILE, STOP_FILE, SearchState, SearchStatus
+from aframe_tune.tune.search_status import STOP_FILE, SearchState, SearchStatus, read_search_status
 
 logger = logging.getLogger(__name__)
 
@@ -98,15 +98,7 @@ class Contact:
 
 def read_status(storage: S3Storage, search: FollowedSearch) -> SearchStatus | None:
     """The search's status, if this release's search has written one."""
-    location = search.location.child(STATUS_FILE)
-    if not storage.exists(location):
-        return None
-    try:
-        status = SearchStatus.from_json(storage.read_text(location))
-    except ValueError as error:
-        logger.info("Unreadable status in %s (%s)", location.url, error)
-        return None
-    return status if status.release == search.release else None
+    return read_search_status(storage, search.location, search.release)
 
 
 def status_line(search: FollowedSearch, status: SearchStatus | None) -> str:
@@ -173,15 +165,7 @@ async def removed(search: FollowedSearch) -> bool:
 def read_status_of(run_dir: str, release: str | None) -> SearchStatus | None:
     """The status in ``run_dir`` (of ``release``'s search, if given), read with this machine's
     S3 endpoint (``AWS_ENDPOINT_URL``)."""
-    location = S3Location.parse(run_dir).child(STATUS_FILE)
-    storage = S3Storage()
-    if not storage.exists(location):
-        return None
-    try:
-        status = SearchStatus.from_json(storage.read_text(location))
-    except ValueError:
-        return None
-    return status if release in (None, status.release) else None
+    return read_search_status(S3Storage(), S3Location.parse(run_dir), release)
 
 
 def request_stop(run_dir: str, release: str) -> None:

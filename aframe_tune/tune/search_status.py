@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from aframe_tune.tune.progress import SearchProgress
+from aframe_tune.tune.s3 import S3Location, S3Storage
 
 STATUS_FILE = "search-status.json"
 # ``aframe-tune stop`` writes the release's name here; the search of that release stops, saving its state
@@ -83,3 +84,16 @@ class SearchStatus:
     def elapsed_s(self) -> float:
         end = self.updated_at if self.state.ended else time.time()
         return max(0.0, end - self.started_at)
+
+
+def read_search_status(storage: S3Storage, run_dir: S3Location, release: str | None = None) -> SearchStatus | None:
+    """The status in ``run_dir`` (only ``release``'s search's, if given); None where there is none,
+    or it cannot be read as one. Storage failures are raised (``StorageError``)."""
+    location = run_dir.child(STATUS_FILE)
+    if not storage.exists(location):
+        return None
+    try:
+        status = SearchStatus.from_json(storage.read_text(location))
+    except ValueError:
+        return None
+    return status if release in (None, status.release) else None
