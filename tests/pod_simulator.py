@@ -81,6 +81,7 @@ BIN = Path(sys.executable).parent
 # a URL's scheme and host (lower case, as DNS names are) and port, not the host's prefix alone
 _URL = re.compile(r"\b(https?)://([a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::(\d+))?(?![\w.:-])")
 DEFAULT_PORTS = {"http": 80, "https": 443}
+RAY_AGENT_LISTEN_PORT = 52365  # `ray start --dashboard-agent-listen-port`, by default
 
 
 # Pod and LoadBalancer addresses: the second octet comes from the process id, so test runs on
@@ -783,6 +784,13 @@ class PodSimulator:
             out.append(f"--gcs-address={pod.ip}:{pod.ports[6379]}")
         if new_ports and argv[:2] == ["ray", "start"]:
             out.insert(2, f"--node-ip-address={pod.ip}")
+            if not any(arg.startswith("--dashboard-agent-listen-port") for arg in argv):
+                # Ray's job agent also listens on 127.0.0.1 at this port (52365 by default). Every
+                # pod has a loopback of its own; here they share one, so without a port of its own
+                # a second pod's agent cannot bind, exits, and the Jobs API of a head that lost the
+                # race answers "No available agent" for ever.
+                pod.ports[RAY_AGENT_LISTEN_PORT] = free_port()
+                out.insert(3, f"--dashboard-agent-listen-port={pod.ports[RAY_AGENT_LISTEN_PORT]}")
             # Every pod has its own filesystem, so every Ray node its own temp dir: without one, a
             # worker node uses the head's, and the two nodes then delete and recreate each other's
             # files (unpacked runtime environments, log files) on this one machine. Short, because

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.k8s.emulator import KubernetesEmulator
-from tests.pod_simulator import PodSimulator
+from tests.pod_simulator import RAY_AGENT_LISTEN_PORT, PodSimulator, RunningPod
 
 pytestmark = pytest.mark.cluster
 
@@ -357,3 +357,19 @@ def test_service_names_in_urls_reach_the_pod_behind_the_service() -> None:
         assert api.wait_for(lambda: api.pod_logs.read("default", "client", "args").decode().strip()) == "/arg"
         head = simulator.pods[("default", "head")]
         assert f"http://{head.ip}:{head.ports[8265]}/script" in simulator.argv_history()[-2][-1]
+
+
+def test_each_ray_node_gets_its_own_job_agent_port_as_its_own_loopback_would_give_it() -> None:
+    """Ray's job agent also listens on 127.0.0.1, which the pods here share: two nodes on its
+    default port would leave one without an agent (a head's Jobs API then never takes a job)."""
+    with KubernetesEmulator() as api, PodSimulator(api) as simulator:
+        agent_ports = []
+        for name, argv in (("head", ["ray", "start", "--head", "--block"]),
+                           ("worker", ["ray", "start", f"--dashboard-agent-listen-port={RAY_AGENT_LISTEN_PORT}"])):
+            pod = RunningPod("default", name, name, f"127.0.0.{len(agent_ports) + 2}")
+            rewritten = simulator._rewrite(pod, argv)
+            flags = [arg for arg in rewritten if arg.startswith("--dashboard-agent-listen-port=")]
+            assert flags == [f"--dashboard-agent-listen-port={pod.ports[RAY_AGENT_LISTEN_PORT]}"]
+            agent_ports.append(pod.ports[RAY_AGENT_LISTEN_PORT])
+            shutil.rmtree(pod.temp_dir, ignore_errors=True)
+        assert len(set(agent_ports)) == 2 and RAY_AGENT_LISTEN_PORT not in agent_ports
