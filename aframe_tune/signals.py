@@ -10,15 +10,20 @@ Every ``ray.init`` call (lightray makes one of its own) replaces the SIGTERM han
 which raises ``SystemExit(15)``. A local search re-installs these handlers once Tune starts
 (``aframe_tune.tune.stop``); otherwise, as for a remote search, whose loop runs on the cluster,
 :func:`stopped_by` turns Ray's exit into the same error, and the search stops at once with the
-state Ray Tune saved last.
+state Ray Tune saved last. Code that waits in asyncio runs through :func:`run_async`, so that
+a signal cancels the wait instead of landing, and being lost, in one of the loop's callbacks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
+import threading
+from collections.abc import Coroutine
 from types import FrameType
+from typing import Any, TypeVar
 
 from aframe_tune.errors import AframeTuneError
 
@@ -42,6 +47,9 @@ class StoppedBySignal(AframeTuneError):
 
 
 _received: list[int] = []
+# the coroutine :func:`run_async` runs in the main thread, which a stop signal cancels
+_main_task: asyncio.Task | None = None
+T = TypeVar("T")
 
 
 def stopped_by(signum: int) -> StoppedBySignal:
@@ -69,6 +77,13 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     first = not _received
     _received.append(signum)
     name = signal.Signals(signum).name
+    task = _main_task
+    if task is not None and not task.done():
+        # Raising here would land in whatever the event loop is running, and asyncio swallows
+        # (logs) an exception raised in a plain callback: the wait would go on. Cancel the
+        # coroutine instead, thread-safely, which also wakes the loop's select().
+        task.get_loop().call_soon_threadsafe(task.cancel)
+        return
     if first and _tune_is_running():
         logger.warning("%s received: stopping the search once its state is saved (send it again to stop "
                        "at once)", name)
@@ -84,3 +99,29 @@ def install_stop_handlers() -> None:
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     for signum in STOP_SIGNALS:
         signal.signal(signum, _stop)
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coroutine)``, stoppable: in the main thread, a stop signal cancels the
+    coroutine (its ``finally`` blocks run) and is raised afterwards as :class:`StoppedBySignal`."""
+    if threading.current_thread() is not threading.main_thread():
+        return asyncio.run(coroutine)
+
+    async def main() -> T:
+        global _main_task
+        _main_task = asyncio.current_task()
+        try:
+            return await coroutine
+        finally:
+            _main_task = None
+
+    received = len(_received)
+    try:
+        result = asyncio.run(main())
+    except asyncio.CancelledError:
+        if len(_received) == received:
+            raise
+        raise StoppedBySignal(_received[-1]) from None
+    if len(_received) > received:  # a coroutine that swallowed its cancellation still stops here
+        raise StoppedBySignal(_received[-1])
+    return result

@@ -64,13 +64,14 @@ QUICK = Plan(
     scaling_repetitions=1,
     readiness_repetitions=3,
 )
-# the smallest run of every measurement: checks that the benchmark itself works (tests/test_bench.py)
+# the smallest run of every measurement: checks that the benchmark itself works (tests/test_bench.py);
+# no scaling searches, which are the overhead's measurement (measure_searches) at other sizes
 SMOKE = Plan(
     repetitions=1,
     overhead=Workload(trials=2, epochs=1, num_train=256, num_valid=128),
     resume=Workload(trials=4, epochs=2, num_train=256, num_valid=128),
     resume_repetitions=1,
-    scaling=(short_trials(4),),
+    scaling=(),
     scaling_repetitions=1,
     readiness_repetitions=1,
     readiness_workers=(1, 4),

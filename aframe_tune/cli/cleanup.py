@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
+from aframe_tune.signals import run_async
 from pathlib import Path
 
 
@@ -27,7 +27,7 @@ def add_cleanup_command(commands: argparse._SubParsersAction) -> None:
 
 
 def cleanup_command(args: argparse.Namespace) -> int:
-    return asyncio.run(_cleanup(args))
+    return run_async(_cleanup(args))
 
 
 async def _cleanup(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from aframe_tune.errors import AframeTuneError
+from aframe_tune.signals import run_async
 
 
 def _target_options(parser: argparse.ArgumentParser) -> None:
@@ -30,13 +31,13 @@ def add_search_commands(commands: argparse._SubParsersAction) -> None:
                                              "cluster, GPUs held, trials by state, best metric so far, start time.")
     status.add_argument("run_dir", nargs="?", help="an s3:// run directory; default: every search in the namespace")
     _target_options(status)
-    status.set_defaults(command=lambda args: asyncio.run(status_command(args)))
+    status.set_defaults(command=lambda args: run_async(status_command(args)))
     logs = commands.add_parser("logs", help="the output of the search running in the cluster for RUN_DIR",
                                description="The search's output (its search Job's log) of RUN_DIR's search.")
     logs.add_argument("run_dir", help="the s3:// run directory")
     logs.add_argument("-f", "--follow", action="store_true", help="go on printing its output as it comes")
     _target_options(logs)
-    logs.set_defaults(command=lambda args: asyncio.run(logs_command(args)))
+    logs.set_defaults(command=lambda args: run_async(logs_command(args)))
     stop = commands.add_parser("stop", help="stop the search running in the cluster for RUN_DIR; run.sh resumes it",
                                description="Stop RUN_DIR's search as Ctrl-C would: its state is saved to S3, the "
                                            "cluster is removed, and run.sh resumes it.")
@@ -44,7 +45,7 @@ def add_search_commands(commands: argparse._SubParsersAction) -> None:
     stop.add_argument("--timeout", type=float, default=300.0,
                       help="seconds to wait for the search to stop before its cluster is removed anyway; default: 300")
     _target_options(stop)
-    stop.set_defaults(command=lambda args: asyncio.run(stop_command(args)))
+    stop.set_defaults(command=lambda args: run_async(stop_command(args)))
 
 
 async def _api(args: argparse.Namespace):  # -> KubeApi

@@ -15,7 +15,6 @@ always Leases. The pattern is client-go's leader election: the holder renews the
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
@@ -27,12 +26,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from aframe_tune.cluster.errors import ClusterConflictError
+from aframe_tune.cluster.errors import ClusterConflictError, ClusterError
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.names import LOCK_PREFIX, RUN_DIR_ANNOTATION, RUN_LOCK, product_labels
 from aframe_tune.cluster.release_removal import job_finished, search_job_name
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.errors import RunDirectoryBusyError
+from aframe_tune.signals import run_async
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +133,7 @@ class ClusterRunLock:
         self.ttl_s = ttl_s
         self.me = LockHolder(socket.gethostname(), os.getpid(), release, 0.0, activity)
         self.activity = ACTIVITIES[activity]
+        self.handed_over = False  # to a search in the cluster (:meth:`hand_over`)
 
     def _body(self) -> dict[str, Any]:
         return {
@@ -207,6 +208,7 @@ class ClusterRunLock:
         await api.patch("configmaps", self.name, {
             "metadata": {"resourceVersion": existing["metadata"]["resourceVersion"], "ownerReferences": [owner]},
             "data": holder.to_data()}, doing=f"handing {self.run_dir} over to the search in the cluster")
+        self.handed_over = True
 
     def _busy(self, holder: LockHolder) -> RunDirectoryBusyError:
         if holder.in_cluster:
@@ -244,13 +246,13 @@ class ClusterRunLock:
 def held_run_lock(lock: ClusterRunLock, renew_every_s: float = 15.0) -> Iterator[LockHolder | None]:
     """Hold ``lock`` for the block, renewing it from a background thread; yields the dead
     holder it was taken over from, if any."""
-    previous = asyncio.run(lock.acquire())
+    previous = run_async(lock.acquire())
     stop = threading.Event()
 
     def renew_until_stopped() -> None:
         while not stop.wait(renew_every_s):
             try:
-                asyncio.run(lock.renew())
+                run_async(lock.renew())
             except Exception as error:  # a blip of the API server must not end the search
                 logger.warning("Could not renew the lock of %s (%s); trying again", lock.run_dir, error)
 
@@ -262,7 +264,7 @@ def held_run_lock(lock: ClusterRunLock, renew_every_s: float = 15.0) -> Iterator
         stop.set()
         renewer.join()
         try:
-            asyncio.run(lock.release())
-        except Exception as error:
+            run_async(lock.release())
+        except ClusterError as error:  # not a stop signal: that still stops the run
             logger.warning("Could not remove the lock of %s (%s); it expires by itself in %.0f s",
                            lock.run_dir, error, lock.ttl_s)

@@ -10,7 +10,6 @@ after ``AFRAME_TUNE_READY_TIMEOUT`` seconds, and the release removed too.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -28,6 +27,7 @@ from aframe_tune.console import quiet_http_requests
 from aframe_tune.tune.cluster_settings import EXPERIMENT_ENV, SETTINGS_FILE, ClusterSearchSettings
 from aframe_tune.tune.s3 import S3Location, S3Storage
 from aframe_tune.tune.search_status import STATUS_FILE, STOP_FILE, SearchState, SearchStatus, read_search_status
+from aframe_tune.signals import run_async
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ def run() -> int:
                        "--yes", release, release)
         return 0 if succeeded else 1
     try:
-        asyncio.run(remove_own_release(KubeTarget(os.environ.get("POD_NAMESPACE", "")), release,
+        run_async(remove_own_release(KubeTarget(os.environ.get("POD_NAMESPACE", "")), release,
                                        os.environ.get("AFRAME_TUNE_RUN_LOCK", "")))
     except ClusterError as error:
         logger.error("Could not remove Ray cluster %s: %s", release, error)

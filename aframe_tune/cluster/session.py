@@ -4,7 +4,6 @@ uninstall."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import os
@@ -24,6 +23,7 @@ from aframe_tune.cluster.release_removal import search_job_name
 from aframe_tune.cluster.values import RayClusterValues, new_ray_token
 from aframe_tune.config import ClusterBackendName
 from aframe_tune.errors import ConfigError, Problems
+from aframe_tune.signals import run_async
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def checked_cluster(cluster: ClusterDescription) -> ClusterDescription:
 
 def _reachable(cluster: ClusterDescription) -> ClusterDescription:
     try:
-        return asyncio.run(_resolve(cluster))
+        return run_async(_resolve(cluster))
     except ClusterError as error:  # nothing was created yet: an input problem
         raise ConfigError(str(error)) from None
 
@@ -102,8 +102,8 @@ def deployed_ray_cluster(backend: ClusterBackend, release: str, values: RayClust
     succeeded, failed or was interrupted, unless ``keep`` is set.
     """
     try:
-        asyncio.run(backend.install(release, values))
-        yield asyncio.run(backend.wait_until_usable(release, ready_timeout_s))
+        run_async(backend.install(release, values))
+        yield run_async(backend.wait_until_usable(release, ready_timeout_s))
     finally:
         namespace = backend.target.namespace
         if keep:
@@ -111,7 +111,7 @@ def deployed_ray_cluster(backend: ClusterBackend, release: str, values: RayClust
                            release, release, namespace)
         else:
             try:
-                asyncio.run(backend.uninstall(release))
+                run_async(backend.uninstall(release))
             except ClusterError as error:
                 logger.error("%s; remove it by hand: helm uninstall %s -n %s", error, release, namespace)
 
@@ -123,7 +123,7 @@ def remove_left_behind(backend: ClusterBackend, release: str, holder: str) -> No
         return
     logger.warning("Removing Ray cluster %s, left behind by %s, which stopped without removing it", release, holder)
     try:
-        asyncio.run(backend.uninstall(release))
+        run_async(backend.uninstall(release))
     except ClusterError as error:
         logger.info("Ray cluster %s is already gone (%s)", release, error)
 
@@ -159,8 +159,8 @@ def deploy_search(cluster: ClusterDescription, release: str, values: RayClusterV
             remove_left_behind(backend, left_behind.release, f"process {left_behind.pid} on {left_behind.host}")
         announce()
         try:
-            asyncio.run(backend.install(release, values))
-            asyncio.run(_hand_over(lock, release))
+            run_async(backend.install(release, values))
+            run_async(_hand_over(lock, release))
         except BaseException:
             _uninstall_quietly(backend, release)
             raise
@@ -176,7 +176,7 @@ async def _hand_over(lock: ClusterRunLock, release: str) -> None:
 
 def _uninstall_quietly(backend: ClusterBackend, release: str) -> None:
     try:
-        asyncio.run(backend.uninstall(release))
+        run_async(backend.uninstall(release))
     except ClusterError as error:
         logger.error("%s; remove it by hand: helm uninstall %s -n %s", error, release, backend.target.namespace)
 
@@ -187,7 +187,7 @@ def wait_until_search_cluster_ready(cluster: ClusterDescription, release: str) -
     release (unless ``cluster.keep``) and is raised."""
     backend = backend_for(cluster)
     try:
-        asyncio.run(backend.wait_until_ready(release, cluster.ready_timeout_s))
+        run_async(backend.wait_until_ready(release, cluster.ready_timeout_s))
     except ClusterError:
         if cluster.keep:
             logger.warning("Keeping Ray cluster %s as asked; remove it with: helm uninstall %s -n %s", release, release,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
@@ -19,9 +18,9 @@ import luigi
 from aframe_tune.config import RayClusterParameters, check_dns_label, data, parameters_of, ray_head, ray_worker, s3, ssh
 from aframe_tune.errors import AframeTuneError, ConfigError, Problems, TuningError
 from aframe_tune.console import end_live, say
-from aframe_tune.tasks.base import TuneParameters, is_remote, progress_view, search_loggers
-from aframe_tune.tasks.logs import library_lines_shown, register_secret, route_logs_through_root
-from aframe_tune.signals import StoppedBySignal, install_stop_handlers
+from aframe_tune.tasks.base import TuneParameters, is_remote, search_loggers
+from aframe_tune.tasks.logs import register_secret, route_logs_through_root
+from aframe_tune.signals import StoppedBySignal, install_stop_handlers, run_async
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.best import BestTrial
 from aframe_tune.tune.cluster_settings import SETTINGS_FILE, TRAIN_FILE, TUNE_FILE, ClusterSearchSettings
@@ -294,15 +293,20 @@ class TuneRemote(TuneParameters, RayClusterParameters):
         search = self.check_inputs()
         release = new_release_name(SEARCH_RELEASE_PREFIX)
         lock = ClusterRunLock(search.cluster.target, search.location.url, release)
-        running = asyncio.run(lock.search_in_cluster())
+        running = run_async(lock.search_in_cluster())
         if running is not None:
             release = running
             say("The search of %s is running in the cluster (Ray cluster %s); following it", search.location.url,
                 release)
         else:
             announce_remote_search(search)
-            deploy_search(search.cluster, release, self._values(search, token, release), lock,
-                          partial(say, "Deploying Ray cluster %s; waiting for its head and a worker", release))
+            try:
+                deploy_search(search.cluster, release, self._values(search, token, release), lock,
+                              partial(say, "Deploying Ray cluster %s; waiting for its head and a worker", release))
+            except StoppedBySignal as stop:
+                if lock.handed_over:  # stopped on the way out of deploying: the search goes on
+                    raise SearchDetached(stop.signum, release, search.location.url) from None
+                raise
         self._follow(search, release, wait_for_pods=running is None)
 
     def _values(self, search: RemoteSearch, token: str, release: str) -> RayClusterValues:

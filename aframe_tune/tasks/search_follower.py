@@ -23,6 +23,7 @@ from aframe_tune.console import end_live, is_interactive, say, show_live
 from aframe_tune.tune.progress import Pace, short_duration
 from aframe_tune.tune.s3 import S3Location, S3Storage, StorageError
 from aframe_tune.tune.search_status import STOP_FILE, SearchState, SearchStatus, read_search_status
+from aframe_tune.signals import run_async
 
 logger = logging.getLogger(__name__)
 
@@ -183,11 +184,11 @@ async def remove_release(search: FollowedSearch) -> None:
 def follow_search(search: FollowedSearch) -> SearchStatus:
     """Follow the search until it ends (see :func:`follow`) and its release has removed itself
     (or, when its search Job failed, remove the release here)."""
-    status = asyncio.run(follow(search, S3Storage(search.endpoint_url)))
+    status = run_async(follow(search, S3Storage(search.endpoint_url)))
     end_live()
     if status.message.startswith(JOB_FAILED):
-        asyncio.run(remove_release(search))
-    elif asyncio.run(removed(search)):
+        run_async(remove_release(search))
+    elif run_async(removed(search)):
         say("Ray cluster %s removed itself", search.release)
     else:
         logger.warning("Ray cluster %s has not removed itself %.0f s after the search ended; remove it with: "
