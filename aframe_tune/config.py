@@ -467,12 +467,13 @@ class ray_worker(luigi.Config):  # noqa: N801
 
     min_replicas = CountParameter(
         minimum=0, default=0,
-        description="with backend kuberay, the fewest worker pods Ray's autoscaler keeps while idle; default: 0",
+        description="the fewest worker pods kept while idle (by Ray's autoscaler with backend kuberay, by the "
+        "workers themselves with chart); default: 0",
     )
     idle_timeout = CountParameter(
         default=60,
-        description="with backend kuberay, seconds a worker pod runs no trial before the autoscaler removes it "
-        "and its GPUs; default: 60",
+        description="seconds a worker pod runs no trial, while none waits, before it is removed with its GPUs "
+        "(by Ray's autoscaler with backend kuberay, by itself with chart, once the search started); default: 60",
     )
 
     def validate(self) -> None:

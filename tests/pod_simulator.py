@@ -81,6 +81,10 @@ BIN = Path(sys.executable).parent
 # a URL's scheme and host (lower case, as DNS names are) and port, not the host's prefix alone
 _URL = re.compile(r"\b(https?)://([a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::(\d+))?(?![\w.:-])")
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# a shell script's statement separators: ``;``, ``&&``, and ``&`` that sends a command to the
+# background (not the ``&`` of a redirection such as ``2>&1`` or ``&>``)
+_SHELL_SEPARATOR = re.compile(r"(;|&&|(?<![<>&|])&(?![&>]))")
+_SIMPLE_COMMAND = re.compile(r"[\w./=:,@%+-]+(?:\s+[\w./=:,@%+-]+)*")
 RAY_AGENT_LISTEN_PORT = 52365  # `ray start --dashboard-agent-listen-port`, by default
 
 
@@ -658,11 +662,20 @@ class PodSimulator:
         of the script is rewritten, and a Service's URL anywhere in it mapped (:meth:`_map_urls`)."""
         if len(argv) >= 3 and Path(argv[0]).name in ("bash", "sh") and re.fullmatch(r"-[a-z]*c[a-z]*", argv[1]):
             at = 3 if argv[2] == "--" and len(argv) > 3 else 2  # the script; after it come $0, $1...
-            statements = re.split(r"(;|&&)", argv[at])
-            script = "".join(f" {shlex.join(self._rewrite(pod, shlex.split(part)))} "
-                             if part.strip().startswith("ray ") else part for part in statements)
+            statements = _SHELL_SEPARATOR.split(argv[at])
+            script = "".join(self._rewrite_statement(pod, part) for part in statements)
             return [*argv[:at], self._map_urls(pod, script), *self._rewrite(pod, argv[at + 1:], new_ports=False)]
         return self._rewrite(pod, argv)
+
+    def _rewrite_statement(self, pod: RunningPod, statement: str) -> str:
+        """One statement of a shell script: ``ray ...`` as :meth:`_rewrite` does a command; in any
+        other simple command (plain words only), Service names (``svc:port``) resolved, as the
+        cluster DNS would; shell syntax (variables, quotes, redirections) left as it is."""
+        if statement.strip().startswith("ray "):
+            return f" {shlex.join(self._rewrite(pod, shlex.split(statement)))} "
+        if _SIMPLE_COMMAND.fullmatch(statement.strip()):
+            return f" {shlex.join(self._rewrite(pod, statement.split(), new_ports=False))} "
+        return statement
 
     def _map_urls(self, pod: RunningPod, text: str) -> str:
         """Each ``http(s)://service[:port]`` in ``text`` -> the address and real port of a Pod behind

@@ -373,3 +373,29 @@ def test_each_ray_node_gets_its_own_job_agent_port_as_its_own_loopback_would_giv
             agent_ports.append(pod.ports[RAY_AGENT_LISTEN_PORT])
             shutil.rmtree(pod.temp_dir, ignore_errors=True)
         assert len(set(agent_ports)) == 2 and RAY_AGENT_LISTEN_PORT not in agent_ports
+
+
+def test_a_shell_script_s_background_commands_and_service_names_are_run_as_a_kubelet_would() -> None:
+    """``cmd &`` separates statements; Service names resolve in any simple command (as cluster DNS
+    would); shell syntax is left alone."""
+    with KubernetesEmulator() as api, PodSimulator(api) as simulator:
+        api.create("services", "default", {"metadata": {"name": "head-svc"}, "spec": {
+            "selector": {"app": "head"}, "ports": [{"name": "gcs", "port": 6379}]}})
+        head = RunningPod("default", "head", "head", "127.0.0.2", ports={6379: 16379},
+                          process=subprocess.Popen(["sleep", "30"]))
+        simulator.pods[("default", "head")] = head
+        api.create("pods", "default", {"metadata": {"name": "head", "labels": {"app": "head"}},
+                                       "spec": {"containers": [{"name": "ray", "image": "ray"}]}})
+        pod = RunningPod("default", "worker", "worker", "127.0.0.3")
+        script = ("trap 'kill %1 2>/dev/null; exit 143' TERM; ray start --address=head-svc:6379 --block & "
+                  "python -m watch --address=head-svc:6379 2>&1 & wait -n; code=$?; exit $code")
+        (rewritten,) = simulator._rewrite_command(pod, ["/bin/bash", "-c", "--", script])[3:]
+        assert rewritten.startswith("trap 'kill %1 2>/dev/null; exit 143' TERM;")
+        assert f"--address=127.0.0.2:16379 --block &" in rewritten
+        assert "python -m watch --address=head-svc:6379 2>&1 &" in rewritten  # a redirection: left alone
+        assert rewritten.endswith("; code=$?; exit $code")
+        assert simulator._rewrite_statement(pod, " python -m watch --address=head-svc.default:6379 ") == \
+            " python -m watch --address=127.0.0.2:16379 "
+        head.process.kill()
+        head.process.wait()
+        shutil.rmtree(pod.temp_dir, ignore_errors=True)

@@ -65,8 +65,9 @@ class WorkerResources:
         memory: memory per pod, a Kubernetes quantity.
         min_gpu_memory: required GPU memory of a node in MB; 0 for no constraint.
         gpu_resource: the resource name GPUs are asked for by.
-        min_replicas: (backend kuberay) the fewest workers the autoscaler keeps.
-        idle_timeout_s: (backend kuberay) seconds without work before a worker is removed.
+        min_replicas: the fewest workers kept while idle.
+        idle_timeout_s: seconds without work before a worker is removed (backend chart: in a
+            search release only, by the worker itself; see aframe_tune/cluster/idle_worker.py).
     """
 
     replicas: int

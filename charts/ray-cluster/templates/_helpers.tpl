@@ -56,6 +56,11 @@ app.kubernetes.io/component: head
 
 {{/* Environment shared by head and workers: token auth, S3, W&B, code path. */}}
 {{- define "ray-cluster.env" -}}
+{{- /* the pod's name as Ray's instance id, as KubeRay sets it: an idle worker finds itself by it */}}
+- name: RAY_CLOUD_INSTANCE_ID
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
 - name: RAY_AUTH_MODE
   value: token
 - name: RAY_AUTH_TOKEN
