@@ -27,10 +27,14 @@ Everything stays on loopback:
 - Ray binds some ports on all interfaces, so the ports in a Pod's command are mapped to free
   ones, and ``service-name:port`` (or ``name.namespace.svc.cluster.local:port``) in a command
   or probe, and ``http(s)://service[:port]`` in an argument, a shell script or an environment
-  value, resolves to the backing Pod's address and mapped port (the cluster DNS and kube-proxy's
-  job; other hosts are left alone). The resolution waits (up to 120 s) for a Pod behind the
-  Service, so a container that names a Service starts only once that Pod has; a sidecar's
-  ``ray kuberay-autoscaler`` gets its own Pod's GCS address, as the Pod's shared network gives it;
+  value, resolves as the cluster DNS and kube-proxy would (other hosts are left alone):
+  ``http(s)://service`` to the Service's own loopback address, where a TCP forwarder passes each
+  connection to a ready Pod behind it, or refuses it while there is none (a container that names
+  a Service in a URL starts at once, and its client retries, as on a real cluster);
+  ``service:port`` in a command to the backing Pod's address and mapped port, once a Pod behind
+  the Service has started (up to 120 s: Ray retries the head's name until it resolves); a
+  sidecar's ``ray kuberay-autoscaler`` gets its own Pod's GCS address, as the Pod's shared network
+  gives it;
 - a LoadBalancer Service gets its own loopback address, on which a TCP forwarder listens on the
   Service's port and passes connections to a ready backing Pod.
 
@@ -141,6 +145,7 @@ class TcpForwarder:
 
     def __init__(self, ip: str, port: int, backend) -> None:
         self.backend = backend
+        self.ip = ip
         self.server = socket.create_server((ip, port))
         self.server.settimeout(0.5)
         self.closed = threading.Event()
@@ -198,6 +203,8 @@ class PodSimulator:
         self.pods: dict[tuple[str, str], RunningPod] = {}
         self.faults: dict[str, str] = {}
         self.balancers: dict[tuple[str, str], TcpForwarder] = {}
+        # each Service's cluster address, per port, as URLs in containers name them
+        self.cluster_ips: dict[tuple[str, str], dict[int, TcpForwarder]] = {}
         self._lock = threading.RLock()
         self._unsubscribe = None
         self._stopping = threading.Event()
@@ -232,7 +239,7 @@ class PodSimulator:
             stopper.start()
         for stopper in stoppers:
             stopper.join()
-        for forwarder in self.balancers.values():
+        for forwarder in [*self.balancers.values(), *(f for ports in self.cluster_ips.values() for f in ports.values())]:
             forwarder.close()
         shutil.rmtree(self.log_dir, ignore_errors=True)
 
@@ -308,8 +315,9 @@ class PodSimulator:
                     self._balance(event.namespace, event.object)
             elif kind == "Service" and event.type == "DELETED":
                 forwarder = self.balancers.pop((event.namespace, event.name), None)
-                if forwarder:
-                    forwarder.close()
+                for closed in [forwarder, *self.cluster_ips.pop((event.namespace, event.name), {}).values()]:
+                    if closed is not None:
+                        closed.close()
         except Exception:  # a simulator bug must not kill the emulator's dispatcher
             log.exception("pod simulator failed on %s %s", event.type, event.name)
 
@@ -678,15 +686,54 @@ class PodSimulator:
         return statement
 
     def _map_urls(self, pod: RunningPod, text: str) -> str:
-        """Each ``http(s)://service[:port]`` in ``text`` -> the address and real port of a Pod behind
-        that Service (:meth:`_resolve`; the port defaults to 80/443), the path kept. Hosts that are
-        not Services in the emulator (127.0.0.1, an S3 endpoint) stay as they are. A Service whose
-        Pod is not up yet makes this wait, as :meth:`_resolve` does."""
+        """Each ``http(s)://service[:port]`` in ``text`` -> the Service's cluster address (see
+        :meth:`_cluster_address`; the port defaults to 80/443), the path kept. Hosts that are not
+        Services in the emulator (127.0.0.1, an S3 endpoint) stay as they are."""
         def one(match: re.Match[str]) -> str:
             scheme, host, port = match.group(1), match.group(2), match.group(3)
-            resolved = self._resolve(pod.namespace, host, int(port or DEFAULT_PORTS[scheme]))
-            return f"{scheme}://{resolved[0]}:{resolved[1]}" if resolved else match.group(0)
+            address = self._cluster_address(pod.namespace, host, int(port or DEFAULT_PORTS[scheme]))
+            return f"{scheme}://{address[0]}:{address[1]}" if address else match.group(0)
         return _URL.sub(one, text)
+
+    def _service(self, namespace: str, host: str) -> tuple[str, dict[str, Any]] | None:
+        """The Service a cluster DNS name (``name``, ``name.namespace[.svc[.cluster.local]]``) names."""
+        dns = re.fullmatch(r"([a-z0-9-]+)(?:\.([a-z0-9-]+)(?:\.svc(?:\.cluster\.local)?)?)?", host)
+        if dns is None:
+            return None
+        namespace = dns.group(2) or namespace
+        service = self.emulator.get("services", namespace, dns.group(1))
+        return (namespace, service) if service is not None else None
+
+    def _cluster_address(self, namespace: str, host: str, port: int) -> tuple[str, int] | None:
+        """kube-proxy's part: the Service's own address (made on first use, one per Service) and
+        ``port``, where each connection goes to a ready Pod behind the Service; None for a host that
+        is no Service."""
+        found = self._service(namespace, host)
+        if found is None:
+            return None
+        namespace, service = found
+        key = (namespace, service["metadata"]["name"])
+        with self._lock:
+            ports = self.cluster_ips.setdefault(key, {})
+            if port not in ports:
+                ip = next(iter(ports.values())).ip if ports else next_address()
+                target = next((p.get("targetPort", p["port"]) for p in (service.get("spec") or {}).get("ports") or []
+                               if p["port"] == port), port)
+                ports[port] = TcpForwarder(ip, port, lambda: self._endpoint(namespace, service, target))
+            return ports[port].ip, port
+
+    def _endpoint(self, namespace: str, service: dict[str, Any], target: int | str) -> tuple[str, int] | None:
+        """A ready Pod behind ``service``: its address and the real port of ``target`` (a container
+        port, or a port's name), or None while there is none."""
+        selector = (service.get("spec") or {}).get("selector") or {}
+        with self._lock:
+            for pod in self.pods.values():
+                raw = self.emulator.get("pods", pod.namespace, pod.name)
+                labels = (raw or {}).get("metadata", {}).get("labels", {})
+                if pod.ready and pod.namespace == namespace and all(labels.get(k) == v for k, v in selector.items()):
+                    container_port = pod.named_ports.get(target, target) if isinstance(target, str) else target
+                    return pod.ip, pod.ports.get(container_port, container_port)
+        return None
 
     def _mount_volumes(self, pod: RunningPod, container: dict) -> dict[str, str]:
         """Write the Secret and ConfigMap volumes the container mounts as files, as the kubelet would,
@@ -738,20 +785,16 @@ class PodSimulator:
     def _resolve(self, namespace: str, host: str, port: int, wait_s: float = 120) -> tuple[str, int] | None:
         """``service:port`` -> the address and real port of a Pod behind the Service.
 
-        ``host`` is a Service's name as the cluster DNS knows it: ``name``, ``name.namespace`` or
-        ``name.namespace.svc.cluster.local``. Waits up to ``wait_s`` for such a Pod (like a client
-        retrying until the name resolves), so a container whose command or environment names a
-        Service starts only once a Pod behind it has started; None when ``host`` is no Service.
-        A port the Pod's command did not name (Ray's dashboard at its default 8265) is served on
-        the Pod's own address, once its container has started and its ports are known.
+        ``host`` is a Service's name as the cluster DNS knows it (:meth:`_service`). Waits up to
+        ``wait_s`` for such a Pod (as Ray retries the head's name until it resolves), so a container
+        whose command names a Service starts only once a Pod behind it has started; None when
+        ``host`` is no Service. A port the Pod's command did not name is served on the Pod's own
+        address, once its container has started and its ports are known.
         """
-        dns = re.fullmatch(r"([a-z0-9-]+)(?:\.([a-z0-9-]+)(?:\.svc(?:\.cluster\.local)?)?)?", host)
-        if dns is None:
+        found = self._service(namespace, host)
+        if found is None:
             return None
-        host, namespace = dns.group(1), dns.group(2) or namespace
-        service = self.emulator.get("services", namespace, host)
-        if service is None:
-            return None
+        namespace, service = found
         selector = (service.get("spec") or {}).get("selector") or {}
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:

@@ -355,8 +355,12 @@ def test_service_names_in_urls_reach_the_pod_behind_the_service() -> None:
         output = api.wait_for(lambda: logs_of(api, "client", "shell"), timeout=30)
         assert output.splitlines() == ["/script", "/env", "http://127.0.0.1:9/x http://nowhere:9000/y"], output
         assert api.wait_for(lambda: api.pod_logs.read("default", "client", "args").decode().strip()) == "/arg"
+        # the URL names the Service's own address (kube-proxy's), not the pod's: the client started
+        # at once, and reached the pod once it was ready
+        service_ip = simulator.cluster_ips[("default", "x-head")][8265].ip
         head = simulator.pods[("default", "head")]
-        assert f"http://{head.ip}:{head.ports[8265]}/script" in simulator.argv_history()[-2][-1]
+        assert service_ip != head.ip
+        assert f"http://{service_ip}:8265/script" in simulator.argv_history()[-2][-1]
 
 
 def test_each_ray_node_gets_its_own_job_agent_port_as_its_own_loopback_would_give_it() -> None:

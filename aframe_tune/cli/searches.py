@@ -33,7 +33,8 @@ def add_search_commands(commands: argparse._SubParsersAction) -> None:
     _target_options(status)
     status.set_defaults(command=lambda args: run_async(status_command(args)))
     logs = commands.add_parser("logs", help="the output of the search running in the cluster for RUN_DIR",
-                               description="The search's output (its search Job's log) of RUN_DIR's search.")
+                               description="The output of RUN_DIR's search (its search Job's log); once it has "
+                                           "ended, the output it saved in RUN_DIR.")
     logs.add_argument("run_dir", help="the s3:// run directory")
     logs.add_argument("-f", "--follow", action="store_true", help="go on printing its output as it comes")
     _target_options(logs)
@@ -93,12 +94,19 @@ async def status_command(args: argparse.Namespace) -> int:
 async def logs_command(args: argparse.Namespace) -> int:
     from aframe_tune.cluster.searches import find_cluster_searches
 
+    from aframe_tune.tasks.search_follower import saved_output_of
+
     api = await _api(args)
     searches = await find_cluster_searches(api, args.run_dir)
     pods = searches[0].search_pods() if searches else []
     if not pods:
-        raise AframeTuneError(f"no search for {args.run_dir} is running in namespace {api.namespace}; its output "
-                              "goes with its cluster (the trials' own logs are in the run directory)")
+        saved = await asyncio.to_thread(saved_output_of, args.run_dir)
+        if saved is None:
+            raise AframeTuneError(f"no search for {args.run_dir} is running in namespace {api.namespace}, and none "
+                                  "saved its output there (the trials' own logs are in the run directory)")
+        print(f"No search for {args.run_dir} is running; the output of its last one:", file=sys.stderr)
+        sys.stdout.write(saved)
+        return 0
     async for line in api.pod_logs(pods[-1], follow=args.follow):
         sys.stdout.write(line if line.endswith("\n") else line + "\n")
         sys.stdout.flush()

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,14 @@ from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.console import quiet_http_requests
 from aframe_tune.tune.cluster_settings import EXPERIMENT_ENV, SETTINGS_FILE, ClusterSearchSettings
 from aframe_tune.tune.s3 import S3Location, S3Storage
-from aframe_tune.tune.search_status import STATUS_FILE, STOP_FILE, SearchState, SearchStatus, read_search_status
+from aframe_tune.tune.search_status import (
+    OUTPUT_FILE,
+    STATUS_FILE,
+    STOP_FILE,
+    SearchState,
+    SearchStatus,
+    read_search_status,
+)
 from aframe_tune.signals import run_async
 
 logger = logging.getLogger(__name__)
@@ -119,10 +127,32 @@ class Deadline:
             self.forced_at = None
 
 
-def followed(client: JobSubmissionClient, release: str, deadline: Deadline) -> Any | None:
+@dataclass
+class CopiedOutput:
+    """The search's output, copied to this Job's log as it comes, and kept to be saved at the end."""
+
+    text: str = ""
+
+    def update(self, logs: str) -> None:
+        if len(logs) > len(self.text):
+            sys.stdout.write(logs[len(self.text):])
+            sys.stdout.flush()
+            self.text = logs
+
+    def save(self, settings: ClusterSearchSettings) -> None:
+        """Save the output in the run directory, where ``aframe-tune logs`` finds it once the release is gone."""
+        if not self.text:
+            return
+        try:
+            S3Storage().write_text(self.text, S3Location.parse(settings.run_dir).child(OUTPUT_FILE))
+        except Exception as error:  # the release is removed all the same
+            logger.warning("Could not save the search's output (%s)", error)
+
+
+def followed(client: JobSubmissionClient, release: str, deadline: Deadline, output: CopiedOutput) -> Any | None:
     """Copy the search's output here as it comes; return its ``JobDetails`` once it ended, or
     None when the head stopped answering for ``LOST_AFTER_S`` (the head was lost)."""
-    shown, failing_since = 0, None
+    failing_since = None
     while True:
         deadline.enforce(client)
         try:
@@ -136,10 +166,7 @@ def followed(client: JobSubmissionClient, release: str, deadline: Deadline) -> A
             time.sleep(POLL_S)
             continue
         failing_since = None
-        if len(logs) > shown:
-            sys.stdout.write(logs[shown:])
-            sys.stdout.flush()
-            shown = len(logs)
+        output.update(logs)
         if JobStatus(info.status).is_terminal():
             return info
         time.sleep(POLL_S)
@@ -176,7 +203,12 @@ def searched(settings: ClusterSearchSettings, timeout_s: float) -> bool:
     if not submitted(client, release, settings):
         record_end(settings, SearchState.FAILED, HEAD_LOST)
         return False
-    info = followed(client, release, Deadline(settings, float(os.environ.get("AFRAME_TUNE_MAX_RUNTIME") or 0)))
+    output = CopiedOutput()
+    try:
+        info = followed(client, release, Deadline(settings, float(os.environ.get("AFRAME_TUNE_MAX_RUNTIME") or 0)),
+                        output)
+    finally:
+        output.save(settings)
     if info is None:
         record_end(settings, SearchState.FAILED, HEAD_LOST)
         return False

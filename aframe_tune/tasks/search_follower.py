@@ -22,7 +22,7 @@ from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.console import end_live, is_interactive, say, show_live
 from aframe_tune.tune.progress import Pace, short_duration
 from aframe_tune.tune.s3 import S3Location, S3Storage, StorageError
-from aframe_tune.tune.search_status import STOP_FILE, SearchState, SearchStatus, read_search_status
+from aframe_tune.tune.search_status import STOP_FILE, SearchState, SearchStatus, read_saved_output, read_search_status
 from aframe_tune.signals import run_async
 
 logger = logging.getLogger(__name__)
@@ -167,6 +167,11 @@ def read_status_of(run_dir: str, release: str | None) -> SearchStatus | None:
     """The status in ``run_dir`` (of ``release``'s search, if given), read with this machine's
     S3 endpoint (``AWS_ENDPOINT_URL``)."""
     return read_search_status(S3Storage(), S3Location.parse(run_dir), release)
+
+
+def saved_output_of(run_dir: str) -> str | None:
+    """The output the last search of ``run_dir`` saved when it ended (:func:`read_saved_output`)."""
+    return read_saved_output(S3Storage(), S3Location.parse(run_dir))
 
 
 def request_stop(run_dir: str, release: str) -> None:

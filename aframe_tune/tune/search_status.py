@@ -17,6 +17,9 @@ from aframe_tune.tune.progress import SearchProgress
 from aframe_tune.tune.s3 import S3Location, S3Storage
 
 STATUS_FILE = "search-status.json"
+# the search's output, as its search Job copied it, saved when the search ends (the Job's log
+# goes with the release)
+OUTPUT_FILE = "search-output.log"
 # ``aframe-tune stop`` writes the release's name here; the search of that release stops, saving its state
 STOP_FILE = "search-stop"
 
@@ -97,3 +100,9 @@ def read_search_status(storage: S3Storage, run_dir: S3Location, release: str | N
     except ValueError:
         return None
     return status if release in (None, status.release) else None
+
+
+def read_saved_output(storage: S3Storage, run_dir: S3Location) -> str | None:
+    """The output its search Job saved when the last search of ``run_dir`` ended; None if none did."""
+    location = run_dir.child(OUTPUT_FILE)
+    return storage.read_text(location) if storage.exists(location) else None

@@ -27,10 +27,12 @@ def node_type(pod: dict) -> str:
     return labels.get("ray.io/node-type") or labels.get("app.kubernetes.io/component", "")
 
 
-def held_workers(cluster: EmulatedCluster) -> set[str]:
-    """Pod IPs of the worker pods that hold their resources: created and not yet terminated."""
-    return {pod["status"]["podIP"] for pod in cluster.api.list("pods", cluster.namespace)
-            if node_type(pod) == "worker" and (pod.get("status") or {}).get("podIP")
+def held_workers(cluster: EmulatedCluster, seen: set[str]) -> set[str]:
+    """Pod IPs of the worker pods that hold their resources: created and not yet terminated (the
+    names of every worker pod are added to ``seen``)."""
+    workers = [pod for pod in cluster.api.list("pods", cluster.namespace) if node_type(pod) == "worker"]
+    seen.update(pod["metadata"]["name"] for pod in workers)
+    return {pod["status"]["podIP"] for pod in workers if (pod.get("status") or {}).get("podIP")
             and pod["status"].get("phase") not in ("Succeeded", "Failed")}
 
 
@@ -59,7 +61,8 @@ def test_an_asha_search_gives_idle_workers_back_while_it_runs(
         "tune_config.scheduler.init_args.reduction_factor": 2,
         "param_space": {"model.learning_rate": "tune.loguniform(1e-4, 1e-1)"},
     })
-    with IdleSampler(lambda: held_workers(emulated_cluster), lambda: head_gcs(emulated_cluster)) as sampler:
+    worker_pods: set[str] = set()
+    with IdleSampler(lambda: held_workers(emulated_cluster, worker_pods), lambda: head_gcs(emulated_cluster)) as sampler:
         result = run_experiment(directory, env=remote_env(emulated_cluster, s3_server), timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
@@ -68,6 +71,17 @@ def test_an_asha_search_gives_idle_workers_back_while_it_runs(
         print(f"\nidle_worker_fraction[{cluster_backend}]: {figure.as_json()}")
     assert figure.released_early >= 1, (figure, emulated_cluster.pods.failure_report()[-4000:])
     assert figure.fraction <= MAX_IDLE_FRACTION, figure
+    if cluster_backend == "kuberay":
+        # it was Ray's autoscaler (it speaks HTTP with requests) that patched the RayCluster down, as
+        # the head's service account, which RBAC allowed through the Role the operator made
+        patches = [r for r in emulated_cluster.api.requests(method="PATCH", path="/rayclusters/")
+                   if r.user_agent.startswith("python-requests") and r.status == 200]
+        assert patches and all(r.user == f"system:serviceaccount:{emulated_cluster.namespace}:{r.path.rsplit('/', 1)[-1]}"
+                               for r in patches), [(r.user, r.path) for r in patches]
+    else:
+        # the workers it gave back succeeded, and the Job did not replace them
+        assert len(worker_pods) == WORKERS, worker_pods
+    assert emulated_cluster.api.forbidden == 0
     assert len(s3_server.keys(bucket, "my-tune/best.json")) == 1
     emulated_cluster.api.flush()
     assert emulated_cluster.release_objects() == []
