@@ -321,8 +321,10 @@ def test_worker_pod_killed_mid_run_is_replaced_and_its_trial_retried(
         code = driver.wait(600)
     output = log.read_text()
     assert code == 0, output[-6000:]
-    workers = [argv for argv in emulated_cluster.pods.argv_history() if "start" in argv and "--head" not in argv]
-    assert len(workers) == 2  # the worker Job replaced the killed pod
+    # a search release's worker runs `ray start` in a shell script, beside its idle watch
+    started = [" ".join(argv) for argv in emulated_cluster.pods.argv_history()]
+    workers = [line for line in started if " start " in line and "--address=" in line and "--head" not in line]
+    assert len(workers) == 2, started  # the worker Job replaced the killed pod
     assert killed not in [p["metadata"]["name"] for p in emulated_cluster.api.list("pods")]
     reports = s3_reports(s3_server, bucket, "my-tune/tune/")
     assert len(reports) == 2 and all(iterations[-1] == 3 for iterations in reports.values())

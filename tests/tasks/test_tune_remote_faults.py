@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import signal
@@ -15,6 +14,7 @@ import pytest
 
 from aframe_tune.cluster.chart_backend import ChartBackend
 from aframe_tune.cluster.kuberay_backend import KubeRayBackend
+from aframe_tune.cluster.names import LOCK_PREFIX
 from aframe_tune.cluster.session import deployed_ray_cluster
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.cluster.values import HeadResources, RayClusterValues, S3Credentials, WorkerResources, new_ray_token
@@ -69,7 +69,10 @@ def test_a_signal_while_waiting_detaches_and_the_search_s_cluster_stays(
     directory = remote_experiment(tmp_path, bucket, TuneRemote={"ready_timeout": "300"})
     log = tmp_path / "driver.log"
     with background_run_sh(directory, log, remote_env(emulated_cluster, s3_server)) as driver:
-        emulated_cluster.api.wait_for(lambda: emulated_cluster.api.list("pods"), timeout=120)
+        # deployed: the run lock was handed over to the search Job, and run.sh waits for the pods
+        emulated_cluster.api.wait_for(lambda: [lock for lock in emulated_cluster.api.list("configmaps")
+                                               if lock["metadata"]["name"].startswith(LOCK_PREFIX)
+                                               and lock["metadata"].get("ownerReferences")], timeout=120)
         time.sleep(2)
         driver.send_signal(signum)
         code = driver.wait(120)
