@@ -61,14 +61,13 @@ def idle_fraction(samples: list[Sample]) -> IdleFraction:
     if start is None:
         return IdleFraction(0.0, 0.0, 0)
     held = idle = 0.0
+    gone_early: set[str] = set()
     for sample, following in zip(samples[start:], samples[start + 1:]):
         dt = following.t - sample.t
         held += dt * len(sample.held)
         idle += dt * len(sample.held - sample.busy)
-    gone_early = set()
-    for previous, sample in zip(samples[start:], samples[start + 1:]):
-        if sample.busy & sample.held:
-            gone_early |= previous.held - sample.held
+        if following.busy & following.held:  # gone while another worker still ran a trial
+            gone_early |= sample.held - following.held
     return IdleFraction(held, idle, len(gone_early))
 
 

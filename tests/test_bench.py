@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.idle_workers import Sample, idle_fraction
 from bench.readiness import measure_once
 from bench.searches import SearchRun, read_trials
 from tests.conftest import clean_environment
@@ -66,3 +67,15 @@ def test_python_m_bench_runs_every_measurement_and_writes_the_headline_figures(t
     assert all(run["restored"] for run in results["resume"]["runs"])
     assert set(results["readiness"]["summary"]) == {"watch/1", "watch/4", "poll_2s/1", "poll_2s/4"}
     assert "Orchestration overhead" in result.stdout and "headline:" in result.stdout
+
+
+def test_idle_worker_seconds_count_from_the_first_trial_and_name_workers_given_back_early() -> None:
+    both, a_only = frozenset({"a", "b"}), frozenset({"a"})
+    samples = [Sample(0.0, both, frozenset()),      # start-up: not counted
+               Sample(1.0, both, frozenset({"a", "b"})),
+               Sample(2.0, both, frozenset({"a"})),  # b idle for 1 s
+               Sample(3.0, a_only, frozenset({"a"})),  # b given back while a still works
+               Sample(4.0, frozenset(), frozenset())]
+    figure = idle_fraction(samples)
+    assert (figure.held_s, figure.idle_s, figure.released_early) == (5.0, 1.0, 1)
+    assert figure.fraction == 0.2

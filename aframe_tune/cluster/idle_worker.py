@@ -31,7 +31,7 @@ from ray.core.generated.autoscaler_pb2 import DrainNodeReason
 
 logger = logging.getLogger("aframe_tune.idle_worker")
 
-# what Ray reports as used on a node that runs nothing: its own marker resources
+# resources a node uses whether or not it runs a trial (its ``node:<ip>`` markers are skipped too)
 IGNORED_RESOURCES = ("memory", "object_store_memory")
 DRAIN_REASON = "DRAIN_NODE_REASON_IDLE_TERMINATION"
 
@@ -108,7 +108,11 @@ def gone(gcs_address: str, node_id: str, timeout_s: float = 60.0) -> bool:
     """Wait until the drained node has left the cluster."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        status = get_cluster_status(gcs_address)
+        try:
+            status = get_cluster_status(gcs_address)
+        except Exception:  # a slow answer: a drained node still leaves
+            time.sleep(1)
+            continue
         if all(node.node_id != node_id for node in [*status.active_nodes, *status.idle_nodes]):
             return True
         time.sleep(1)
@@ -121,11 +125,12 @@ def watch(gcs_address: str, instance_id: str, idle: IdleWatch, interval_s: float
         time.sleep(interval_s)
         try:
             view = read_view(get_cluster_status(gcs_address), instance_id)
+            released = idle.may_go(view) and drain(gcs_address, view.node_id or "", view.idle_s) \
+                and gone(gcs_address, view.node_id or "")
         except Exception as error:  # the head restarting, a slow answer: look again
-            logger.info("Could not read the cluster's status (%s)", error)
+            logger.info("Could not read or change the cluster's state (%s)", error)
             continue
-        if idle.may_go(view) and drain(gcs_address, view.node_id or "", view.idle_s) and \
-                gone(gcs_address, view.node_id or ""):
+        if released:
             logger.warning("Worker %s gave its resources back: idle for %.0f s, with no trial waiting",
                            instance_id, view.idle_s)
             return
