@@ -247,3 +247,136 @@ affinity:
               values: [{{ .Values.worker.minGpuMemory | quote }}]
 {{- end }}
 {{- end -}}
+
+{{- /* The spec of the release's RayCluster (backend kuberay), also a RayJob's rayClusterSpec. */}}
+{{- define "ray-cluster.rayClusterSpec" -}}
+rayVersion: {{ include "ray-cluster.rayVersion" . | quote }}
+enableInTreeAutoscaling: true
+autoscalerOptions:
+  upscalingMode: Default
+  idleTimeoutSeconds: {{ .Values.worker.idleTimeoutSeconds }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  resources:
+    requests:
+      cpu: {{ .Values.autoscaler.cpu | quote }}
+      memory: {{ .Values.autoscaler.memory | quote }}
+    limits:
+      cpu: {{ .Values.autoscaler.cpu | quote }}
+      memory: {{ .Values.autoscaler.memory | quote }}
+# the token of this release's Secret (key auth_token), which run.sh also holds
+authOptions:
+  mode: token
+  secretName: {{ include "ray-cluster.fullname" . }}-ray-auth
+headGroupSpec:
+  # the head runs the search's driver side, never a trial
+  rayStartParams:
+    port: {{ .Values.ports.gcs | quote }}
+    ray-client-server-port: {{ .Values.ports.client | quote }}
+    dashboard-port: {{ .Values.ports.dashboard | quote }}
+    num-cpus: "0"
+    num-gpus: "0"
+    disable-usage-stats: "true"
+  template:
+    metadata:
+      labels:
+        {{- include "ray-cluster.labels" . | nindent 8 }}
+        app.kubernetes.io/component: head
+    spec:
+      {{- with .Values.podSecurityContext }}
+      securityContext:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- include "ray-cluster.initContainers" . | nindent 6 }}
+      containers:
+        - name: ray-head
+          {{- include "ray-cluster.headContainerBody" . | nindent 10 }}
+      volumes:
+        {{- include "ray-cluster.volumes" . | nindent 8 }}
+workerGroupSpecs:
+  - groupName: workers
+    replicas: {{ .Values.worker.replicas }}
+    minReplicas: {{ min .Values.worker.minReplicas .Values.worker.replicas }}
+    maxReplicas: {{ .Values.worker.replicas }}
+    # GPUs explicitly: KubeRay counts only resource names ending in "gpu" (not nvidia.com/a100)
+    rayStartParams:
+      num-cpus: {{ .Values.worker.cpus | quote }}
+      num-gpus: {{ .Values.worker.gpus | quote }}
+      disable-usage-stats: "true"
+    template:
+      metadata:
+        labels:
+          {{- include "ray-cluster.labels" . | nindent 10 }}
+          app.kubernetes.io/component: worker
+      spec:
+        {{- include "ray-cluster.workerAffinity" . | nindent 8 }}
+        {{- with .Values.podSecurityContext }}
+        securityContext:
+          {{- toYaml . | nindent 10 }}
+        {{- end }}
+        {{- include "ray-cluster.initContainers" . | nindent 8 }}
+        containers:
+          - name: ray-worker
+            {{- include "ray-cluster.workerContainerBody" . | nindent 12 }}
+        volumes:
+          {{- include "ray-cluster.volumes" . | nindent 10 }}
+{{- end }}
+
+{{- /* The pod of the search: it submits the search to the head, follows it, and removes the release at its end. */}}
+{{- define "ray-cluster.searchPodSpec" -}}
+{{- $name := include "ray-cluster.fullname" . -}}
+restartPolicy: Never
+serviceAccountName: {{ $name }}-search
+{{- with .Values.podSecurityContext }}
+securityContext:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+containers:
+  - name: search
+    image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+    imagePullPolicy: {{ .Values.image.pullPolicy }}
+    command: [python, -m, aframe_tune.cluster.search_job]
+    env:
+      {{- include "ray-cluster.env" . | nindent 6 }}
+      - name: AFRAME_TUNE_RELEASE
+        value: {{ .Release.Name | quote }}
+      - name: AFRAME_TUNE_DASHBOARD
+        value: "http://{{ include "ray-cluster.headService" . }}:{{ .Values.ports.dashboard }}"
+      - name: AFRAME_TUNE_READY_TIMEOUT
+        value: {{ .Values.search.readyTimeoutSeconds | quote }}
+      {{- /* not the Job's activeDeadlineSeconds: that would end this pod, which removes the
+           release, and leave the cluster holding its GPUs */}}
+      - name: AFRAME_TUNE_MAX_RUNTIME
+        value: {{ .Values.search.maxRuntimeSeconds | quote }}
+      - name: AFRAME_TUNE_KEEP_RELEASE
+        value: {{ .Values.search.keepRelease | quote }}
+      - name: AFRAME_TUNE_RUN_LOCK
+        value: {{ .Values.search.lockName | quote }}
+      - name: AFRAME_TUNE_EXPERIMENT
+        value: {{ include "ray-cluster.experimentPath" . | quote }}
+      - name: POD_NAMESPACE
+        valueFrom:
+          fieldRef:
+            fieldPath: metadata.namespace
+    volumeMounts:
+      - name: credentials
+        mountPath: {{ include "ray-cluster.credentialsPath" . }}
+        readOnly: true
+      - name: experiment
+        mountPath: {{ include "ray-cluster.experimentPath" . }}
+        readOnly: true
+    resources:
+      requests:
+        cpu: {{ .Values.search.cpu | quote }}
+        memory: {{ .Values.search.memory | quote }}
+      limits:
+        cpu: {{ .Values.search.cpu | quote }}
+        memory: {{ .Values.search.memory | quote }}
+volumes:
+  - name: credentials
+    secret:
+      secretName: {{ $name }}-credentials
+      defaultMode: 0440
+  - name: experiment
+    configMap:
+      name: {{ $name }}-experiment
+{{- end }}
