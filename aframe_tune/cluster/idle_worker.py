@@ -119,6 +119,12 @@ def gone(gcs_address: str, node_id: str, timeout_s: float = 60.0) -> bool:
     return False
 
 
+def look_interval(idle_timeout_s: float) -> float:
+    """Seconds between looks: four per idle timeout, so a worker goes at most a quarter late, but
+    no more than once a second (each look reads the whole cluster's state from the GCS)."""
+    return min(5.0, max(1.0, idle_timeout_s / 4))
+
+
 def watch(gcs_address: str, instance_id: str, idle: IdleWatch, interval_s: float) -> None:
     """Return once this worker has been drained and has left the cluster."""
     while True:
@@ -141,14 +147,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--address", required=True, help="the head's GCS, host:port")
     parser.add_argument("--idle-timeout", type=float, required=True, help="seconds with nothing to do")
     parser.add_argument("--min-workers", type=int, default=0, help="workers kept whatever they do; default: 0")
-    parser.add_argument("--interval", type=float, default=5.0, help="seconds between looks; default: 5")
+    parser.add_argument("--interval", type=float, default=None,
+                        help="seconds between looks; default: a quarter of the idle timeout, within 1 to 5")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     instance_id = os.environ.get("RAY_CLOUD_INSTANCE_ID", "")
     if not instance_id:
         logger.error("RAY_CLOUD_INSTANCE_ID (the pod's name) is not set: this worker stays until the search ends")
         return 2
-    watch(args.address, instance_id, IdleWatch(args.idle_timeout, args.min_workers), args.interval)
+    interval = args.interval if args.interval is not None else look_interval(args.idle_timeout)
+    watch(args.address, instance_id, IdleWatch(args.idle_timeout, args.min_workers), interval)
     return 0
 
 

@@ -13,7 +13,7 @@ from ray.autoscaler.v2.schema import (
     ResourceUsage,
 )
 
-from aframe_tune.cluster.idle_worker import IdleWatch, read_view
+from aframe_tune.cluster.idle_worker import IdleWatch, look_interval, read_view
 
 
 def node(pod: str, cpu_used: float, idle_ms: int, head: bool = False) -> NodeInfo:
@@ -59,3 +59,9 @@ def test_a_worker_stays_while_busy_not_idle_long_enough_a_trial_waits_or_at_the_
                                                                       node("w2", 1.0, 0)), "w1"))
     unknown = read_view(cluster(HEAD, node("w2", 1.0, 0)), "w1")  # not joined yet
     assert unknown.node_id is None and not IdleWatch(0).may_go(unknown)
+
+
+def test_a_worker_looks_four_times_per_idle_timeout_but_at_most_once_a_second_and_at_least_every_5_s() -> None:
+    assert look_interval(8) == 2
+    assert look_interval(2) == 1
+    assert look_interval(600) == 5
