@@ -12,6 +12,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
+from aframe_tune.cluster.names import is_release_name
 from tests.k8s.crds import install_kuberay_crds
 from tests.k8s.emulator import Event, KubernetesEmulator
 from tests.k8s.policy import PlatformPolicy
@@ -51,8 +52,17 @@ class EmulatedCluster:
         return {"KUBECONFIG": str(self.kubeconfig)}
 
     def head_workload(self, release: str) -> str:
-        """The object, as ``kind/name``, whose controller makes the release's head pod."""
-        return f"rayclusters/{release}" if self.backend == "kuberay" else f"jobs/{release}-head"
+        """The object, as ``kind/name``, whose controller makes the release's head pod (a RayJob's
+        RayCluster has a generated name, and the RayJob's labels)."""
+        if self.backend != "kuberay":
+            return f"jobs/{release}-head"
+        clusters = [obj["metadata"]["name"] for obj in self.api.list("rayclusters", self.namespace)
+                    if (obj["metadata"].get("labels") or {}).get("app.kubernetes.io/instance") == release]
+        return f"rayclusters/{clusters[0] if clusters else release}"
+
+    def search_object(self, release: str) -> str:
+        """The object, as ``kind/name``, that a release's search lives by: its RayJob or its search Job."""
+        return f"rayjobs/{release}" if self.backend == "kuberay" else f"jobs/{release}-search"
 
     def check_schemas(self) -> None:
         """Check every built-in object created from now on against Kubernetes' own schema (strict:
@@ -74,18 +84,20 @@ class EmulatedCluster:
     def admitted_ray_nodes(self) -> set[str]:
         """Which of ``head``/``worker``/``search`` the policy admitted, as the Jobs that make their
         pods or, for KubeRay's head and workers, as the pods its operator made."""
-        jobs = {name.split("-")[-1] for name in self.policy.admitted if name.startswith("Job/")}
-        if self.backend == "kuberay":
-            pods = [name for name in self.policy.admitted if name.startswith("Pod/")]
-            return jobs | {node for node in ("head", "worker") if any(f"-{node}-" in name for name in pods)}
-        return jobs
+        jobs = [name[len("Job/"):] for name in self.policy.admitted if name.startswith("Job/")]
+        if self.backend != "kuberay":
+            return {name.split("-")[-1] for name in jobs}
+        # KubeRay's Jobs are RayJob submitters, named as the RayJob (the release): the search's pod
+        nodes = {"search" for name in jobs if is_release_name(name)}
+        pods = [name for name in self.policy.admitted if name.startswith("Pod/")]
+        return nodes | {node for node in ("head", "worker") if any(f"-{node}-" in name for name in pods)}
 
     def release_objects(self, kinds=("deployments", "jobs", "pods", "services", "secrets", "configmaps",
                                      "serviceaccounts", "roles", "rolebindings")) -> list[str]:
         """Every object of aframe-tune's releases (and run locks) still in the cluster, including
         helm's records."""
         if self.backend == "kuberay":
-            kinds = ("rayclusters", *kinds)
+            kinds = ("rayjobs", "rayclusters", *kinds)
         left = []
         for kind in kinds:
             for obj in self.api.list(kind):

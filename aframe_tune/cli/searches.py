@@ -127,7 +127,7 @@ async def stop_command(args: argparse.Namespace) -> int:
     await asyncio.to_thread(request_stop, args.run_dir, release)
     print(f"Stopping the search of {args.run_dir} (Ray cluster {release}); its state is saved to S3")
     started = time.monotonic()
-    if await wait_until_removed(api, release, args.timeout):
+    if await wait_until_removed(api, searches[0].search, args.timeout):
         print(f"Stopped in {time.monotonic() - started:.0f} s; Ray cluster {release} removed itself. "
               "Resume the search with: bash run.sh")
         return 0

@@ -23,8 +23,8 @@ from aframe_tune.cluster.pods import ClusterState, read_pod_state
 logger = logging.getLogger(__name__)
 
 # what a release is made of, in the order they are deleted (pods last: their Deployment, Job or
-# RayCluster recreates them); rayclusters only where the cluster serves them
-RELEASE_KINDS = ("rayclusters", "deployments", "jobs", "services", "secrets", "pods")
+# RayCluster recreates them); rayjobs and rayclusters only where the cluster serves them
+RELEASE_KINDS = ("rayjobs", "rayclusters", "deployments", "jobs", "services", "secrets", "pods")
 # a lock renewed within this long belongs to a running search (the driver renews every 15 s)
 LOCK_ALIVE_S = 60.0
 
@@ -63,7 +63,7 @@ class DeployedRayCluster:
 
     def describe_state(self) -> str:
         if not self.state.pods:
-            workloads = any(o.startswith(("deployments/", "jobs/", "rayclusters/")) for o in self.objects)
+            workloads = any(o.startswith(("deployments/", "jobs/", "rayclusters/", "rayjobs/")) for o in self.objects)
             return "no pods" if workloads else "no Deployments, Jobs or RayClusters left"
         return self.state.summary()
 
@@ -90,7 +90,7 @@ async def release_kinds(api: KubeApi) -> tuple[str, ...]:
     """The kinds a release may be made of on this cluster (RayClusters where KubeRay is installed)."""
     if await api.serves(*RAYCLUSTER_API):
         return RELEASE_KINDS
-    return tuple(kind for kind in RELEASE_KINDS if kind != "rayclusters")
+    return tuple(kind for kind in RELEASE_KINDS if kind not in ("rayjobs", "rayclusters"))
 
 
 async def find_ray_clusters(api: KubeApi, release: str | None = None) -> list[DeployedRayCluster]:

@@ -1,5 +1,6 @@
-"""The ``kuberay`` backend: the chart renders a ``ray.io/v1`` RayCluster, and the cluster's KubeRay
-operator makes its pods; Ray's autoscaler, in the head pod, removes idle workers."""
+"""The ``kuberay`` backend: the chart renders a ``ray.io/v1`` RayCluster (a RayJob, whose cluster
+KubeRay makes, for a search), and the cluster's KubeRay operator makes its pods; Ray's
+autoscaler, in the head pod, removes idle workers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aframe_tune.cluster.backend import RayClusterAddress
 from aframe_tune.cluster.chart_backend import ChartBackend, wait_until_usable
 from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.cluster.kube import KubeApi
+from aframe_tune.cluster.names import product_labels
 from aframe_tune.cluster.target import KubeTarget
 
 RAYCLUSTER_API = ("ray.io/v1", "rayclusters")
@@ -55,7 +57,8 @@ class KubeRayBackend(ChartBackend):
 async def raycluster_failure(target: KubeTarget, release: str) -> ClusterError:
     """Wait until the release's RayCluster has a failure condition; the error that says why."""
     api = await KubeApi.connect(target)
-    watch = api.watch("rayclusters", fields={"metadata.name": release}, doing=f"watching RayCluster {release}")
+    # by the release's label: a RayJob's RayCluster has a generated name, and the RayJob's labels
+    watch = api.watch("rayclusters", labels=product_labels(release), doing=f"watching RayCluster {release}")
     async with aclosing(watch) as events:
         async for _event, raw in events:
             problem = failure_of(raw)

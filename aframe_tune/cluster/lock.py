@@ -29,7 +29,7 @@ from typing import Any
 from aframe_tune.cluster.errors import ClusterConflictError, ClusterError
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.names import LOCK_PREFIX, RUN_DIR_ANNOTATION, RUN_LOCK, product_labels
-from aframe_tune.cluster.release_removal import job_finished, search_job_name
+from aframe_tune.cluster.search_object import CHART, SearchObject, SearchObjectRef, read_search_object
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.errors import RunDirectoryBusyError
 from aframe_tune.signals import run_async
@@ -78,6 +78,8 @@ class LockHolder:
         release: the Ray cluster release the holder deployed.
         renewed: when the holder last renewed the lock (seconds since the epoch, its clock).
         activity: ``search`` (``run.sh``) or ``dispatch`` (``aframe-tune dispatch``).
+        backend: the release's backend (``chart`` or ``kuberay``), which says what its search
+            object is once the lock was handed over to it.
     """
 
     host: str
@@ -85,15 +87,21 @@ class LockHolder:
     release: str
     renewed: float
     activity: str = "search"
+    backend: str = CHART
 
     @classmethod
     def from_data(cls, data: dict[str, str]) -> LockHolder:
         return cls(data.get("host", "?"), int(data.get("pid", "0") or 0), data.get("release", ""),
-                   float(data.get("renewed", "0") or 0), data.get("activity", "search"))
+                   float(data.get("renewed", "0") or 0), data.get("activity", "search"), data.get("backend", CHART))
 
     def to_data(self) -> dict[str, str]:
         return {"host": self.host, "pid": str(self.pid), "release": self.release, "renewed": f"{self.renewed:.3f}",
-                "activity": self.activity}
+                "activity": self.activity, "backend": self.backend}
+
+    @property
+    def search(self) -> SearchObjectRef:
+        """The object the search of a lock handed over lives by."""
+        return SearchObjectRef(self.release, self.backend)
 
     @property
     def in_cluster(self) -> bool:
@@ -179,34 +187,33 @@ class ClusterRunLock:
                 f"stopped, {self.activity.again}") from None
 
     async def _alive(self, api: KubeApi, holder: LockHolder) -> bool:
-        """A process holder renews the lock; a search in the cluster lives as long as its Job runs
-        (and for ``ttl_s`` after the hand-over, while its Job is being made)."""
+        """A process holder renews the lock; a search in the cluster lives as long as its search
+        object runs (and for ``ttl_s`` after the hand-over)."""
         if not holder.in_cluster:
             return not holder.is_gone(self.ttl_s)
         if time.time() - holder.renewed <= self.ttl_s:
             return True
-        job = await api.get("jobs", search_job_name(holder.release), doing=f"locking {self.run_dir}")
-        return job is not None and not job_finished(job)
+        found = await read_search_object(api, holder.search, doing=f"locking {self.run_dir}")
+        return found is not None and not found.finished
 
-    async def search_in_cluster(self) -> str | None:
-        """The release of the live search in the cluster that holds the lock, if one does."""
+    async def search_in_cluster(self) -> SearchObjectRef | None:
+        """The live search in the cluster that holds the lock, if one does."""
         api, existing = await self._read()
         if existing is None:
             return None
         holder = LockHolder.from_data(existing.get("data") or {})
-        return holder.release if holder.in_cluster and await self._alive(api, holder) else None
+        return holder.search if holder.in_cluster and await self._alive(api, holder) else None
 
-    async def hand_over(self, job: dict[str, Any]) -> None:
-        """Give the lock to the release's search Job: it is held while the Job lives, and goes with
-        it (the Job owns it, so the garbage collector removes it with the Job)."""
+    async def hand_over(self, search: SearchObject) -> None:
+        """Give the lock to the release's search object: it is held while the object lives, and
+        goes with it (the object owns it, so the garbage collector removes it with the object)."""
         api, existing = await self._read()
         if not self._mine(existing):
             raise ClusterConflictError(f"the lock of {self.run_dir} was taken from this process")
-        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": job["metadata"]["name"],
-                 "uid": job["metadata"]["uid"], "blockOwnerDeletion": False}
-        holder = LockHolder("the cluster", 0, self.me.release, time.time(), IN_CLUSTER)
+        holder = LockHolder("the cluster", 0, self.me.release, time.time(), IN_CLUSTER, search.ref.backend)
         await api.patch("configmaps", self.name, {
-            "metadata": {"resourceVersion": existing["metadata"]["resourceVersion"], "ownerReferences": [owner]},
+            "metadata": {"resourceVersion": existing["metadata"]["resourceVersion"],
+                         "ownerReferences": [search.owner_reference()]},
             "data": holder.to_data()}, doing=f"handing {self.run_dir} over to the search in the cluster")
         self.handed_over = True
 

@@ -1,4 +1,5 @@
-"""The search Job of a release: ``python -m aframe_tune.cluster.search_job``, in the cluster.
+"""The search's pod of a release: ``python -m aframe_tune.cluster.search_job``, in the cluster
+(the search Job's, or with backend ``kuberay`` the RayJob's submitter).
 
 It submits the search to the head through Ray's Jobs API, under the release's name as its
 submission id (so a replacement pod, or a second one, follows the same search rather than
@@ -23,6 +24,7 @@ from ray.job_submission import JobStatus, JobSubmissionClient
 from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.errors import AframeTuneError
 from aframe_tune.cluster.release_removal import remove_own_release
+from aframe_tune.cluster.search_object import CHART, SearchObjectRef
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.console import quiet_http_requests
 from aframe_tune.tune.cluster_settings import EXPERIMENT_ENV, SETTINGS_FILE, ClusterSearchSettings
@@ -236,8 +238,9 @@ def run() -> int:
                        "--yes", release, release)
         return 0 if succeeded else 1
     try:
-        run_async(remove_own_release(KubeTarget(os.environ.get("POD_NAMESPACE", "")), release,
-                                       os.environ.get("AFRAME_TUNE_RUN_LOCK", "")))
+        search = SearchObjectRef(release, os.environ.get("AFRAME_TUNE_BACKEND", CHART))
+        run_async(remove_own_release(KubeTarget(os.environ.get("POD_NAMESPACE", "")), search,
+                                     os.environ.get("AFRAME_TUNE_RUN_LOCK", "")))
     except ClusterError as error:
         logger.error("Could not remove Ray cluster %s: %s", release, error)
         return 1

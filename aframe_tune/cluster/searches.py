@@ -1,7 +1,7 @@
 """The searches that run in a namespace's clusters, as their run locks and pods tell.
 
 A search that runs in the cluster holds its run directory's lock (handed over by ``run.sh``,
-``cluster/lock.py``) for as long as its search Job lives; the lock names the release and, in an
+``cluster/lock.py``) for as long as its search object (search Job or RayJob) lives; the lock names the release and, in an
 annotation, the run directory.
 """
 
@@ -13,6 +13,7 @@ from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.lock import LockHolder, lock_name
 from aframe_tune.cluster.names import COMPONENT, RUN_DIR_ANNOTATION, RUN_LOCK, SEARCH, product_labels
 from aframe_tune.cluster.pods import ClusterState, read_pod_state
+from aframe_tune.cluster.search_object import SearchObjectRef
 
 
 @dataclass(frozen=True)
@@ -21,13 +22,17 @@ class ClusterSearch:
 
     Args:
         run_dir: its ``s3://`` run directory.
-        release: the Ray cluster release it runs on.
-        pods: the release's pods (the search Job's among them).
+        search: the object it lives by, which names its release.
+        pods: the release's pods (the search's among them).
     """
 
     run_dir: str
-    release: str
+    search: SearchObjectRef
     pods: ClusterState
+
+    @property
+    def release(self) -> str:
+        return self.search.release
 
     def search_pods(self) -> list[str]:
         """The search Job's pods, newest name last (a replaced pod follows the same search)."""
@@ -51,5 +56,5 @@ async def find_cluster_searches(api: KubeApi, run_dir: str | None = None) -> lis
         state = ClusterState({raw["metadata"]["name"]: read_pod_state(raw) for raw in pods
                               if (raw["metadata"].get("labels") or {}).get(COMPONENT)})
         annotations = lock["metadata"].get("annotations") or {}
-        searches.append(ClusterSearch(annotations.get(RUN_DIR_ANNOTATION, run_dir or "?"), holder.release, state))
+        searches.append(ClusterSearch(annotations.get(RUN_DIR_ANNOTATION, run_dir or "?"), holder.search, state))
     return sorted(searches, key=lambda search: search.run_dir)

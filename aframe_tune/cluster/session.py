@@ -19,7 +19,7 @@ from aframe_tune.cluster.helm import check_helm
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.kuberay_backend import RAYCLUSTER_API, KubeRayBackend
 from aframe_tune.cluster.lock import ClusterRunLock, held_run_lock
-from aframe_tune.cluster.release_removal import search_job_name
+from aframe_tune.cluster.search_object import SearchObjectRef, read_search_object
 from aframe_tune.cluster.values import RayClusterValues, new_ray_token
 from aframe_tune.config import ClusterBackendName
 from aframe_tune.errors import ConfigError, Problems
@@ -146,32 +146,36 @@ def ray_cluster_session(cluster: ClusterDescription, release: str, values: RayCl
 
 
 def deploy_search(cluster: ClusterDescription, release: str, values: RayClusterValues, lock: ClusterRunLock,
-                  announce: Callable[[], None] = lambda: None) -> None:
-    """Deploy a release that runs its search in the cluster, and hand ``lock`` over to it.
+                  announce: Callable[[], None] = lambda: None) -> SearchObjectRef:
+    """Deploy a release that runs its search in the cluster, and hand ``lock`` over to it; the
+    object the search lives by.
 
     The lock is held while deploying; a cluster its dead holder left behind is removed first.
-    Once installed, the release's search Job holds the lock and removes the release when the
-    search ends; a release that could not be deployed is removed here.
+    Once installed, the release's search object (its search Job, or its RayJob) holds the lock,
+    and its pod removes the release when the search ends; a release that could not be deployed is
+    removed here.
     """
     backend = backend_for(cluster)
+    search = SearchObjectRef(release, backend.name)
     with held_run_lock(lock) as left_behind:
         if left_behind is not None:
             remove_left_behind(backend, left_behind.release, f"process {left_behind.pid} on {left_behind.host}")
         announce()
         try:
             run_async(backend.install(release, values))
-            run_async(_hand_over(lock, release))
+            run_async(_hand_over(lock, search))
         except BaseException:
             _uninstall_quietly(backend, release)
             raise
+    return search
 
 
-async def _hand_over(lock: ClusterRunLock, release: str) -> None:
+async def _hand_over(lock: ClusterRunLock, search: SearchObjectRef) -> None:
     api = await KubeApi.connect(lock.target)
-    job = await api.get("jobs", search_job_name(release), doing=f"reading the search Job of {release}")
-    if job is None:
-        raise ClusterError(f"the release {release} has no search Job {search_job_name(release)}")
-    await lock.hand_over(job)
+    found = await read_search_object(api, search, doing=f"reading {search.describe()}")
+    if found is None:
+        raise ClusterError(f"the release {search.release} was installed, but {search.describe()} is not there")
+    await lock.hand_over(found)
 
 
 def _uninstall_quietly(backend: ClusterBackend, release: str) -> None:

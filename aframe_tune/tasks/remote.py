@@ -32,6 +32,7 @@ from aframe_tune.tune.spec import TuneSpec
 
 if TYPE_CHECKING:
     from aframe_tune.cluster.description import ClusterDescription
+    from aframe_tune.cluster.search_object import SearchObjectRef
     from aframe_tune.cluster.values import GitSync, RayClusterValues, S3Credentials, WorkerResources
 
 logger = logging.getLogger(__name__)
@@ -295,19 +296,20 @@ class TuneRemote(TuneParameters, RayClusterParameters):
         lock = ClusterRunLock(search.cluster.target, search.location.url, release)
         running = run_async(lock.search_in_cluster())
         if running is not None:
-            release = running
+            in_cluster = running
             say("The search of %s is running in the cluster (Ray cluster %s); following it", search.location.url,
-                release)
+                running.release)
         else:
             announce_remote_search(search)
             try:
-                deploy_search(search.cluster, release, self._values(search, token, release), lock,
-                              partial(say, "Deploying Ray cluster %s; waiting for its head and a worker", release))
+                in_cluster = deploy_search(
+                    search.cluster, release, self._values(search, token, release), lock,
+                    partial(say, "Deploying Ray cluster %s; waiting for its head and a worker", release))
             except StoppedBySignal as stop:
                 if lock.handed_over:  # stopped on the way out of deploying: the search goes on
                     raise SearchDetached(stop.signum, release, search.location.url) from None
                 raise
-        self._follow(search, release, wait_for_pods=running is None)
+        self._follow(search, in_cluster, wait_for_pods=running is None)
 
     def _values(self, search: RemoteSearch, token: str, release: str) -> RayClusterValues:
         from aframe_tune.cluster.lock import lock_name
@@ -326,12 +328,13 @@ class TuneRemote(TuneParameters, RayClusterParameters):
                                    max_runtime_s=int(self.max_runtime), keep=search.cluster.keep,
                                    lock_name=lock_name(search.location.url)))
 
-    def _follow(self, search: RemoteSearch, release: str, wait_for_pods: bool) -> None:
+    def _follow(self, search: RemoteSearch, in_cluster: SearchObjectRef, wait_for_pods: bool) -> None:
         """Follow the search until it ends, or detach when this process is stopped."""
         from aframe_tune.cluster.session import wait_until_search_cluster_ready
         from aframe_tune.tasks.search_follower import FollowedSearch, follow_search
 
-        followed = FollowedSearch(search.cluster.target, release, search.location, s3().endpoint_url or None)
+        release = in_cluster.release
+        followed = FollowedSearch(search.cluster.target, in_cluster, search.location, s3().endpoint_url or None)
         try:
             if wait_for_pods:
                 wait_until_search_cluster_ready(search.cluster, release)

@@ -1,7 +1,7 @@
 """``run.sh``'s side of a search that runs in the cluster: following it from this machine.
 
-The search records where it stands in its S3 run directory (``search-status.json``), and its Job
-is an object of the API server. Both are read every few seconds; neither needs a connection to
+The search records where it stands in its S3 run directory (``search-status.json``), and the
+object it lives by (its search Job, or its RayJob) is one of the API server's. Both are read every few seconds; neither needs a connection to
 the Ray cluster, and a lost connection to either is waited out. Stopping this process (Ctrl-C, a
 closed terminal) only stops the following: the search goes on.
 """
@@ -17,7 +17,7 @@ from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.cluster.inventory import find_ray_clusters, remove_ray_cluster
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.names import SEARCH, product_labels
-from aframe_tune.cluster.release_removal import job_finished, search_job_name
+from aframe_tune.cluster.search_object import SearchObjectRef, read_search_object
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.console import end_live, is_interactive, say, show_live
 from aframe_tune.tune.progress import Pace, short_duration
@@ -41,15 +41,19 @@ class FollowedSearch:
 
     Args:
         target: the cluster and namespace.
-        release: the Ray cluster release it runs on.
+        search: the object it lives by, which names its release.
         location: the S3 run directory.
         endpoint_url: this machine's S3 endpoint (``None``: boto3's default).
     """
 
     target: KubeTarget
-    release: str
+    search: SearchObjectRef
     location: S3Location
     endpoint_url: str | None
+
+    @property
+    def release(self) -> str:
+        return self.search.release
 
     def job_failed(self, lines: list[str]) -> SearchStatus:
         """The status of a search whose Job failed before the search could record an end (an
@@ -63,7 +67,7 @@ class FollowedSearch:
         """The status of a search whose Job is gone without recording an end."""
         now = time.time()
         return SearchStatus(SearchState.FAILED, self.release, now, now, None,
-                            f"the search's Job {search_job_name(self.release)} is gone, and the search recorded no "
+                            f"{self.search.describe()} is gone, and the search recorded no "
                             "end (the release was removed by hand, or by aframe-tune cleanup)")
 
 
@@ -117,7 +121,7 @@ async def follow(search: FollowedSearch, storage: S3Storage) -> SearchStatus:
         try:
             api = api or await KubeApi.connect(search.target)
             status = await asyncio.to_thread(read_status, storage, search)
-            job = await api.get("jobs", search_job_name(search.release))
+            found = await read_search_object(api, search.search)
             contact.succeeded()
         except (ClusterError, StorageError) as error:
             contact.failed(error)
@@ -128,9 +132,9 @@ async def follow(search: FollowedSearch, storage: S3Storage) -> SearchStatus:
             if status.progress is not None:
                 show_live(status.progress.line())  # where it ended, whatever the pace
             return status
-        gone = gone + 1 if job is None or job_finished(job) else 0
+        gone = gone + 1 if found is None or found.finished else 0
         if gone >= GONE_POLLS:
-            return search.lost() if job is None else search.job_failed(await last_lines(api, search.release))
+            return search.lost() if found is None else search.job_failed(await last_lines(api, search.release))
         line = status_line(search, status)
         if status is not None and status.progress is not None:
             if pace.due(status.progress, time.monotonic()):
@@ -141,15 +145,15 @@ async def follow(search: FollowedSearch, storage: S3Storage) -> SearchStatus:
         await asyncio.sleep(FOLLOW_EVERY_S)
 
 
-async def wait_until_removed(api: KubeApi, release: str, timeout_s: float = REMOVAL_TIMEOUT_S) -> bool:
-    """Wait until the release's search Job, the last of its objects it deletes, is gone."""
+async def wait_until_removed(api: KubeApi, search: SearchObjectRef, timeout_s: float = REMOVAL_TIMEOUT_S) -> bool:
+    """Wait until the release's search object, the last of its objects it deletes, is gone."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if await api.get("jobs", search_job_name(release)) is None:
+            if await read_search_object(api, search) is None:
                 return True
         except ClusterError as error:
-            logger.info("Could not check that Ray cluster %s is gone (%s)", release, error)
+            logger.info("Could not check that Ray cluster %s is gone (%s)", search.release, error)
         await asyncio.sleep(FOLLOW_EVERY_S)
     return False
 
@@ -160,7 +164,7 @@ async def removed(search: FollowedSearch) -> bool:
     except ClusterError as error:
         logger.info("Could not check that Ray cluster %s is gone (%s)", search.release, error)
         return False
-    return await wait_until_removed(api, search.release)
+    return await wait_until_removed(api, search.search)
 
 
 def read_status_of(run_dir: str, release: str | None) -> SearchStatus | None:

@@ -14,6 +14,7 @@ from aframe_tune.cluster.chart_backend import ChartBackend
 from aframe_tune.cluster.description import parse_cluster_mapping
 from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.cluster.kuberay_backend import KubeRayBackend
+from aframe_tune.cluster.names import product_labels
 from aframe_tune.cluster.session import backend_for, checked_cluster
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.config import ClusterBackendName
@@ -68,10 +69,12 @@ def test_the_wait_ends_at_once_when_the_operator_cannot_make_the_pods(tmp_path: 
         install_kuberay_crds(api)
         target = KubeTarget("gw-albert", api.write_kubeconfig(tmp_path / "kubeconfig"))
         api.create("rayclusters", "gw-albert", {"apiVersion": "ray.io/v1", "kind": "RayCluster",
-                                                "metadata": {"name": "aframe-tune-abc123"}, "spec": {
+                                                "metadata": {"name": "aframe-tune-abc123-x7k2p", "labels": {
+                                                    **product_labels("aframe-tune-abc123")}}, "spec": {
             "headGroupSpec": {"rayStartParams": {}, "template": {"spec": {"containers": [
                 {"name": "ray-head", "image": "rayproject/ray"}]}}}}})
-        api.update_status("rayclusters", "gw-albert", "aframe-tune-abc123", {"conditions": [{
+        # found by the release's labels: a RayJob's cluster has a generated name
+        api.update_status("rayclusters", "gw-albert", "aframe-tune-abc123-x7k2p", {"conditions": [{
             "type": "ReplicaFailure", "status": "True", "reason": "FailedCreatePod",
             "lastTransitionTime": "2026-12-02T00:00:00Z",
             "message": 'admission webhook "policy" denied the request: container ray-head has no limits'}]})

@@ -1,5 +1,6 @@
-"""A release that runs its search in the cluster: what the chart renders for it, and the plan by
-which its search Job removes it, which the Job's Role must allow, object by object."""
+"""A release that runs its search in the cluster: what the chart renders for it (backend chart: a
+search Job; kuberay: a RayJob whose submitter is the search's pod), and the plan by which the
+search's pod removes it, which its Role must allow, object by object."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from aframe_tune.cluster.release_removal import (KIND_NAMES, OWNED_BY_THE_JOB, helm_record_name, release_objects,
-                                                 removal_plan, search_job_name)
+from aframe_tune.cluster.release_removal import (KIND_NAMES, OWNED_BY_THE_SEARCH, helm_record_name, release_objects,
+                                                 removal_plan)
+from aframe_tune.cluster.search_job import SEARCH_ENTRYPOINT
+from aframe_tune.cluster.search_object import SearchObjectRef
 from tests.cluster.chart import needs_helm, render
 from tests.cluster.test_chart import GIT, VALID, merged
 from tests.k8s.policy import PlatformPolicy
@@ -25,8 +28,19 @@ SEARCH = {"search": {"enabled": True, "experiment": {"tune.yaml": "tune_config: 
           "clientService": {"enabled": False}}
 BACKENDS = [merged(VALID, SEARCH), merged(VALID, SEARCH, GIT), merged(VALID, SEARCH, {"backend": "kuberay"})]
 IDS = ["chart", "chart-git-sync", "kuberay"]
-GROUPS = {"RayCluster": "ray.io", "Job": "batch", "Role": "rbac.authorization.k8s.io",
+GROUPS = {"RayCluster": "ray.io", "RayJob": "ray.io", "Job": "batch", "Role": "rbac.authorization.k8s.io",
           "RoleBinding": "rbac.authorization.k8s.io"}
+
+
+def search_of(values: dict[str, Any]) -> SearchObjectRef:
+    return SearchObjectRef(RELEASE, values.get("backend", "chart"))
+
+
+def search_pod(objects: dict[tuple[str, str], dict], search: SearchObjectRef) -> dict[str, Any]:
+    """The search's pod spec: the search Job's template, or the RayJob's submitter template."""
+    kind = search.api_version_and_kind[1]
+    spec = objects[(kind, search.name)]["spec"]
+    return (spec["submitterPodTemplate"] if kind == "RayJob" else spec["template"])["spec"]
 
 
 def helm_record(objects: dict[tuple[str, str], dict]) -> dict[str, Any]:
@@ -46,14 +60,17 @@ def allowed(role: dict, kind: str, name: str, verb: str) -> bool:
 def test_the_search_job_s_role_allows_exactly_the_removal_of_its_own_release(values: dict[str, Any]) -> None:
     objects = render(values, RELEASE)
     role = objects[("Role", f"{RELEASE}-search")]
-    plan = removal_plan(release_objects(helm_record(objects)), RELEASE)
+    search = search_of(values)
+    own = (search.api_version_and_kind[1], search.name)
+    assert own in objects
+    plan = removal_plan(release_objects(helm_record(objects)), search)
     assert {kind for kind, _ in plan} >= {"Secret", "ConfigMap"}
-    assert ("Job", search_job_name(RELEASE)) not in plan  # deleted last, by itself
-    for kind, name in [*plan, ("Secret", helm_record_name(RELEASE)), ("Job", search_job_name(RELEASE))]:
+    assert own not in plan  # deleted last, taking the search's pod with it
+    for kind, name in [*plan, ("Secret", helm_record_name(RELEASE)), own]:
         # kr8s reads an object by a list with its name before it deletes it
         for verb in ("get", "list", "delete"):
             assert allowed(role, kind, name, verb), f"{verb} {kind}/{name}"
-    for kind in OWNED_BY_THE_JOB:
+    for kind in OWNED_BY_THE_SEARCH:
         assert allowed(role, kind, f"{RELEASE}-search", "patch")
     # the run lock, if run.sh did not hand it over
     assert allowed(role, "ConfigMap", "aframe-tune-lock-0123456789abcdef0123", "delete")
@@ -73,11 +90,14 @@ def test_a_search_release_has_no_outside_service_and_follows_the_platform_s_rule
     policy = PlatformPolicy()
     for (kind, name), obj in objects.items():
         assert policy.problems(kind, obj) == [], f"{kind}/{name}"
-    job = objects[("Job", search_job_name(RELEASE))]["spec"]["template"]["spec"]
+    search = search_of(values)
+    job = search_pod(objects, search)
     assert job["serviceAccountName"] == f"{RELEASE}-search" and job["restartPolicy"] == "Never"
     env = {entry["name"]: entry for entry in job["containers"][0]["env"]}
+    # KubeRay's Service for a RayJob's head is named after the RayJob (its cluster's name is generated)
     head_service = f"{RELEASE}-head-svc" if values.get("backend") == "kuberay" else f"{RELEASE}-head"
     assert env["AFRAME_TUNE_DASHBOARD"]["value"] == f"http://{head_service}:8265"
+    assert env["AFRAME_TUNE_BACKEND"]["value"] == search.backend
     assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == f"{RELEASE}-ray-auth"
     experiment = objects[("ConfigMap", f"{RELEASE}-experiment")]["data"]
     assert set(experiment) == {"tune.yaml", "train.yaml", "search.json"}
@@ -87,5 +107,23 @@ def test_the_removal_plan_takes_workloads_first_and_leaves_the_job_s_own_permiss
     objects = [("Secret", "r-credentials"), ("ServiceAccount", "r-search"), ("Service", "r-head"), ("Job", "r-search"),
                ("Job", "r-worker"), ("RayCluster", "r"), ("ConfigMap", "r-experiment"), ("Role", "r-search"),
                ("RoleBinding", "r-search")]
-    assert removal_plan(objects, "r") == [("RayCluster", "r"), ("Job", "r-worker"), ("Service", "r-head"),
-                                          ("ConfigMap", "r-experiment"), ("Secret", "r-credentials")]
+    assert removal_plan(objects, SearchObjectRef("r")) == [
+        ("RayCluster", "r"), ("Job", "r-worker"), ("Service", "r-head"), ("ConfigMap", "r-experiment"),
+        ("Secret", "r-credentials")]
+
+
+def test_a_kuberay_search_is_a_rayjob_that_submits_the_search_and_shuts_its_cluster_down_at_the_end() -> None:
+    objects = render(merged(VALID, SEARCH, {"backend": "kuberay"}), RELEASE)
+    assert not [key for key in objects if key[0] in ("RayCluster", "Job")]  # KubeRay makes them
+    spec = objects[("RayJob", RELEASE)]["spec"]
+    assert spec["entrypoint"] == SEARCH_ENTRYPOINT and spec["jobId"] == RELEASE  # the search Job's submission id
+    assert spec["shutdownAfterJobFinishes"] is True and 0 <= spec["ttlSecondsAfterFinished"] <= 60
+    assert spec["submissionMode"] == "K8sJobMode"
+    assert spec["preRunningDeadlineSeconds"] == 1800  # search.readyTimeoutSeconds: a head that never comes up
+    # KubeRay runs a submitter container's own command as it is
+    assert spec["submitterPodTemplate"]["spec"]["containers"][0]["command"] == [
+        "python", "-m", "aframe_tune.cluster.search_job"]
+    assert spec["rayClusterSpec"]["authOptions"] == {"mode": "token", "secretName": f"{RELEASE}-ray-auth"}
+    # KubeRay probes a worker itself; ours would name the head's Service of a fixed name
+    worker = spec["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
+    assert "readinessProbe" not in worker

@@ -69,7 +69,7 @@ def test_a_signal_while_waiting_detaches_and_the_search_s_cluster_stays(
     directory = remote_experiment(tmp_path, bucket, TuneRemote={"ready_timeout": "300"})
     log = tmp_path / "driver.log"
     with background_run_sh(directory, log, remote_env(emulated_cluster, s3_server)) as driver:
-        # deployed: the run lock was handed over to the search Job, and run.sh waits for the pods
+        # deployed: the run lock was handed over to the search Job (or RayJob), and run.sh waits for the pods
         emulated_cluster.api.wait_for(lambda: [lock for lock in emulated_cluster.api.list("configmaps")
                                                if lock["metadata"]["name"].startswith(LOCK_PREFIX)
                                                and lock["metadata"].get("ownerReferences")], timeout=120)
@@ -82,7 +82,7 @@ def test_a_signal_while_waiting_detaches_and_the_search_s_cluster_stays(
     assert release, output[-4000:]
     assert f"Stop it: aframe-tune stop s3://{bucket}/my-tune" in output
     assert "Traceback" not in output and "Uninstalled" not in output
-    assert f"jobs/{release.group(1)}-search" in emulated_cluster.release_objects()  # it goes on
+    assert emulated_cluster.search_object(release.group(1)) in emulated_cluster.release_objects()  # it goes on
 
 
 def test_keep_cluster_leaves_the_release_of_a_failed_start_and_says_how_to_remove_it(

@@ -212,11 +212,15 @@ image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
 imagePullPolicy: {{ .Values.image.pullPolicy }}
 env:
   {{- include "ray-cluster.env" . | nindent 2 }}
+{{- if ne .Values.backend "kuberay" }}
+{{- /* KubeRay gives a worker that has no probe its own (the raylet's health); ours would name the
+     head's Service, which a RayJob's generated cluster names otherwise */}}
 readinessProbe:
   exec:
     command: ["ray", "health-check", "--address", "{{ include "ray-cluster.headAddress" . }}"]
   periodSeconds: 5
   failureThreshold: 3
+{{- end }}
 resources:
   requests:
     cpu: {{ .Values.worker.cpus | quote }}
@@ -339,6 +343,8 @@ containers:
       {{- include "ray-cluster.env" . | nindent 6 }}
       - name: AFRAME_TUNE_RELEASE
         value: {{ .Release.Name | quote }}
+      - name: AFRAME_TUNE_BACKEND
+        value: {{ .Values.backend | quote }}
       - name: AFRAME_TUNE_DASHBOARD
         value: "http://{{ include "ray-cluster.headService" . }}:{{ .Values.ports.dashboard }}"
       - name: AFRAME_TUNE_READY_TIMEOUT

@@ -1,0 +1,91 @@
+"""The object a search in the cluster lives by: the search Job of a ``chart`` release, the RayJob
+of a ``kuberay`` one.
+
+It exists from the install until the release's removal, of which it is the last object: the run
+lock is handed over to it (and goes with it), ``run.sh`` and ``aframe-tune stop`` watch it, and
+the search's pod deletes it last when it removes its own release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aframe_tune.cluster.kube import KubeApi
+
+CHART = "chart"
+KUBERAY = "kuberay"
+# KubeRay's RayJob states after which it runs nothing more
+RAYJOB_ENDED = ("Complete", "Failed")
+
+
+def job_finished(job: dict[str, Any]) -> bool:
+    """Whether a Job has ended (its Complete or Failed condition is true)."""
+    return any(condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True"
+               for condition in (job.get("status") or {}).get("conditions") or [])
+
+
+def rayjob_finished(rayjob: dict[str, Any]) -> bool:
+    """Whether a RayJob has ended: KubeRay's ``jobDeploymentStatus`` is Complete or Failed."""
+    return (rayjob.get("status") or {}).get("jobDeploymentStatus") in RAYJOB_ENDED
+
+
+@dataclass(frozen=True)
+class SearchObjectRef:
+    """Which object a release's search lives by.
+
+    Args:
+        release: the release.
+        backend: ``chart`` (the release's search Job) or ``kuberay`` (its RayJob).
+    """
+
+    release: str
+    backend: str = CHART
+
+    @property
+    def kind(self) -> str:
+        return "rayjobs" if self.backend == KUBERAY else "jobs"
+
+    @property
+    def api_version_and_kind(self) -> tuple[str, str]:
+        return ("ray.io/v1", "RayJob") if self.backend == KUBERAY else ("batch/v1", "Job")
+
+    @property
+    def name(self) -> str:
+        # KubeRay names the RayJob's submitter Job as the RayJob, the release's name
+        return self.release if self.backend == KUBERAY else f"{self.release}-search"
+
+    def describe(self) -> str:
+        return f"the search's {self.api_version_and_kind[1]} {self.name}"
+
+
+@dataclass(frozen=True)
+class SearchObject:
+    """A release's search object as the API server has it.
+
+    Args:
+        ref: which object it is.
+        uid: its uid, for owner references.
+        finished: it has ended (a Job's condition, a RayJob's deployment status).
+    """
+
+    ref: SearchObjectRef
+    uid: str
+    finished: bool
+
+    @classmethod
+    def from_raw(cls, ref: SearchObjectRef, raw: dict[str, Any]) -> SearchObject:
+        finished = rayjob_finished(raw) if ref.backend == KUBERAY else job_finished(raw)
+        return cls(ref, raw["metadata"]["uid"], finished)
+
+    def owner_reference(self) -> dict[str, Any]:
+        """Owned by this object, the garbage collector removes a thing once the object is gone."""
+        api_version, kind = self.ref.api_version_and_kind
+        return {"apiVersion": api_version, "kind": kind, "name": self.ref.name, "uid": self.uid,
+                "blockOwnerDeletion": False}
+
+
+async def read_search_object(api: KubeApi, ref: SearchObjectRef, doing: str | None = None) -> SearchObject | None:
+    """The release's search object, or None once it is gone."""
+    raw = await api.get(ref.kind, ref.name, doing=doing)
+    return None if raw is None else SearchObject.from_raw(ref, raw)
