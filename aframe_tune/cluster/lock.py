@@ -29,8 +29,9 @@ from typing import Any
 from aframe_tune.cluster.errors import ClusterConflictError, ClusterError
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.names import LOCK_PREFIX, RUN_DIR_ANNOTATION, RUN_LOCK, product_labels
-from aframe_tune.cluster.search_object import CHART, SearchObject, SearchObjectRef, read_search_object
+from aframe_tune.cluster.search_object import SearchObject, SearchObjectRef, read_search_object
 from aframe_tune.cluster.target import KubeTarget
+from aframe_tune.config import ClusterBackendName
 from aframe_tune.errors import RunDirectoryBusyError
 from aframe_tune.signals import run_async
 
@@ -87,16 +88,17 @@ class LockHolder:
     release: str
     renewed: float
     activity: str = "search"
-    backend: str = CHART
+    backend: ClusterBackendName = ClusterBackendName.CHART
 
     @classmethod
     def from_data(cls, data: dict[str, str]) -> LockHolder:
         return cls(data.get("host", "?"), int(data.get("pid", "0") or 0), data.get("release", ""),
-                   float(data.get("renewed", "0") or 0), data.get("activity", "search"), data.get("backend", CHART))
+                   float(data.get("renewed", "0") or 0), data.get("activity", "search"),
+                   ClusterBackendName(data.get("backend", ClusterBackendName.CHART)))
 
     def to_data(self) -> dict[str, str]:
         return {"host": self.host, "pid": str(self.pid), "release": self.release, "renewed": f"{self.renewed:.3f}",
-                "activity": self.activity, "backend": self.backend}
+                "activity": self.activity, "backend": str(self.backend)}
 
     @property
     def search(self) -> SearchObjectRef:

@@ -56,7 +56,7 @@ def release_objects(record: dict[str, Any]) -> list[tuple[str, str]]:
 
 def removal_plan(objects: list[tuple[str, str]], search: SearchObjectRef) -> list[tuple[str, str]]:
     """What the search's pod deletes itself, in order: all but the search object and its permission."""
-    own = (search.api_version_and_kind[1], search.name)
+    own = (search.kind, search.name)
     deletable = [obj for obj in objects if obj != own and obj[0] not in OWNED_BY_THE_SEARCH]
     rank = {kind: index for index, kind in enumerate(REMOVAL_ORDER)}
     return sorted(deletable, key=lambda obj: rank.get(obj[0], len(rank)))
@@ -66,7 +66,7 @@ async def adopt_own_permission(api: KubeApi, search: SearchObject) -> None:
     """Make the search object the owner of the search's ServiceAccount, Role and RoleBinding."""
     owner = search.owner_reference()
     for kind in OWNED_BY_THE_SEARCH:
-        await api.patch(KIND_NAMES[kind], f"{search.ref.release}-search", {"metadata": {"ownerReferences": [owner]}})
+        await api.patch(KIND_NAMES[kind], search.ref.account, {"metadata": {"ownerReferences": [owner]}})
 
 
 async def remove_lock_if_ours(api: KubeApi, lock: str, release: str) -> None:
@@ -95,4 +95,4 @@ async def remove_own_release(target: KubeTarget, search: SearchObjectRef, lock: 
     if lock:
         await remove_lock_if_ours(api, lock, release)
     logger.info("Removed Ray cluster %s; removing %s", release, search.describe())
-    await api.delete(search.kind, search.name, propagation="Background")
+    await api.delete(search.plural, search.name, propagation="Background")

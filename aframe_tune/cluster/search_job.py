@@ -24,7 +24,8 @@ from ray.job_submission import JobStatus, JobSubmissionClient
 from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.errors import AframeTuneError
 from aframe_tune.cluster.release_removal import remove_own_release
-from aframe_tune.cluster.search_object import CHART, SearchObjectRef
+from aframe_tune.cluster.search_object import SearchObjectRef
+from aframe_tune.config import ClusterBackendName
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.console import quiet_http_requests
 from aframe_tune.tune.cluster_settings import EXPERIMENT_ENV, SETTINGS_FILE, ClusterSearchSettings
@@ -238,7 +239,7 @@ def run() -> int:
                        "--yes", release, release)
         return 0 if succeeded else 1
     try:
-        search = SearchObjectRef(release, os.environ.get("AFRAME_TUNE_BACKEND", CHART))
+        search = SearchObjectRef(release, ClusterBackendName(os.environ.get("AFRAME_TUNE_BACKEND", "chart")))
         run_async(remove_own_release(KubeTarget(os.environ.get("POD_NAMESPACE", "")), search,
                                      os.environ.get("AFRAME_TUNE_RUN_LOCK", "")))
     except ClusterError as error:

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aframe_tune.cluster.kube import KubeApi
-
-CHART = "chart"
-KUBERAY = "kuberay"
+from aframe_tune.config import ClusterBackendName
 # KubeRay's RayJob states after which it runs nothing more
 RAYJOB_ENDED = ("Complete", "Failed")
 
@@ -40,23 +38,33 @@ class SearchObjectRef:
     """
 
     release: str
-    backend: str = CHART
+    backend: ClusterBackendName = ClusterBackendName.CHART
+
+    @property
+    def plural(self) -> str:
+        """The resource's name in the API: ``rayjobs`` or ``jobs``."""
+        return "rayjobs" if self.backend == ClusterBackendName.KUBERAY else "jobs"
+
+    @property
+    def api_version(self) -> str:
+        return "ray.io/v1" if self.backend == ClusterBackendName.KUBERAY else "batch/v1"
 
     @property
     def kind(self) -> str:
-        return "rayjobs" if self.backend == KUBERAY else "jobs"
-
-    @property
-    def api_version_and_kind(self) -> tuple[str, str]:
-        return ("ray.io/v1", "RayJob") if self.backend == KUBERAY else ("batch/v1", "Job")
+        return "RayJob" if self.backend == ClusterBackendName.KUBERAY else "Job"
 
     @property
     def name(self) -> str:
         # KubeRay names the RayJob's submitter Job as the RayJob, the release's name
-        return self.release if self.backend == KUBERAY else f"{self.release}-search"
+        return self.release if self.backend == ClusterBackendName.KUBERAY else f"{self.release}-search"
+
+    @property
+    def account(self) -> str:
+        """The name of the search's ServiceAccount, Role and RoleBinding (the chart's, whatever the backend)."""
+        return f"{self.release}-search"
 
     def describe(self) -> str:
-        return f"the search's {self.api_version_and_kind[1]} {self.name}"
+        return f"the search's {self.kind} {self.name}"
 
 
 @dataclass(frozen=True)
@@ -75,17 +83,16 @@ class SearchObject:
 
     @classmethod
     def from_raw(cls, ref: SearchObjectRef, raw: dict[str, Any]) -> SearchObject:
-        finished = rayjob_finished(raw) if ref.backend == KUBERAY else job_finished(raw)
+        finished = rayjob_finished(raw) if ref.backend == ClusterBackendName.KUBERAY else job_finished(raw)
         return cls(ref, raw["metadata"]["uid"], finished)
 
     def owner_reference(self) -> dict[str, Any]:
         """Owned by this object, the garbage collector removes a thing once the object is gone."""
-        api_version, kind = self.ref.api_version_and_kind
-        return {"apiVersion": api_version, "kind": kind, "name": self.ref.name, "uid": self.uid,
+        return {"apiVersion": self.ref.api_version, "kind": self.ref.kind, "name": self.ref.name, "uid": self.uid,
                 "blockOwnerDeletion": False}
 
 
 async def read_search_object(api: KubeApi, ref: SearchObjectRef, doing: str | None = None) -> SearchObject | None:
     """The release's search object, or None once it is gone."""
-    raw = await api.get(ref.kind, ref.name, doing=doing)
+    raw = await api.get(ref.plural, ref.name, doing=doing)
     return None if raw is None else SearchObject.from_raw(ref, raw)

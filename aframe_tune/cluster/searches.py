@@ -1,8 +1,8 @@
 """The searches that run in a namespace's clusters, as their run locks and pods tell.
 
 A search that runs in the cluster holds its run directory's lock (handed over by ``run.sh``,
-``cluster/lock.py``) for as long as its search object (search Job or RayJob) lives; the lock names the release and, in an
-annotation, the run directory.
+``cluster/lock.py``) for as long as its search object (search Job or RayJob) lives; the lock
+names the release and its backend, and, in an annotation, the run directory.
 """
 
 from __future__ import annotations

@@ -156,7 +156,7 @@ def deploy_search(cluster: ClusterDescription, release: str, values: RayClusterV
     removed here.
     """
     backend = backend_for(cluster)
-    search = SearchObjectRef(release, backend.name)
+    search = SearchObjectRef(release, cluster.backend)
     with held_run_lock(lock) as left_behind:
         if left_behind is not None:
             remove_left_behind(backend, left_behind.release, f"process {left_behind.pid} on {left_behind.host}")

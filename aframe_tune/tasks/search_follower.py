@@ -1,8 +1,9 @@
 """``run.sh``'s side of a search that runs in the cluster: following it from this machine.
 
 The search records where it stands in its S3 run directory (``search-status.json``), and the
-object it lives by (its search Job, or its RayJob) is one of the API server's. Both are read every few seconds; neither needs a connection to
-the Ray cluster, and a lost connection to either is waited out. Stopping this process (Ctrl-C, a
+object it lives by (its search Job, or its RayJob) is one of the API server's. Both are read
+every few seconds; neither needs a connection to the Ray cluster, and a lost connection to
+either is waited out. Stopping this process (Ctrl-C, a
 closed terminal) only stops the following: the search goes on.
 """
 

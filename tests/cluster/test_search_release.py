@@ -15,6 +15,7 @@ from aframe_tune.cluster.release_removal import (KIND_NAMES, OWNED_BY_THE_SEARCH
                                                  removal_plan)
 from aframe_tune.cluster.search_job import SEARCH_ENTRYPOINT
 from aframe_tune.cluster.search_object import SearchObjectRef
+from aframe_tune.config import ClusterBackendName
 from tests.cluster.chart import needs_helm, render
 from tests.cluster.test_chart import GIT, VALID, merged
 from tests.k8s.policy import PlatformPolicy
@@ -33,14 +34,13 @@ GROUPS = {"RayCluster": "ray.io", "RayJob": "ray.io", "Job": "batch", "Role": "r
 
 
 def search_of(values: dict[str, Any]) -> SearchObjectRef:
-    return SearchObjectRef(RELEASE, values.get("backend", "chart"))
+    return SearchObjectRef(RELEASE, ClusterBackendName(values.get("backend", "chart")))
 
 
 def search_pod(objects: dict[tuple[str, str], dict], search: SearchObjectRef) -> dict[str, Any]:
     """The search's pod spec: the search Job's template, or the RayJob's submitter template."""
-    kind = search.api_version_and_kind[1]
-    spec = objects[(kind, search.name)]["spec"]
-    return (spec["submitterPodTemplate"] if kind == "RayJob" else spec["template"])["spec"]
+    spec = objects[(search.kind, search.name)]["spec"]
+    return (spec["submitterPodTemplate"] if search.kind == "RayJob" else spec["template"])["spec"]
 
 
 def helm_record(objects: dict[tuple[str, str], dict]) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def test_the_search_job_s_role_allows_exactly_the_removal_of_its_own_release(val
     objects = render(values, RELEASE)
     role = objects[("Role", f"{RELEASE}-search")]
     search = search_of(values)
-    own = (search.api_version_and_kind[1], search.name)
+    own = (search.kind, search.name)
     assert own in objects
     plan = removal_plan(release_objects(helm_record(objects)), search)
     assert {kind for kind, _ in plan} >= {"Secret", "ConfigMap"}
@@ -71,7 +71,7 @@ def test_the_search_job_s_role_allows_exactly_the_removal_of_its_own_release(val
         for verb in ("get", "list", "delete"):
             assert allowed(role, kind, name, verb), f"{verb} {kind}/{name}"
     for kind in OWNED_BY_THE_SEARCH:
-        assert allowed(role, kind, f"{RELEASE}-search", "patch")
+        assert allowed(role, kind, search.account, "patch")
     # the run lock, if run.sh did not hand it over
     assert allowed(role, "ConfigMap", "aframe-tune-lock-0123456789abcdef0123", "delete")
     # nothing beyond its own release: every rule names its objects
