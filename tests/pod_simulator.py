@@ -36,7 +36,9 @@ Everything stays on loopback:
   sidecar's ``ray kuberay-autoscaler`` gets its own Pod's GCS address, as the Pod's shared network
   gives it;
 - a LoadBalancer Service gets its own loopback address, on which a TCP forwarder listens on the
-  Service's port and passes connections to a ready backing Pod.
+  Service's port and passes connections to a ready backing Pod;
+- a port-forward through the API server (kr8s's ``PortForward``) reaches a running Pod's port as
+  the kubelet would: the emulator asks :meth:`PodSimulator.port_forward_address` where it is.
 
 Probes run every second rather than every ``periodSeconds``, to keep the tests quick.
 Faults are injected per component (``head``/``worker``) with :meth:`PodSimulator.inject`.
@@ -227,12 +229,15 @@ class PodSimulator:
         if self.emulator.get("nodes", None, NODE) is None:
             self.emulator.create("nodes", None, _node())
         self._unsubscribe = self.emulator.subscribe(self._on_event, [*WORKLOADS.values(), "pods", "services"])
+        self.emulator.port_forward_resolver = self.port_forward_address
         return self
 
     def stop(self) -> None:
         self._stopping.set()
         if self._unsubscribe:
             self._unsubscribe()
+        if self.emulator.port_forward_resolver == self.port_forward_address:  # ours, not a later simulator's
+            self.emulator.port_forward_resolver = None
         # every pod ever started, including those whose deletion is still being handled
         stoppers = [threading.Thread(target=self._stop_pod, args=(pod,)) for pod in list(self._started)]
         for stopper in stoppers:
@@ -248,6 +253,19 @@ class PodSimulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def port_forward_address(self, namespace: str, name: str, port: int) -> tuple[str, int] | None:
+        """Where a port-forward to a Pod's container ``port`` connects, as the kubelet would find it: the
+        Pod's address and real port while its container runs; None when the Pod is not running here or
+        declares no such port (Ray binds some ports on all interfaces, so an undeclared one on the Pod's
+        address could be another Pod's process)."""
+        with self._lock:
+            pod = self.pods.get((namespace, name))
+        if pod is None or pod.stopped.is_set() or pod.process is None or pod.process.poll() is not None:
+            return None
+        if port not in pod.ports and port not in _container_ports(pod.raw):
+            return None
+        return pod.ip, pod.ports.get(port, port)
 
     def inject(self, component: str, fault: str | None) -> None:
         """Make new Pods of ``component`` fail in one of :data:`FAULTS` ways (None: heal)."""

@@ -69,9 +69,22 @@ RBAC (:mod:`.rbac`): requests of service accounts (a client certificate for
 server's 403 ``Status``; every other authenticated user (the kubeconfig's token or exec credential,
 other certificate users) may do anything, as a cluster-admin.
 
+Port-forward (``GET .../pods/NAME/portforward?ports=P`` upgraded to a WebSocket, as kr8s's
+``PortForward`` and the official Python client send it) follows the Kubernetes channel protocol
+(``v4.channel.k8s.io``): binary frames whose first byte is the channel, 2i for port i's data and
+2i+1 for its errors, and whose first frame on each channel is the port (2 bytes, little-endian).
+Each WebSocket is one TCP connection per port to the address
+:attr:`KubernetesEmulator.port_forward_resolver` gives (the pod simulator sets it); where it gives
+none, or the connection fails, the error channel says so and the WebSocket closes, as the kubelet
+does. The upgrade is authorized as ``create`` on ``pods/portforward``, as with kube-apiserver's
+``AuthorizePodWebsocketUpgradeCreatePermission``; a pod without ``spec.nodeName`` gets 400.
+kubectl's SPDY-over-WebSocket tunnelling (``SPDY/3.1+portforward.k8s.io``) is not served: its
+upgrade is answered without that subprotocol, so kubectl falls back to a SPDY upgrade, which gets
+400. Nor is the base64 protocol (``v4.base64.channel.k8s.io``).
+
 Not emulated: most validation of built-in kinds, server-side
 apply's field ownership (apply patches are merge patches), graceful pod termination (pods go
-at once unless they carry finalizers), exec/attach/port-forward, protobuf or CBOR responses,
+at once unless they carry finalizers), exec/attach, protobuf or CBOR responses,
 the events.k8s.io/v1 view of Events, aggregated discovery, ``/openapi/v3``. Validating
 admission plugins can be added (``store.admission``). Lists, like the real server's, omit
 ``kind``/``apiVersion`` in their items.
@@ -94,7 +107,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -102,6 +115,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Ping
+from wsproto.utilities import generate_accept_token
 
 from . import protobuf, scale, tables
 from .crds import refuse_unknown_fields, serve_crds
@@ -132,6 +148,21 @@ PUBLIC_PATHS = {"/version", "/healthz", "/livez", "/readyz"}  # readable anonymo
 # The token endpoint of the emulated OIDC issuer (on a real cluster a server of its own).
 ISSUER_PATH = "/emulated-issuer/token"
 EXEC_PLUGIN = Path(__file__).with_name("exec_plugin.py")
+# The WebSocket subprotocols whose framing port-forward speaks: the kubelet's binary channel
+# protocol, and portforward.k8s.io (the protocol's SPDY name) for clients that offer that. A client
+# that offers neither gets the same framing, under no name.
+PORT_FORWARD_PROTOCOLS = ("v4.channel.k8s.io", "portforward.k8s.io")
+# Pod subresources whose WebSocket upgrade (a GET) is authorized as create, as SPDY's POST is.
+CONNECT_SUBRESOURCES = ("exec", "attach", "portforward")
+# Bytes per frame to the client: the kubelet's io.Copy buffer, well under httpx_ws's 64 KiB reads.
+FORWARD_CHUNK = 32 * 1024
+# Stop reading the client while this much waits to be written to a pod (backpressure).
+FORWARD_BACKLOG = 4 * 1024 * 1024
+# How long a closing WebSocket waits for the client's Close frame before hanging up.
+CLOSE_LINGER_S = 1.0
+
+# (namespace, pod name, container port) -> the real (host, port) on this machine, or None.
+PortForwardResolver = Callable[[str, str, int], tuple[str, int] | None]
 
 
 @dataclass
@@ -231,6 +262,152 @@ class _Server(ThreadingHTTPServer):
                     pass
 
 
+class _PortForward:
+    """One port-forward WebSocket once switched: a TCP connection to the pod per port, and bytes
+    pumped both ways by one select loop (one thread: an SSL socket is not to be read and written
+    from two at once)."""
+
+    def __init__(self, client: socket.socket, stopping: threading.Event) -> None:
+        self.client = client
+        self.stopping = stopping
+        self.ws = Connection(ConnectionType.SERVER)
+        self.pods: dict[int, socket.socket] = {}  # port index -> its connection to the pod
+        self.backlog: dict[int, bytearray] = {}  # port index -> bytes the pod has yet to take
+        self.channel: int | None = None  # the channel of a client message that arrives in pieces
+        self.gone = False  # the client hung up
+
+    def run(self, ports: list[int], targets: list[tuple[str, int] | None], failure: Callable[[int, str], str]) -> None:
+        """Open, pump until the client closes, every pod connection has ended or the emulator stops; close."""
+        try:
+            self._open(ports, targets, failure)
+            self._pump()
+            self._close()
+        except OSError:  # the client's connection broke (or stop() cut it)
+            pass
+        finally:
+            for pod in self.pods.values():
+                pod.close()
+
+    def _open(self, ports: list[int], targets: list[tuple[str, int] | None], failure: Callable[[int, str], str]
+              ) -> None:
+        """Each port's first frames on its two channels, then its connection, or its error, as the kubelet does."""
+        for index, port in enumerate(ports):
+            self._send_frame(2 * index, port.to_bytes(2, "little"))
+            self._send_frame(2 * index + 1, port.to_bytes(2, "little"))
+        for index, (port, target) in enumerate(zip(ports, targets)):
+            if target is None:  # nothing listens there for this pod: what connecting would meet
+                self._send_frame(2 * index + 1, failure(port, "connect: connection refused").encode())
+                continue
+            try:
+                pod = socket.create_connection(target, timeout=5)
+            except OSError as exc:
+                self._send_frame(2 * index + 1, failure(port, f"connect: {exc.strerror or exc}").encode())
+                continue
+            pod.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as for the API connections
+            pod.setblocking(False)
+            self.pods[index], self.backlog[index] = pod, bytearray()
+
+    def _pending(self) -> int:
+        """Bytes the SSL layer has decrypted but not handed out: select() cannot see them."""
+        pending = getattr(self.client, "pending", None)
+        return pending() if pending is not None else 0
+
+    def _pump(self) -> None:
+        while self.pods and not self.stopping.is_set():
+            read_client = all(len(backlog) < FORWARD_BACKLOG for backlog in self.backlog.values())
+            buffered = read_client and self._pending() > 0
+            readers = [*self.pods.values(), *([self.client] if read_client and not buffered else [])]
+            writers = [self.pods[index] for index, backlog in self.backlog.items() if backlog]
+            readable, writable, _ = select.select(readers, writers, [], 0 if buffered else 0.5)
+            if (buffered or self.client in readable) and not self._from_client():
+                return
+            for index, pod in list(self.pods.items()):
+                if pod in writable:
+                    self._to_pod(index)
+                if pod in readable and index in self.pods:
+                    self._from_pod(index)
+
+    def _from_client(self) -> bool:
+        """Take in what the client sent; False once it closes the WebSocket or hangs up."""
+        data = self.client.recv(65536)
+        if not data:
+            self.gone = True
+            return False
+        self.ws.receive_data(data)
+        for event in self.ws.events():
+            if isinstance(event, BytesMessage):
+                self._client_bytes(event)
+            elif isinstance(event, Ping):
+                self._send(event.response())
+            elif isinstance(event, CloseConnection):
+                # the client's Close (answered in kind), or a protocol error wsproto reports as one
+                if self.ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+                    self._send(event.response())
+                return False
+        return True
+
+    def _client_bytes(self, event: BytesMessage) -> None:
+        """Queue a client message (or a piece of one) for its port: a message's first byte is its channel."""
+        data = bytes(event.data)
+        if self.channel is None and data:
+            self.channel, data = data[0], data[1:]
+        channel = self.channel
+        if event.message_finished:
+            self.channel = None
+        if channel is not None and channel % 2 == 0 and channel // 2 in self.backlog:
+            self.backlog[channel // 2] += data  # error channels are the server's to write; others are dropped
+
+    def _to_pod(self, index: int) -> None:
+        backlog = self.backlog[index]
+        try:
+            sent = self.pods[index].send(backlog)
+        except BlockingIOError:
+            return
+        except OSError:
+            return self._pod_ended(index)
+        del backlog[:sent]
+
+    def _from_pod(self, index: int) -> None:
+        try:
+            data = self.pods[index].recv(FORWARD_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            return self._pod_ended(index)
+        self._send_frame(2 * index, data)
+
+    def _pod_ended(self, index: int) -> None:
+        """The pod closed this port's connection: the port is done (the WebSocket, once all are)."""
+        self.pods.pop(index).close()
+        del self.backlog[index]
+
+    def _send(self, event: BytesMessage | CloseConnection) -> None:
+        self.client.sendall(self.ws.send(event))
+
+    def _send_frame(self, channel: int, data: bytes) -> None:
+        self._send(BytesMessage(bytes([channel]) + data))
+
+    def _close(self) -> None:
+        """End as RFC 6455 asks: our Close frame, then the client's, awaited a little (data after it is dropped)."""
+        if self.gone:
+            return
+        if self.ws.state is ConnectionState.OPEN:
+            self._send(CloseConnection(code=1000))
+        deadline = time.monotonic() + CLOSE_LINGER_S
+        while self.ws.state is ConnectionState.LOCAL_CLOSING and not self.stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not (self._pending() or select.select([self.client], [], [], remaining)[0]):
+                return
+            data = self.client.recv(65536)
+            if not data:
+                return
+            self.ws.receive_data(data)
+            for _ in self.ws.events():
+                pass
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Routes one HTTP request to discovery, OpenAPI, CRUD or watch."""
 
@@ -276,7 +453,7 @@ class _Handler(BaseHTTPRequestHandler):
             if user is None:
                 emulator._authorize(parts.path, self.headers.get("Authorization"))
             elif user.is_service_account:
-                emulator._authorize_rbac(user, self.command, parts.path, query)
+                emulator._authorize_rbac(user, self.command, parts.path, query, upgrade=self._websocket_requested())
             emulator._maybe_fail(self.command, parts.path)
             self._route(parts.path, query, body)
         except ApiError as exc:
@@ -422,8 +599,9 @@ class _Handler(BaseHTTPRequestHandler):
         method = self.command
         dry_run = query.get("dryRun") == "All"
         content_type = self.headers.get("Content-Type", "")
-        if sub not in (None, "status", "log", "scale") or (sub == "status" and not rt.status_subresource) or (
-                sub == "log" and rt.kind != "Pod") or (sub == "scale" and rt.scale is None):
+        if sub not in (None, "status", "log", "scale", "portforward") or (
+                sub == "status" and not rt.status_subresource) or (
+                sub in ("log", "portforward") and rt.kind != "Pod") or (sub == "scale" and rt.scale is None):
             raise _no_such_path()
         as_table = tables.wants_table(self.headers.get("Accept", ""))
         if name is None:
@@ -439,6 +617,8 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "DELETE":
                 return self._delete_collection(rt, namespace, query, body)
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        if sub == "portforward":
+            return self._port_forward(store.get(rt, namespace, name))
         if sub == "log":
             if method != "GET":
                 raise ApiError(405, "MethodNotAllowed",
@@ -541,6 +721,70 @@ class _Handler(BaseHTTPRequestHandler):
             self._end_chunks()
         except OSError:
             self.close_connection = True
+
+    # ----------------------------------------------------------------- port-forward
+
+    def _websocket_requested(self) -> bool:
+        """Whether this is a WebSocket upgrade request (as wsstream.IsWebSocketRequest decides)."""
+        connection = {token.strip().lower() for token in self.headers.get("Connection", "").split(",")}
+        return "upgrade" in connection and self.headers.get("Upgrade", "").strip().lower() == "websocket"
+
+    def _port_forward(self, pod: dict[str, Any]) -> None:
+        """``GET .../pods/NAME/portforward?ports=P`` switched to a WebSocket (see the module docstring);
+        refusals are the 400s of the registry, the API server's proxy and the kubelet, in their order."""
+        metadata = pod["metadata"]
+        if not (pod.get("spec") or {}).get("nodeName"):
+            raise bad_request(f"pod {metadata['name']} does not have a host assigned")
+        if self.command not in ("GET", "POST"):  # the connect verbs
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        if self.command != "GET" or not self._websocket_requested():
+            if self.headers.get("Upgrade"):  # kubectl's SPDY upgrade (its fallback from WebSocket tunnelling)
+                raise bad_request("the emulated API server forwards ports over WebSocket (v4.channel.k8s.io) "
+                                  f"only, not {self.headers.get('Upgrade')}")
+            raise bad_request("Upgrade request required")
+        ports = _forwarded_ports(parse_qs(urlsplit(self.path).query, keep_blank_values=True).get("ports", []))
+        key = self.headers.get("Sec-WebSocket-Key", "").strip()
+        if not key or self.headers.get("Sec-WebSocket-Version", "").strip() != "13":
+            raise bad_request("websocket: a Sec-WebSocket-Key and Sec-WebSocket-Version 13 are required")
+        targets = [self._forward_target(metadata["namespace"], metadata["name"], port) for port in ports]
+        self._switch_protocols(key)
+        self.close_connection = True  # the connection is the WebSocket's from here on
+
+        def failure(port: int, cause: str) -> str:  # the kubelet's words, the runtime's cause after them
+            return (f"error forwarding port {port} to pod {metadata['namespace']}/{metadata['name']}, uid "
+                    f"{metadata.get('uid', '')}: failed to connect to localhost:{port} inside the pod's network "
+                    f"namespace: dial tcp4 127.0.0.1:{port}: {cause}")
+
+        try:
+            _PortForward(self.connection, self.server.emulator._stopping).run(ports, targets, failure)
+        except Exception:  # a bug here must not write an HTTP error into the WebSocket
+            log.exception("port-forward to %s/%s failed", metadata["namespace"], metadata["name"])
+
+    def _forward_target(self, namespace: str, name: str, port: int) -> tuple[str, int] | None:
+        """Where the pod's ``port`` is on this machine, by :attr:`KubernetesEmulator.port_forward_resolver`."""
+        resolver = self.server.emulator.port_forward_resolver
+        if resolver is None:
+            return None
+        try:
+            return resolver(namespace, name, port)
+        except Exception:  # the hook's bug: the client sees the port as closed, the log says why
+            log.exception("port_forward_resolver failed for %s/%s:%s", namespace, name, port)
+            return None
+
+    def _switch_protocols(self, key: str) -> None:
+        """The 101 answer: the accept token and, if the client offered one we speak, its subprotocol
+        (the first it offered, as the kubelet's handshake picks)."""
+        offered = [item.strip() for value in self.headers.get_all("Sec-WebSocket-Protocol") or []
+                   for item in value.split(",")]
+        protocol = next((item for item in offered if item in PORT_FORWARD_PROTOCOLS), None)
+        self.record.status = 101
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", generate_accept_token(key.encode()).decode())
+        if protocol is not None:
+            self.send_header("Sec-WebSocket-Protocol", protocol)
+        self.end_headers()
 
     def _delete_options(self, query: dict[str, str], body: bytes) -> dict[str, Any]:
         options = self._decode(body, self.headers.get("Content-Type", JSON)) or {}
@@ -722,6 +966,23 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
 
+def _forwarded_ports(values: list[str]) -> list[int]:
+    """The ``ports`` of a port-forward (repeated or comma-separated), checked as the kubelet does."""
+    if not values:
+        raise bad_request('query parameter "port" is required')
+    ports = []
+    for value in values:
+        if not value:
+            raise bad_request('query parameter "port" cannot be empty')
+        for item in value.split(","):
+            if not item.isdigit() or not 0 < int(item) < 65536:
+                raise bad_request(f'unable to parse "{value}" as a port')
+            ports.append(int(item))
+    if len(ports) > 128:  # two channels a port, numbered in one byte
+        raise bad_request(f"too many ports: {len(ports)}")
+    return ports
+
+
 def _log_container(pod: dict[str, Any], requested: str | None) -> str:
     """The container a log request means: the named one, the pod's only one, or its default (400 otherwise)."""
     name = pod["metadata"]["name"]
@@ -799,6 +1060,9 @@ class KubernetesEmulator:
         self._requests: list[RequestRecord] = []
         self._faults: list[Fault] = []
         self.pod_logs = PodLogs()  # what the log endpoint serves; the kubelet (pod simulator) writes it
+        # Where a port-forward connects: (namespace, pod, container port) -> (host, port) on this
+        # machine, or None (not running, no such port). The kubelet stand-in (pod simulator) sets it.
+        self.port_forward_resolver: PortForwardResolver | None = None
         for namespace in self._initial_namespaces:
             self.store.create(self.registry.resolve("namespaces"), None, {"metadata": {"name": namespace}})
 
@@ -955,12 +1219,19 @@ class KubernetesEmulator:
                 self.unauthorized += 1
             raise ApiError(401, "Unauthorized", "Unauthorized")
 
-    def _authorize_rbac(self, user: User, method: str, path: str, query: Mapping[str, str]) -> None:
-        """A service account's request goes through RBAC (:mod:`.rbac`); a refusal is a 403, counted."""
+    def _authorize_rbac(self, user: User, method: str, path: str, query: Mapping[str, str],
+                        upgrade: bool = False) -> None:
+        """A service account's request goes through RBAC (:mod:`.rbac`); a refusal is a 403, counted.
+
+        A WebSocket ``upgrade`` of exec/attach/portforward is a GET but needs ``create``, as with
+        kube-apiserver's AuthorizePodWebsocketUpgradeCreatePermission (SPDY's POST always did)."""
         if path == ISSUER_PATH:
             return
+        attributes = request_attributes(method, path, query)
+        if upgrade and attributes.resource == "pods" and attributes.subresource in CONNECT_SUBRESOURCES:
+            attributes = replace(attributes, verb="create")
         try:
-            self.authorizer.authorize(user, request_attributes(method, path, query))
+            self.authorizer.authorize(user, attributes)
         except ApiError:
             with self._log_lock:
                 self.forbidden += 1

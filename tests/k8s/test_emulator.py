@@ -11,25 +11,31 @@ import json
 import os
 import re
 import shutil
+import socket
+import socketserver
 import ssl
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx_ws
 import kr8s.asyncio
 import pytest
 from kr8s.asyncio.objects import Pod
+from kr8s.asyncio.portforward import PortForward
 
 from tests.k8s import protobuf
 from tests.k8s.emulator import Event, KubernetesEmulator
 from tests.k8s.events import EventRecorder
 from tests.k8s.patch import strategic_merge_patch
 from tests.k8s.resources import PrinterColumn, ResourceType, ScaleSpec
+from tests.pod_simulator import PodSimulator
 
 pytestmark = pytest.mark.cluster
 
@@ -949,3 +955,285 @@ def test_a_client_certificate_of_the_clusters_ca_authenticates(emulator: Kuberne
     trusting.load_cert_chain(tmp_path / "tls.crt", tmp_path / "tls.key")
     with httpx.Client(verify=trusting) as client:
         assert client.get(url).status_code == 200
+
+
+# --------------------------------------------------------------------------- port-forward
+
+FORWARD = "/api/v1/namespaces/default/pods/{}/portforward"
+# a WebSocket handshake's request headers, for requests the server refuses (no 101 to read frames from)
+WEBSOCKET_HEADERS = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                     "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode()}
+
+
+def opening_frames(port: int, index: int = 0) -> list[bytes]:
+    """What the server sends first for the index-th port: the port on its data and error channels."""
+    return [bytes([2 * index]) + port.to_bytes(2, "little"), bytes([2 * index + 1]) + port.to_bytes(2, "little")]
+
+
+class _Echo(socketserver.BaseRequestHandler):
+    server: EchoServer
+
+    def handle(self) -> None:
+        with self.server.lock:
+            self.server.accepted += 1
+            self.server.open += 1
+        try:
+            while data := self.request.recv(65536):
+                self.request.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with self.server.lock:
+                self.server.open -= 1
+
+
+class EchoServer(socketserver.ThreadingTCPServer):
+    """A pod's port on 127.0.0.1 that sends back what it gets, counting connections made and still open."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.open = 0
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Echo)
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+def forwarded_pod(name: str) -> dict[str, Any]:
+    """A pod bound to a node (the API server refuses to forward to one that is not) with port 8265."""
+    pod = make_pod(name)
+    pod["spec"]["nodeName"] = "emulated-node"
+    pod["spec"]["containers"][0]["ports"] = [{"containerPort": 8265}]
+    return pod
+
+
+def echo_through(port: int, payload: bytes) -> bytes:
+    """Send ``payload`` to a local port while reading what comes back (at once: a large payload
+    echoed would otherwise stall on full buffers), until as much has come back or the end."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        sender = threading.Thread(target=connection.sendall, args=(payload,))
+        sender.start()
+        received = bytearray()
+        while len(received) < len(payload) and (chunk := connection.recv(1 << 20)):
+            received += chunk
+        sender.join()
+    return bytes(received)
+
+
+def read_to_end(port: int, request: bytes) -> bytes:
+    """Send ``request`` to a local port and read until the other side closes (a timeout fails the test)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(request)
+        received = bytearray()
+        while chunk := connection.recv(65536):
+            received += chunk
+    return bytes(received)
+
+
+def channel_data(ws: httpx_ws.WebSocketSession, size: int, channel: int = 0) -> bytes:
+    """``size`` bytes of one channel's frames (the echo may come back in pieces)."""
+    received = bytearray()
+    while len(received) < size:
+        frame = ws.receive_bytes(timeout=5)
+        assert frame[0] == channel, frame
+        received += frame[1:]
+    return bytes(received)
+
+
+def test_kr8s_portforward_carries_each_connection_to_the_pods_port(emulator: KubernetesEmulator,
+                                                                    kubeconfig: Path) -> None:
+    """kr8s opens one WebSocket per local connection; each is one connection to the pod's port."""
+    emulator.create("pods", "default", forwarded_pod("web"))
+    asked: list[tuple[str, str, int]] = []
+    payload = os.urandom(1 << 20)  # a client message spans many socket reads; the echo, many 32 KiB frames
+    with closing(EchoServer()) as echo:
+        def resolve(namespace: str, name: str, port: int) -> tuple[str, int]:
+            asked.append((namespace, name, port))
+            return echo.server_address
+
+        emulator.port_forward_resolver = resolve
+
+        async def scenario() -> tuple[bytes, bytes]:
+            api = await kr8s.asyncio.api(kubeconfig=str(kubeconfig))
+            pod = await Pod.get("web", api=api)
+            async with PortForward(pod, 8265, local_port="auto") as port:
+                hello = await asyncio.to_thread(echo_through, port, b"hello")
+                large = await asyncio.to_thread(echo_through, port, payload)
+            return hello, large
+
+        hello, large = run_async(scenario())
+        assert hello == b"hello"
+        assert large == payload, f"{len(large)} of {len(payload)} bytes came back"
+        assert echo.accepted == 2 and asked == [("default", "web", 8265)] * 2
+        emulator.wait_for(lambda: echo.open == 0, timeout=5)  # each ended with its client's connection
+    forwards = emulator.requests("GET", path=r"/pods/web/portforward$")
+    assert [(r.status, r.query["ports"]) for r in forwards] == [(101, "8265")] * 2
+
+
+def test_portforward_refusals_read_as_the_api_servers(emulator: KubernetesEmulator) -> None:
+    emulator.create("pods", "default", forwarded_pod("web"))
+    emulator.create("pods", "default", make_pod("unscheduled"))
+    with http_client(emulator) as client:
+        def forward(name: str, ports: str | None = "8265", upgrade: bool = True) -> tuple[int, str]:
+            answer = client.get(FORWARD.format(name), params={"ports": ports} if ports is not None else {},
+                                headers=WEBSOCKET_HEADERS if upgrade else {})
+            return answer.status_code, answer.json()["message"]
+
+        assert forward("nope") == (404, 'pods "nope" not found')
+        assert forward("unscheduled") == (400, "pod unscheduled does not have a host assigned")
+        assert forward("web", upgrade=False) == (400, "Upgrade request required")
+        assert forward("web", ports=None) == (400, 'query parameter "port" is required')
+        assert forward("web", ports="8265,0") == (400, 'unable to parse "8265,0" as a port')
+        spdy = client.post(FORWARD.format("web"), headers={"Connection": "Upgrade", "Upgrade": "SPDY/3.1"})
+        assert spdy.status_code == 400 and "not SPDY/3.1" in spdy.json()["message"]  # kubectl's fallback
+        assert client.delete(FORWARD.format("web")).status_code == 405
+    assert emulator.port_forward_resolver is None  # nothing set it: the emulator has no kubelet of its own
+
+
+def service_account_client(emulator: KubernetesEmulator, tmp_path: Path) -> httpx.Client:
+    """An HTTPS client with the certificate of service account default/robot, as a pod's containers have."""
+    cert, key = emulator.client_certificate("system:serviceaccount:default:robot", ("system:serviceaccounts",))
+    (tmp_path / "tls.crt").write_bytes(cert)
+    (tmp_path / "tls.key").write_bytes(key)
+    context = ssl.create_default_context(cadata=emulator.ca_pem.decode())
+    context.load_cert_chain(tmp_path / "tls.crt", tmp_path / "tls.key")
+    return httpx.Client(base_url=emulator.url, verify=context, timeout=10)
+
+
+def grant_robot(emulator: KubernetesEmulator, name: str, verbs: list[str]) -> None:
+    rbac = "rbac.authorization.k8s.io"
+    emulator.create(f"roles.{rbac}", "default", {"metadata": {"name": name}, "rules": [
+        {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": verbs}]})
+    emulator.create(f"rolebindings.{rbac}", "default", {
+        "metadata": {"name": name}, "roleRef": {"apiGroup": rbac, "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": "default"}]})
+
+
+def test_a_service_account_may_portforward_only_with_create_on_pods_portforward(emulator: KubernetesEmulator,
+                                                                                 tmp_path: Path) -> None:
+    """The upgrade is a GET, yet RBAC asks for create (AuthorizePodWebsocketUpgradeCreatePermission)."""
+    emulator.create("pods", "default", forwarded_pod("web"))
+    with closing(EchoServer()) as echo, service_account_client(emulator, tmp_path) as client:
+        emulator.port_forward_resolver = lambda namespace, name, port: echo.server_address
+        refused = client.get(FORWARD.format("web"), params={"ports": "8265"}, headers=WEBSOCKET_HEADERS)
+        grant_robot(emulator, "getter", ["get"])
+        get_only = client.get(FORWARD.format("web"), params={"ports": "8265"}, headers=WEBSOCKET_HEADERS)
+        grant_robot(emulator, "forwarder", ["create"])
+        with httpx_ws.connect_ws(FORWARD.format("web"), client, params={"ports": "8265"},
+                                 subprotocols=["base64.channel.k8s.io", "v4.channel.k8s.io"]) as ws:
+            opened = [ws.receive_bytes(timeout=5) for _ in range(2)]
+            ws.send_bytes(b"\x00ping")
+            echoed = channel_data(ws, 4)
+            protocol = ws.subprotocol
+    assert (refused.status_code, refused.json()["message"]) == (403, (
+        'pods "web" is forbidden: User "system:serviceaccount:default:robot" cannot create resource '
+        '"pods/portforward" in API group "" in the namespace "default"'))
+    assert get_only.status_code == 403 and emulator.forbidden == 2
+    assert (opened, echoed, protocol) == (opening_frames(8265), b"ping", "v4.channel.k8s.io")
+
+
+def test_portforward_to_a_port_nothing_listens_on_reports_on_its_error_channel(emulator: KubernetesEmulator,
+                                                                                kubeconfig: Path) -> None:
+    """As the kubelet does when it cannot connect: the opening frames, the error, then Close."""
+    emulator.create("pods", "default", forwarded_pod("web"))
+    emulator.port_forward_resolver = lambda namespace, name, port: None
+    with http_client(emulator) as client, httpx_ws.connect_ws(FORWARD.format("web"), client,
+                                                              params={"ports": "8265"}) as ws:
+        frames = [ws.receive_bytes(timeout=5) for _ in range(3)]
+        with pytest.raises(httpx_ws.WebSocketDisconnect) as closed:
+            ws.receive_bytes(timeout=5)
+    assert frames[:2] == opening_frames(8265) and closed.value.code == 1000
+    assert frames[2].startswith(b"\x01error forwarding port 8265 to pod default/web, uid ")
+    assert frames[2].endswith(b"dial tcp4 127.0.0.1:8265: connect: connection refused")
+
+    async def through_kr8s() -> bytes:
+        api = await kr8s.asyncio.api(kubeconfig=str(kubeconfig))
+        pod = await Pod.get("web", api=api)
+        async with PortForward(pod, 8265, local_port="auto") as port:
+            return await asyncio.to_thread(read_to_end, port, b"hello")
+
+    assert run_async(through_kr8s()) == b""  # kr8s reads the error channel and closes the local connection
+
+
+def test_portforward_of_several_ports_gives_each_channels_of_its_own(emulator: KubernetesEmulator) -> None:
+    """Port i has channels 2i (data) and 2i+1 (errors); a port that refuses does not end the others."""
+    emulator.create("pods", "default", forwarded_pod("web"))
+    with socket.socket() as unused, closing(EchoServer()) as echo:
+        unused.bind(("127.0.0.1", 0))  # bound, never listening: connecting to it is refused
+        targets = {8265: echo.server_address, 9000: unused.getsockname()}
+        emulator.port_forward_resolver = lambda namespace, name, port: targets[port]
+        with http_client(emulator) as client, httpx_ws.connect_ws(FORWARD.format("web"), client,
+                                                                  params={"ports": "8265,9000"}) as ws:
+            opened = [ws.receive_bytes(timeout=5) for _ in range(5)]
+            ws.send_bytes(b"\x02to the refused port: dropped")
+            ws.send_bytes(b"\x00still here")
+            echoed = channel_data(ws, 10)
+    assert opened[:4] == opening_frames(8265) + opening_frames(9000, 1)
+    assert opened[4].startswith(b"\x03error forwarding port 9000") and b"connection refused" in opened[4].lower()
+    assert echoed == b"still here"
+
+
+def test_stopping_the_emulator_ends_open_portforwards_at_once() -> None:
+    with closing(EchoServer()) as echo:
+        emulator = KubernetesEmulator().start()
+        try:
+            emulator.create("pods", "default", forwarded_pod("web"))
+            emulator.port_forward_resolver = lambda namespace, name, port: echo.server_address
+            with http_client(emulator) as client, httpx_ws.connect_ws(FORWARD.format("web"), client,
+                                                                      params={"ports": "8265"}) as ws:
+                assert [ws.receive_bytes(timeout=5) for _ in range(2)] == opening_frames(8265)
+                emulator.wait_for(lambda: echo.open == 1, timeout=5)
+                started = time.monotonic()
+                emulator.stop()
+                stopped_in = time.monotonic() - started
+                emulator.wait_for(lambda: echo.open == 0, timeout=5)  # the forward let go of the pod
+        finally:
+            emulator.stop()
+    assert stopped_in < 2
+
+
+# An HTTP server on the address and port the pod simulator gives the pod's --dashboard-host/--port.
+SERVE_HTTP = """
+import http.server, sys
+flags = dict(a.lstrip("-").split("=", 1) for a in sys.argv[1:])
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"hello " + self.path.encode())
+    def log_message(self, *args): pass
+server = http.server.HTTPServer((flags["dashboard-host"], int(flags["port"])), Hello)
+sys.stdout.write("listening\\n"); sys.stdout.flush()
+server.serve_forever()
+"""
+
+
+def test_the_pod_simulator_resolves_portforwards_to_a_running_pods_declared_ports(
+        emulator: KubernetesEmulator, kubeconfig: Path) -> None:
+    environment = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    with PodSimulator(emulator, environment) as simulator:
+        assert emulator.port_forward_resolver == simulator.port_forward_address
+        emulator.create("pods", "default", {"metadata": {"name": "web"}, "spec": {"containers": [
+            {"name": "c", "image": "python", "ports": [{"containerPort": 8265}],
+             "command": ["python", "-c", SERVE_HTTP, "--port=8265", "--dashboard-host=0.0.0.0"]}]}})
+        emulator.wait_for(lambda: b"listening" in emulator.pod_logs.read("default", "web", "c"), timeout=20)
+        pod = simulator.pods[("default", "web")]
+        assert pod.ports[8265] != 8265  # mapped to a free port: the forward must find it
+        assert simulator.port_forward_address("default", "web", 8265) == (pod.ip, pod.ports[8265])
+        assert simulator.port_forward_address("default", "web", 9999) is None  # not declared
+        assert simulator.port_forward_address("default", "nope", 8265) is None
+
+        async def get_through_forward() -> bytes:
+            api = await kr8s.asyncio.api(kubeconfig=str(kubeconfig))
+            web = await Pod.get("web", api=api)
+            async with PortForward(web, 8265, local_port="auto") as port:
+                return await asyncio.to_thread(read_to_end, port, b"GET /x HTTP/1.0\r\n\r\n")
+
+        answer = run_async(get_through_forward())  # the server closes after answering: so does the forward
+        assert answer.startswith(b"HTTP/1.0 200") and answer.endswith(b"hello /x"), answer
+        emulator.delete("pods", "default", "web")
+        emulator.wait_for(lambda: simulator.port_forward_address("default", "web", 8265) is None, timeout=5)
+    assert emulator.port_forward_resolver is None
