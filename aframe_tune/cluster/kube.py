@@ -12,10 +12,11 @@ import dataclasses
 import logging
 import warnings
 from collections.abc import AsyncIterator, Iterator
-from contextlib import aclosing, contextmanager
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
+import httpx_ws
 import kr8s
 import kr8s._auth
 import kr8s.asyncio
@@ -28,11 +29,14 @@ from aframe_tune.cluster.errors import (
     ClusterUnreachableError,
 )
 from aframe_tune.cluster.kube_files import CredentialFiles
+from aframe_tune.cluster.port_forward import carry_connection
 from aframe_tune.cluster.target import KubeTarget
 
 Selector = dict[str, str]
 # how many times in a row a dropped watch is opened again before the error is raised
 WATCH_RECONNECTS = 3
+# how many times a port-forward's WebSocket is refused for its credential before that is an error, as kr8s's requests
+AUTH_ATTEMPTS = 3
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +191,44 @@ class KubeApi:
             async with aclosing(lines):
                 async for line in lines:
                     yield line
+
+    @asynccontextmanager
+    async def port_forward(self, pod_name: str, port: int, doing: str | None = None) -> AsyncIterator[int]:
+        """Forward a free port of 127.0.0.1 to ``port`` of the pod through the API server (as
+        ``kubectl port-forward`` does) while the block runs; yield the local port. Each connection
+        to it opens a WebSocket of its own (``cluster/port_forward.py``), so the forward outlives
+        an expired credential."""
+        if await self._object("pods", pod_name, doing) is None:
+            raise ClusterError(f"{doing or f'forwarding a port to pod {pod_name}'} failed: the pod does not exist")
+        describe = f"port {port} of pod {pod_name}"
+
+        async def carry(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await carry_connection(lambda: self.pod_port_stream(pod_name, port), reader, writer, describe)
+
+        server = await asyncio.start_server(carry, "127.0.0.1", 0)
+        async with server:
+            yield server.sockets[0].getsockname()[1]
+
+    @asynccontextmanager
+    async def pod_port_stream(self, pod_name: str, port: int) -> AsyncIterator[Any]:
+        """One WebSocket of the API server's port-forward to ``port`` of the pod. An upgrade
+        refused for an expired credential renews it and tries again, as other requests do (kr8s
+        renews a WebSocket's credential only when an open one is closed with 401, and only kr8s's
+        own requests renew its session)."""
+        for attempt in range(AUTH_ATTEMPTS):
+            try:
+                async with self._api.open_websocket(url=f"pods/{pod_name}/portforward", namespace=self.namespace,
+                                                    params={"ports": str(port)}) as stream:
+                    yield stream
+                    return
+            except httpx_ws.WebSocketUpgradeError as error:
+                status = error.response.status_code
+                if status not in (401, 403) or attempt == AUTH_ATTEMPTS - 1:
+                    # the refusal's body is not read: the response was opened as a stream
+                    raise ClusterRefusedError(f"forwarding to port {port} of pod {pod_name} was refused "
+                                              f"(HTTP {status} {error.response.reason_phrase})") from None
+                # an ordinary request renews the credential, and the session that carries it
+                await self.get("pods", pod_name, doing=f"renewing the credential to forward to pod {pod_name}")
 
     async def create(self, body: dict[str, Any], doing: str | None = None) -> dict[str, Any]:
         """Create ``body`` (with its ``apiVersion`` and ``kind``) in the namespace.
