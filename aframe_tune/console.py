@@ -20,6 +20,8 @@ CONSOLE_LOGGER = "aframe_tune.console"
 LIVE = "aframe_tune_live"  # the attribute a live record carries
 _CLEAR_LINE = "\r\x1b[K"
 HTTP_REQUEST_LOGGERS = ("httpx", "httpcore")
+# Ray's job client says at INFO that it packs and uploads the shipped folder, once for each job
+RAY_JOB_CLIENT_LOGGERS = ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging")
 
 console = logging.getLogger(CONSOLE_LOGGER)
 
@@ -79,9 +81,10 @@ def quiet_http_requests(level: int) -> None:
     """Show HTTP clients' request lines only at ``level`` DEBUG.
 
     httpx (kr8s's client) logs every request at INFO: three for each renewal of the run lock, and
-    a 401 that kr8s answers by renewing an expired credential. They are for whoever debugs.
+    a 401 that kr8s answers by renewing an expired credential. Ray's job client says so of every
+    upload. They are for whoever debugs.
     """
-    for name in HTTP_REQUEST_LOGGERS:
+    for name in (*HTTP_REQUEST_LOGGERS, *RAY_JOB_CLIENT_LOGGERS):
         logging.getLogger(name).setLevel(logging.NOTSET if level <= logging.DEBUG else logging.WARNING)
 
 

@@ -1,7 +1,7 @@
 """Cluster readiness latency on the emulated Kubernetes API server.
 
-aframe-tune's wait (:func:`aframe_tune.cluster.chart_backend.wait_until_usable`: one watch of the
-release's pods, then one of its client Service) against a loop that lists the pods every 2 s
+aframe-tune's wait (:meth:`aframe_tune.cluster.chart_backend.ChartBackend.wait_until_ready`: one
+watch of the release's pods) against a loop that lists the pods every 2 s
 until the head and a worker are ready (what the reference pipeline does), on the same
 API server, with the same pod life cycle played out by a stand-in kubelet:
 
@@ -25,8 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from aframe_tune.cluster.backend import RayClusterAddress
-from aframe_tune.cluster.chart_backend import wait_until_usable
+from aframe_tune.cluster.chart_backend import ChartBackend
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.names import COMPONENT, INSTANCE
 from aframe_tune.cluster.pods import ClusterState, read_pod_state
@@ -38,22 +37,25 @@ NAMESPACE = "default"
 POLL_INTERVAL_S = 2.0
 
 
-async def poll_until_usable(target: KubeTarget, release: str, timeout_s: float) -> RayClusterAddress:
-    """The baseline: list the release's pods every 2 s until usable, then read the Service."""
+async def poll_until_usable(target: KubeTarget, release: str, timeout_s: float) -> None:
+    """The baseline: list the release's pods every 2 s until usable."""
     api = await KubeApi.connect(target)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         pods = await api.list("pods", labels={INSTANCE: release})
         state = ClusterState({pod["metadata"]["name"]: read_pod_state(pod) for pod in pods})
         if state.usable:
-            service = await api.get("services", f"{release}-client")
-            ingress = service["status"]["loadBalancer"]["ingress"][0]
-            return RayClusterAddress(ingress.get("ip") or ingress["hostname"])
+            return
         await asyncio.sleep(POLL_INTERVAL_S)
     raise TimeoutError(f"{release} was not usable within {timeout_s} s")
 
 
-WAITERS = {"watch": wait_until_usable, "poll_2s": poll_until_usable}
+async def watch_until_usable(target: KubeTarget, release: str, timeout_s: float) -> None:
+    """aframe-tune's wait: one watch of the release's pods."""
+    await ChartBackend(target).wait_until_ready(release, timeout_s)
+
+
+WAITERS = {"watch": watch_until_usable, "poll_2s": poll_until_usable}
 
 
 def _pod(name: str, component: str) -> dict:
@@ -122,10 +124,6 @@ def measure_once(waiter: str, workers: int, rng: random.Random, pull_s: float = 
         target = KubeTarget(namespace=NAMESPACE, kubeconfig=api.write_kubeconfig(Path(scratch) / "kubeconfig"))
         for name in ["head"] + [f"worker-{i}" for i in range(workers)]:
             api.create("pods", NAMESPACE, _pod(name, "head" if name == "head" else "worker"))
-        api.create("services", NAMESPACE, {"metadata": {"name": f"{RELEASE}-client"},
-                                           "spec": {"type": "LoadBalancer", "ports": [{"port": 10001}]}})
-        api.update_status("services", NAMESPACE, f"{RELEASE}-client",
-                          {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}})
         api.clear_request_log()
         kubelet = StandInKubelet(api, workers, rng, pull_s)
         kubelet.start()

@@ -60,7 +60,7 @@ def pods(api: KubernetesEmulator, node_type: str) -> list[dict]:
 def test_the_chart_renders_a_raycluster_and_no_workload_of_its_own() -> None:
     objects = rendered()
     kinds = {kind for kind, _ in objects}
-    assert kinds == {"RayCluster", "Secret", "Service"}
+    assert kinds == {"RayCluster", "Secret"}  # KubeRay makes the head's Service; none faces outside
     raycluster = objects[("RayCluster", "tune-abc")]
     spec = raycluster["spec"]
     assert spec["rayVersion"] == "2.60.0" and spec["enableInTreeAutoscaling"] is True
@@ -68,8 +68,6 @@ def test_the_chart_renders_a_raycluster_and_no_workload_of_its_own() -> None:
     (group,) = spec["workerGroupSpecs"]
     assert (group["minReplicas"], group["replicas"], group["maxReplicas"]) == (0, 3, 3)
     assert spec["autoscalerOptions"]["idleTimeoutSeconds"] == 60
-    assert objects[("Service", "tune-abc-client")]["spec"]["selector"] == {
-        "ray.io/cluster": "tune-abc", "ray.io/node-type": "head"}
 
 
 def test_pods_service_and_status_follow_kuberay(kuberay: KubernetesEmulator) -> None:

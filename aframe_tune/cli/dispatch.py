@@ -22,7 +22,7 @@ def add_dispatch_command(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("jobs_file", metavar="JOBS_FILE", type=Path, help="the jobs.yaml")
     parser.add_argument("--mode", choices=["parallel", "sequential"], help="default: jobs.yaml's mode, else parallel")
-    parser.add_argument("--ray-address", help="the Ray cluster, e.g. ray://HOST:10001; default: jobs.yaml's "
+    parser.add_argument("--ray-address", help="the Ray cluster, e.g. ray://HOST:10001 (Ray Client) or http://HOST:8265 (Ray's Jobs API); default: jobs.yaml's "
                         "ray_address, else $RAY_ADDRESS, else a new Ray instance on this machine")
     parser.set_defaults(command=dispatch_command)
 

@@ -1,31 +1,16 @@
 """What a way of deploying a Ray cluster on Kubernetes provides: the backend interface.
 
-A backend installs a release of a cluster, tells when it can run work and where it is
-reached, and removes it. ``cluster/session.py`` drives one through its life, the same way for
-a remote search and a dispatch.
+A backend installs a release of a cluster, tells when it can run work, and removes it.
+``cluster/session.py`` drives one through its life, the same way for a remote search and a
+dispatch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.cluster.values import RayClusterValues
-
-RAY_CLIENT_PORT = 10001
-
-
-@dataclass(frozen=True)
-class RayClusterAddress:
-    """Where this machine reaches a deployed cluster."""
-
-    host: str
-    port: int = RAY_CLIENT_PORT
-
-    @property
-    def ray_client_url(self) -> str:
-        return f"ray://{self.host}:{self.port}"
 
 
 class ClusterBackend(Protocol):
@@ -43,10 +28,6 @@ class ClusterBackend(Protocol):
     async def wait_until_ready(self, release: str, timeout_s: float) -> None:
         """Return once the head and a worker are ready; report progress on the console and pod
         problems as warnings."""
-
-    async def wait_until_usable(self, release: str, timeout_s: float) -> RayClusterAddress:
-        """Return once the head and a worker are ready, with the cluster's address; report
-        progress on the console and pod problems as warnings."""
 
     async def uninstall(self, release: str) -> None:
         """Remove the release and its Secrets; nothing happens if it is gone."""

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from aframe_tune.cluster.backend import RAY_CLIENT_PORT, RayClusterAddress
 from aframe_tune.cluster.helm import install_ray_cluster, uninstall_ray_cluster
 from aframe_tune.cluster.kube import KubeApi
-from aframe_tune.cluster.readiness import wait_for_client_address, wait_for_head_and_worker
+from aframe_tune.cluster.readiness import wait_for_head_and_worker
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.cluster.values import RayClusterValues
 from aframe_tune.console import say
 
 
 class ChartBackend:
-    """Releases of ``charts/ray-cluster``: head and workers, a LoadBalancer for the Ray client.
+    """Releases of ``charts/ray-cluster``: head and workers (and a search Job, for a search).
 
     Args:
         target: the kube context and namespace.
@@ -30,18 +29,6 @@ class ChartBackend:
         api = await KubeApi.connect(self.target)
         await wait_for_head_and_worker(api, release, timeout_s, progress=say)
 
-    async def wait_until_usable(self, release: str, timeout_s: float) -> RayClusterAddress:
-        return await wait_until_usable(self.target, release, timeout_s)
-
     async def uninstall(self, release: str) -> None:
         await uninstall_ray_cluster(self.target, release)
 
-
-async def wait_until_usable(target: KubeTarget, release: str, timeout_s: float) -> RayClusterAddress:
-    """Watch the release until its head and a worker are ready and its client Service has an
-    external address; return that address."""
-    api = await KubeApi.connect(target)
-    await wait_for_head_and_worker(api, release, timeout_s, progress=say)
-    host = await wait_for_client_address(api, f"{release}-client", timeout_s)
-    say("Ray cluster %s is ready; its client address is %s:%d", release, host, RAY_CLIENT_PORT)
-    return RayClusterAddress(host)

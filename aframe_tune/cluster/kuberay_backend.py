@@ -9,8 +9,7 @@ from collections.abc import Awaitable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
-from aframe_tune.cluster.backend import RayClusterAddress
-from aframe_tune.cluster.chart_backend import ChartBackend, wait_until_usable
+from aframe_tune.cluster.chart_backend import ChartBackend
 from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.names import product_labels
@@ -23,8 +22,8 @@ T = TypeVar("T")
 
 
 class KubeRayBackend(ChartBackend):
-    """Releases of ``charts/ray-cluster`` with ``backend: kuberay``: a RayCluster and its Secrets,
-    and a LoadBalancer for the Ray client. Installed and removed as the chart backend's are.
+    """Releases of ``charts/ray-cluster`` with ``backend: kuberay``: a RayCluster (a RayJob, for a
+    search) and its Secrets. Installed and removed as the chart backend's are.
 
     Args:
         target: the kube context and namespace; its cluster runs the KubeRay operator.
@@ -36,10 +35,6 @@ class KubeRayBackend(ChartBackend):
         """As the chart backend waits for the pods, but also fails at once when the operator
         reports that it cannot make the RayCluster's pods."""
         await self._unless_failing(release, super().wait_until_ready(release, timeout_s))
-
-    async def wait_until_usable(self, release: str, timeout_s: float) -> RayClusterAddress:
-        """As the chart backend waits (pods, then the client address), failing as :meth:`wait_until_ready`."""
-        return await self._unless_failing(release, wait_until_usable(self.target, release, timeout_s))
 
     async def _unless_failing(self, release: str, waiting: Awaitable[T]) -> T:
         pods = asyncio.ensure_future(waiting)

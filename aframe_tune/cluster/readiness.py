@@ -86,28 +86,6 @@ async def wait_for_head_and_worker(
     return await _watch_with_deadline(follow(), timeout_s, timed_out)
 
 
-async def wait_for_client_address(api: KubeApi, service: str, timeout_s: float) -> str:
-    """The external IP or hostname of the LoadBalancer ``service``, once it has one."""
-
-    async def follow() -> str:
-        watch = api.watch("services", fields={"metadata.name": service}, doing=f"watching service {service}")
-        async with aclosing(watch) as events:
-            async for _event, raw in events:
-                for ingress in ((raw.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
-                    host = ingress.get("ip") or ingress.get("hostname")
-                    if host:
-                        return host
-        raise ClusterError(f"the watch of service {service} ended unexpectedly")
-
-    def timed_out() -> str:
-        return (
-            f"service {service} got no external address within {timeout_s:.0f} s: the cluster may "
-            "not provide LoadBalancer services; ask its administrators, or raise ready_timeout"
-        )
-
-    return await _watch_with_deadline(follow(), timeout_s, timed_out)
-
-
 async def _watch_with_deadline(watch: Awaitable[T], timeout_s: float, timed_out: Callable[[], str]) -> T:
     """Await ``watch`` for at most ``timeout_s``; a timeout is a ClusterError."""
     try:

@@ -1,6 +1,5 @@
 """The life of one deployed Ray cluster, written once for a remote search and a dispatch:
-lock, remove what a killed run left behind, install, wait until usable, hand out its address,
-uninstall."""
+lock, remove what a killed run left behind, install, wait until ready, uninstall."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from aframe_tune.cluster.backend import ClusterBackend, RayClusterAddress
+from aframe_tune.cluster.backend import ClusterBackend
 from aframe_tune.cluster.chart_backend import ChartBackend
 from aframe_tune.cluster.description import ClusterDescription
 from aframe_tune.cluster.errors import ClusterError
@@ -95,15 +94,16 @@ def backend_for(cluster: ClusterDescription) -> ClusterBackend:
 
 @contextmanager
 def deployed_ray_cluster(backend: ClusterBackend, release: str, values: RayClusterValues, ready_timeout_s: float,
-                         keep: bool = False) -> Iterator[RayClusterAddress]:
-    """Install the release, wait until its head and a worker are ready, yield its address.
+                         keep: bool = False) -> Iterator[None]:
+    """Install the release and wait until its head and a worker are ready, for the block.
 
     The release (and with it its Secrets) is uninstalled when the block ends, whether it
     succeeded, failed or was interrupted, unless ``keep`` is set.
     """
     try:
         run_async(backend.install(release, values))
-        yield run_async(backend.wait_until_usable(release, ready_timeout_s))
+        run_async(backend.wait_until_ready(release, ready_timeout_s))
+        yield
     finally:
         namespace = backend.target.namespace
         if keep:
@@ -130,8 +130,8 @@ def remove_left_behind(backend: ClusterBackend, release: str, holder: str) -> No
 
 @contextmanager
 def ray_cluster_session(cluster: ClusterDescription, release: str, values: RayClusterValues, lock: ClusterRunLock,
-                        announce: Callable[[], None] = lambda: None) -> Iterator[RayClusterAddress]:
-    """Hold ``lock`` and deploy ``cluster`` as ``release`` for the block; yield its address.
+                        announce: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Hold ``lock`` and deploy ``cluster`` as ``release`` for the block, ready to use.
 
     A cluster that the lock's dead holder left behind is removed first; then ``announce`` says
     that the deployment starts. The cluster is removed when the block ends, unless ``cluster.keep``.
@@ -141,8 +141,8 @@ def ray_cluster_session(cluster: ClusterDescription, release: str, values: RayCl
         if left_behind is not None:
             remove_left_behind(backend, left_behind.release, f"process {left_behind.pid} on {left_behind.host}")
         announce()
-        with deployed_ray_cluster(backend, release, values, cluster.ready_timeout_s, keep=cluster.keep) as address:
-            yield address
+        with deployed_ray_cluster(backend, release, values, cluster.ready_timeout_s, keep=cluster.keep):
+            yield
 
 
 def deploy_search(cluster: ClusterDescription, release: str, values: RayClusterValues, lock: ClusterRunLock,

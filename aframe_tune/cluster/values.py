@@ -209,7 +209,6 @@ class RayClusterValues:
             },
             "wandb": {"apiKey": self.wandb_api_key},
             "extraEnv": [{"name": name, "value": value} for name, value in self.extra_env],
-            "clientService": {"enabled": self.search is None},
         }
         if self.search is not None:
             values["search"] = self.search.to_helm_values()

@@ -3,7 +3,8 @@ starts.
 
 ```yaml
 mode: parallel            # or sequential
-ray_address: null         # default: $RAY_ADDRESS, else a new Ray instance on this machine
+ray_address: null         # default: $RAY_ADDRESS, else a new Ray instance on this machine;
+                          # http://HOST:8265 submits the jobs through Ray's Jobs API
 cluster: null             # or deploy a Ray cluster on Kubernetes for the jobs (see cluster/description.py)
 jobs:
   - name: baseline        # names the job's log (logs/baseline.log) and its folder
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from aframe_tune.cluster.description import ClusterDescription, parse_cluster_mapping
-from aframe_tune.errors import ConfigError, Problems, did_you_mean
+from aframe_tune.errors import AframeTuneError, ConfigError, Problems, did_you_mean
 from aframe_tune.tune.spec import read_yaml_mapping
 
 MODES = ("parallel", "sequential")
@@ -44,6 +45,10 @@ _UNITS = {None: 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2
 DEFAULT_CLI = "aframe_tune.demo.cli.DemoCLI"
 # stands for the Python interpreter of the Ray worker that runs a job (the cluster's, not this machine's)
 PYTHON = "{python}"
+
+
+class DispatchError(AframeTuneError):
+    """A job cannot run on the Ray cluster at hand."""
 
 
 @dataclass(frozen=True)
@@ -225,8 +230,8 @@ def load_jobs(path: Path) -> DispatchPlan:
         problems.add(ConfigError(f"{path}: mode = {mode!r} must be parallel or sequential", key=f"{path}::mode"))
     address = content.get("ray_address")
     if address is not None and not isinstance(address, str):
-        problems.add(ConfigError(f"{path}: ray_address = {address!r} must be an address such as ray://HOST:10001 "
-                                 "or HOST:6379", key=f"{path}::ray_address"))
+        problems.add(ConfigError(f"{path}: ray_address = {address!r} must be an address such as ray://HOST:10001, "
+                                 "HOST:6379 or http://HOST:8265 (Ray's Jobs API)", key=f"{path}::ray_address"))
     entries = content.get("jobs")
     if not isinstance(entries, list) or not entries:
         problems.add(ConfigError(f"{path}: jobs must be a list of one or more jobs (see aframe-tune dispatch --help)",

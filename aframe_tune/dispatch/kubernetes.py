@@ -2,9 +2,11 @@
 
 The same cluster a remote search deploys, described by jobs.yaml instead of tune.cfg (the one
 schema is in ``cluster/description.py``), deployed the same way (``cluster/session.py``), and
-removed when the dispatch ends. The jobs run in its worker pods; the folder of jobs.yaml
-travels to them as Ray's runtime-environment working directory, so the train.yaml files and
-code it holds are there too.
+removed when the dispatch ends. The jobs reach it through Ray's Jobs API, at its head's
+dashboard, which this machine reaches by a port-forward through the Kubernetes API
+(``cluster/dashboard.py``): no Service faces outside the cluster. The jobs run in its worker
+pods; the folder of jobs.yaml travels to them as Ray's runtime-environment working directory,
+so the train.yaml files and code it holds are there too.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from aframe_tune.cluster.description import ClusterDescription
 from aframe_tune.cluster.values import S3Credentials
+from aframe_tune.console import say
 from aframe_tune.dispatch.jobs import parse_memory
 
 logger = logging.getLogger(__name__)
@@ -53,8 +56,9 @@ def s3_credentials_if_any() -> S3Credentials:
 
 @contextmanager
 def deployed_dispatch_cluster(cluster: ClusterDescription, jobs_file: Path) -> Iterator[str]:
-    """Deploy the cluster, wait until its head and a worker are ready, yield its ``ray://``
-    address; the release and its Secrets are removed when the block ends (unless ``keep``).
+    """Deploy the cluster, wait until its head and a worker are ready, yield the address of its
+    Jobs API (a local port forwarded to the head's dashboard); the release and its Secrets are
+    removed when the block ends (unless ``keep``).
 
     While it runs, the dispatch holds a run lock for ``jobs_file`` (``cluster/lock.py``): a second
     dispatch of the file is refused, the cluster of a dispatcher that was killed is removed, and
@@ -62,6 +66,7 @@ def deployed_dispatch_cluster(cluster: ClusterDescription, jobs_file: Path) -> I
     reaches Ray through the environment.
     """
     # imported here: kr8s and pyhelm3 cost a third of a second that local dispatches do not pay
+    from aframe_tune.cluster.dashboard import forwarded_dashboard
     from aframe_tune.cluster.lock import ClusterRunLock
     from aframe_tune.cluster.names import DISPATCH_RELEASE_PREFIX
     from aframe_tune.cluster.session import checked_cluster, new_release_name, ray_cluster_session, use_new_ray_token
@@ -76,5 +81,7 @@ def deployed_dispatch_cluster(cluster: ClusterDescription, jobs_file: Path) -> I
         logger.info("Deploying Ray cluster %s in %s for the jobs; waiting up to %.0f s for its head and a worker",
                     release, cluster.target.describe(), cluster.ready_timeout_s)
 
-    with ray_cluster_session(cluster, release, values, lock, announce) as address:
-        yield address.ray_client_url
+    with ray_cluster_session(cluster, release, values, lock, announce), \
+            forwarded_dashboard(cluster.target, release) as dashboard:
+        say("Ray cluster %s is ready; its dashboard is at %s while the jobs run", release, dashboard)
+        yield dashboard

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,19 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from aframe_tune.cluster.description import ClusterDescription
-from aframe_tune.dispatch.jobs import PYTHON, DispatchPlan, Job, gibibytes
+from aframe_tune.dispatch.job_entry import relocated
+from aframe_tune.dispatch.jobs import DispatchError, DispatchPlan, Job, gibibytes
 from aframe_tune.dispatch.kubernetes import deployed_dispatch_cluster, shipped_runtime_env, worker_node
-from aframe_tune.errors import AframeTuneError, ConfigError
+from aframe_tune.errors import ConfigError
 from aframe_tune.signals import StoppedBySignal
 
 logger = logging.getLogger(__name__)
 
+# addresses of Ray's Jobs API (a head's dashboard), as Ray's own ``ray job submit`` takes them
+JOBS_API_SCHEMES = ("http://", "https://")
 # states a job goes through, as the status table shows them
 WAITING, RUNNING, SUCCEEDED, FAILED, SKIPPED = "waiting", "running", "succeeded", "failed", "done earlier"
-
-
-class DispatchError(AframeTuneError):
-    """A job cannot run on the Ray cluster at hand."""
 
 
 def definition_hash(job: Job) -> str:
@@ -126,25 +124,8 @@ def _die_with_parent() -> None:
         pass
 
 
-def relocated(argv: list[str], workdir: str, shipped_from: str | None, name: str) -> tuple[list[str], str]:
-    """A job's command and working directory for the Ray worker running it.
-
-    ``{python}`` becomes the worker's Python. Where the dispatcher's folder ``shipped_from`` was
-    sent as the runtime environment's working directory (the worker's current directory), paths
-    into it are moved there; a working directory outside it becomes one inside it.
-    """
-    argv = [sys.executable if part == PYTHON else part for part in argv]
-    if shipped_from is None:
-        return argv, workdir
-    here = os.getcwd()
-    argv = [part.replace(shipped_from + "/", here + "/") for part in argv]
-    if workdir == shipped_from or workdir.startswith(shipped_from + "/"):
-        return argv, here + workdir[len(shipped_from):]
-    return argv, os.path.join(here, ".aframe-tune-jobs", name)
-
-
 def run_job_process(job: Job, workdir: str, log_file: str, dispatcher_node: str | None, board: Any,
-                    shipped_from: str | None = None) -> dict[str, Any]:
+                    shipped_from: str | None = None) -> JobOutcome:
     """The body of a job's Ray task: run the job's command with only the task's GPUs visible.
 
     Args:
@@ -189,7 +170,26 @@ def run_job_process(job: Job, workdir: str, log_file: str, dispatcher_node: str 
     if own_log:
         text = Path(log_file).read_text(errors="replace")
         os.unlink(log_file)
-    return {"exit_code": exit_code, "log": text, "gpus": gpus, "node": node}
+    return JobOutcome(exit_code, text, gpus, node)
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How a job ended.
+
+    Args:
+        exit_code: its command's exit status; ``None`` when it ended without one (its task or
+            Ray job died, or never started).
+        log: its output, when it has to be written on the dispatcher's machine (``None``: the
+            job wrote its log there itself).
+        gpus: the GPU ids it was shown.
+        node: the Ray node it ran on.
+    """
+
+    exit_code: int | None
+    log: str | None
+    gpus: str = ""
+    node: str = ""
 
 
 class JobBoard:
@@ -238,26 +238,36 @@ class RayConnection:
         runtime_env: Ray's runtime environment of the connection (the folder sent to a deployed
             cluster), if any.
         shipped_from: the folder sent as the runtime environment's working directory, if one is.
+        dashboard: the Jobs API address (``http://HOST:PORT``) of a cluster the dispatch
+            deployed; its jobs are submitted there, as Ray jobs, instead of run as Ray tasks.
     """
 
     address: str | None = None
     runtime_env: dict[str, Any] | None = None
     shipped_from: str | None = None
+    dashboard: str | None = None
 
 
 @contextmanager
 def ray_cluster_for(plan: DispatchPlan) -> Iterator[RayConnection]:
     """The plan's Ray cluster: a cluster deployed on Kubernetes for the length of the block
-    (jobs.yaml's ``cluster:``), or ``ray_address``/``$RAY_ADDRESS``/a new local instance."""
+    (jobs.yaml's ``cluster:``), or ``ray_address``/``$RAY_ADDRESS``/a new local instance. The
+    jobs reach a deployed cluster, or an ``http(s)://`` address, through Ray's Jobs API."""
     if plan.cluster is None:
-        yield RayConnection(plan.ray_address or os.environ.get("RAY_ADDRESS") or None)
+        address = plan.ray_address or os.environ.get("RAY_ADDRESS") or None
+        if address and address.startswith(JOBS_API_SCHEMES):
+            yield RayConnection(runtime_env=shipped_runtime_env(plan.root, plan.log_dir), shipped_from=str(plan.root),
+                                dashboard=address)
+        else:
+            yield RayConnection(address)
         return
     from aframe_tune.signals import install_stop_handlers
 
     # Ctrl-C or SIGTERM while the cluster starts must unwind through its removal
     install_stop_handlers()
-    with deployed_dispatch_cluster(plan.cluster, plan.path) as address:
-        yield RayConnection(address, shipped_runtime_env(plan.root, plan.log_dir), shipped_from=str(plan.root))
+    with deployed_dispatch_cluster(plan.cluster, plan.path) as dashboard:
+        yield RayConnection(runtime_env=shipped_runtime_env(plan.root, plan.log_dir), shipped_from=str(plan.root),
+                            dashboard=dashboard)
 
 
 def nodes_with_workers(cluster: ClusterDescription, stop_signals: list[int],
@@ -314,8 +324,37 @@ def dispatch(plan: DispatchPlan, show: Callable[[list[JobStatus]], None], poll_s
     if plan.cluster is not None:  # a job no pod could run must not cost a cluster start
         check_jobs_fit(plan, [worker_node(plan.cluster)])
     with ray_cluster_for(plan) as connection:
-        _run_jobs(plan, to_run, statuses, connection, show, poll_s)
+        if connection.dashboard is not None:
+            _submit_jobs(plan, to_run, statuses, connection, show, poll_s)
+        else:
+            _run_jobs(plan, to_run, statuses, connection, show, poll_s)
     return DispatchResult(list(statuses.values()))
+
+
+def _submit_jobs(plan: DispatchPlan, to_run: list[Job], statuses: dict[str, JobStatus], connection: RayConnection,
+                 show: Callable[[list[JobStatus]], None], poll_s: float) -> None:
+    """Run the jobs on a deployed cluster through Ray's Jobs API (see ``dispatch/ray_jobs.py``)."""
+    # imported here, like Ray in _run_jobs: a local dispatch does not pay for Ray's job client
+    from aframe_tune.dispatch.ray_jobs import RayJobsClient, SubmittedJob, gpus_in_log, run_through_jobs_api
+
+    stop_signals = _record_stop_signals()
+    client = RayJobsClient(connection.dashboard, dict(connection.runtime_env or {}), connection.shipped_from or "",
+                           stop_signals)
+    plan.log_dir.mkdir(parents=True, exist_ok=True)
+
+    def on_change(job: Job, state: SubmittedJob, log: str | None) -> None:
+        status = statuses[job.name]
+        if status.state == WAITING:
+            status.state, status.started, status.node = RUNNING, time.time(), state.node
+        if log is not None:
+            if state.exit_code is None and state.message:
+                log += f"\n# Ray: {state.message}\n"
+                logger.error("Job %s did not run to its end: %s", job.name, state.message)
+            _record_outcome(plan, status, JobOutcome(state.exit_code, log, gpus_in_log(log), state.node))
+        show(list(statuses.values()))
+
+    run_through_jobs_api(plan, to_run, client, lambda job: str(working_directory(plan, job)), on_change,
+                         stop_signals, poll_s)
 
 
 def _run_jobs(plan: DispatchPlan, to_run: list[Job], statuses: dict[str, JobStatus], connection: RayConnection,
@@ -384,12 +423,17 @@ def _finish(plan: DispatchPlan, status: JobStatus, ref: Any) -> None:
         outcome = ray.get(ref)
     except Exception as error:  # the task itself died (its node was lost, it was killed)
         logger.error("Job %s ended without an exit status: %s", status.job.name, error)
-        outcome = {"exit_code": None, "log": None, "gpus": status.gpus, "node": status.node}
+        outcome = JobOutcome(None, None, status.gpus, status.node)
+    _record_outcome(plan, status, outcome)
+
+
+def _record_outcome(plan: DispatchPlan, status: JobStatus, outcome: JobOutcome) -> None:
+    """Write the job's log (if it came back) and its state; record it done if it succeeded."""
     status.seconds = time.time() - (status.started or time.time())
-    status.exit_code = outcome["exit_code"]
-    status.gpus, status.node = outcome["gpus"], outcome["node"]
-    if outcome["log"] is not None:
-        log_path(plan, status.job).write_text(outcome["log"])
+    status.exit_code = outcome.exit_code
+    status.gpus, status.node = outcome.gpus, outcome.node
+    if outcome.log is not None:
+        log_path(plan, status.job).write_text(outcome.log)
     status.state = SUCCEEDED if status.exit_code == 0 else FAILED
     if status.state == SUCCEEDED:
         from law import LocalFileTarget

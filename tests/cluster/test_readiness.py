@@ -11,7 +11,7 @@ import pytest
 
 from aframe_tune.cluster.errors import ClusterError, ClusterRefusedError
 from aframe_tune.cluster.kube import KubeApi
-from aframe_tune.cluster.readiness import wait_for_client_address, wait_for_head_and_worker
+from aframe_tune.cluster.readiness import wait_for_head_and_worker
 from aframe_tune.cluster.target import KubeTarget
 from tests.k8s.emulator import KubernetesEmulator
 
@@ -85,21 +85,6 @@ def test_timeout_names_what_is_missing_and_the_problems(api: KubernetesEmulator)
     assert f"Ray cluster {RELEASE} was not ready after 2 s (head Running, ready | workers 0/1 ready (1 Pending))" in message
     assert "w1: Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu." in message
     assert "ready_timeout" in message
-
-
-@pytest.mark.parametrize("ingress", [{"ip": "203.0.113.7"}, {"hostname": "lb-123.elb.example.org"}])
-def test_client_address_from_ip_or_hostname(api: KubernetesEmulator, ingress: dict) -> None:
-    api.create("services", "default", {"metadata": {"name": f"{RELEASE}-client"},
-                                       "spec": {"type": "LoadBalancer", "ports": [{"port": 10001}]}})
-
-    async def scenario():
-        kube = await client(api)
-        later(0.3, lambda: api.update_status("services", "default", f"{RELEASE}-client",
-                                             {"loadBalancer": {"ingress": [ingress]}}))
-        return await wait_for_client_address(kube, f"{RELEASE}-client", 10)
-
-    assert asyncio.run(scenario()) == next(iter(ingress.values()))
-    assert len(api.requests(path=r"/services", watch=True)) == 1
 
 
 def test_api_server_errors_become_cluster_errors(api: KubernetesEmulator) -> None:

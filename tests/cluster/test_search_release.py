@@ -25,8 +25,7 @@ pytestmark = needs_helm
 RELEASE = "tune-abc"
 SEARCH = {"search": {"enabled": True, "experiment": {"tune.yaml": "tune_config: {}\n", "train.yaml": "model: {}\n",
                                                      "search.json": "{}"},
-                     "lockName": "aframe-tune-lock-0123456789abcdef0123"},
-          "clientService": {"enabled": False}}
+                     "lockName": "aframe-tune-lock-0123456789abcdef0123"}}
 BACKENDS = [merged(VALID, SEARCH), merged(VALID, SEARCH, GIT), merged(VALID, SEARCH, {"backend": "kuberay"})]
 IDS = ["chart", "chart-git-sync", "kuberay"]
 GROUPS = {"RayCluster": "ray.io", "RayJob": "ray.io", "Job": "batch", "Role": "rbac.authorization.k8s.io",

@@ -176,3 +176,28 @@ def test_through_a_ray_client_the_logs_come_back_to_the_dispatcher(tmp_path: Pat
     log = (tmp_path / "jobs-logs" / "remote-one.log").read_text()
     assert log.startswith(f"# {sys.executable} -c ")  # written where the job ran, copied here at its end
     assert json.loads(log.splitlines()[-1])["gpus"] == ""
+
+
+def test_through_ray_s_jobs_api_each_job_gets_its_resources_and_its_log_comes_back(tmp_path: Path) -> None:
+    """A Jobs API address (a head's dashboard, as a deployed cluster's is reached) runs each job as
+    a Ray job: its entrypoint asks for the job's CPUs and GPUs, and sees only its own GPUs."""
+    port = free_port()
+    (tmp_path / "data.txt").write_text("shipped")
+    jobs_file = write_jobs(tmp_path / "jobs.yaml", [
+        reporting_job("with-gpu", sleep=1, gpus=1, cpus=0.5), reporting_job("without-gpu", sleep=1, cpus=0.5),
+        {"name": "reads", "command": ["{python}", "-c", "print(open('data.txt').read())"], "cpus": 0.5},
+        reporting_job("broken", sleep=0, code=3, cpus=0.5),
+    ], ray_address=f"http://127.0.0.1:{port}")
+    with loopback_ray_head(num_gpus=1, dashboard_port=port):
+        result = dispatch(jobs_file, env=clean_environment(RAY_AUTH_MODE="token"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "1 of 4 jobs failed: broken (exit status 3" in result.stdout.splitlines()[-1]
+    assert " INFO " not in result.stderr  # Ray's job client's word on each upload is for --verbose
+    logs = tmp_path / "jobs-logs"
+    log = (logs / "with-gpu.log").read_text()
+    # the header, as a Ray task writes it, with no lines of Ray's before it
+    assert log.startswith("# ") and " -c " in log.splitlines()[0] and log.splitlines()[1] == "# CUDA_VISIBLE_DEVICES=0"
+    assert seen(logs, "with-gpu")["gpus"] == "0" and seen(logs, "without-gpu")["gpus"] == ""
+    assert (logs / "reads.log").read_text().splitlines()[-1] == "shipped"  # the folder travelled
+    assert {path.name for path in logs.glob("*.done.json")} == {"with-gpu.done.json", "without-gpu.done.json",
+                                                               "reads.done.json"}

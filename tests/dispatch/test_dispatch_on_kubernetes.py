@@ -62,7 +62,7 @@ def test_jobs_run_in_the_pods_of_a_deployed_cluster_which_is_removed_afterwards(
     logs = root / "jobs-logs"
     assert result.returncode == 0, output + "".join(path.read_text()[-3000:] for path in logs.glob("*.log"))
     assert "Deploying Ray cluster aframe-dispatch-" in output
-    assert "is ready; its client address is 127." in output
+    assert "is ready; its dashboard is at http://127.0.0.1:" in output  # forwarded over the API server
     assert "All 2 jobs succeeded." in output
 
     # the logs came back from the pod

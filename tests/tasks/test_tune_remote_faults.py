@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from aframe_tune.cluster.chart_backend import ChartBackend
+from aframe_tune.cluster.dashboard import forwarded_dashboard
 from aframe_tune.cluster.kuberay_backend import KubeRayBackend
 from aframe_tune.cluster.names import LOCK_PREFIX
 from aframe_tune.cluster.session import deployed_ray_cluster
@@ -102,24 +103,27 @@ def test_keep_cluster_leaves_the_release_of_a_failed_start_and_says_how_to_remov
     assert f"secrets/{release.group(1)}-ray-auth" in left
 
 
-CONNECT = """
-import sys, ray
-ray.init(sys.argv[1])
-print("connected to", len(ray.nodes()), "nodes")
+# what dispatch does first with a deployed cluster: connect to its Jobs API (waiting for the
+# dashboard, which may answer a few seconds after the head pod is ready) and list the jobs
+LIST_JOBS_AS_DISPATCH = """
+import sys
+from aframe_tune.dispatch.ray_jobs import RayJobsClient
+print("jobs:", len(RayJobsClient(sys.argv[1], {}, "", []).states()))
 """
-# the client as dispatch connects it (retrying a failed start of the head's per-client server)
-CONNECT_LIKE_TUNE_REMOTE = """
-import sys, ray
-from aframe_tune.tune.local_ray import connect_ray_client
-connect_ray_client(sys.argv[1])
-print("connected to", len(ray.nodes()), "nodes")
+# Ray's own client, with whatever token (or none) its environment gives it
+LIST_JOBS = """
+import sys
+from ray.job_submission import JobSubmissionClient
+print("jobs:", len(JobSubmissionClient(sys.argv[1]).list_jobs()))
 """
 
 
-def test_a_dispatch_cluster_s_ray_client_port_refuses_clients_without_the_token(
+def test_a_dispatch_cluster_s_jobs_api_is_reached_by_a_port_forward_and_refuses_requests_without_the_token(
     tmp_path: Path, emulated_cluster: EmulatedCluster
 ) -> None:
-    """A release without a search in it (a dispatch's) exposes its Ray client port outside."""
+    """A release without a search in it (a dispatch's) exposes nothing outside the cluster: this
+    machine reaches the head's dashboard through the Kubernetes API, and the dashboard wants the
+    cluster's token."""
     token = new_ray_token()
     target = KubeTarget(namespace=emulated_cluster.namespace, kubeconfig=emulated_cluster.kubeconfig)
     backend = KubeRayBackend(target) if emulated_cluster.backend == "kuberay" else ChartBackend(target)
@@ -127,25 +131,29 @@ def test_a_dispatch_cluster_s_ray_client_port_refuses_clients_without_the_token(
         backend=emulated_cluster.backend, head=HeadResources(cpus=1, memory="2Gi"),
         worker=WorkerResources(replicas=1, gpus=0, cpus=1, memory="2Gi", min_gpu_memory=0),
         s3=S3Credentials("http://127.0.0.1:9", "token-test-key-id", "token-test-secret"), auth_token=token)
-    with deployed_ray_cluster(backend, "aframe-dispatch-token0", values, 180) as cluster:
-        address = cluster.ray_client_url
-        check_the_token(address, token)
+    release = "aframe-dispatch-token0"
+    with deployed_ray_cluster(backend, release, values, 180), forwarded_dashboard(target, release) as dashboard:
+        assert dashboard.startswith("http://127.0.0.1:")
+        services = [obj for obj in emulated_cluster.api.list("services")
+                    if obj["metadata"]["name"].startswith(release)]
+        assert services and all(obj["spec"].get("type", "ClusterIP") == "ClusterIP" for obj in services)
+        check_the_token(dashboard, token)
+    assert emulated_cluster.api.requests(path=r"/pods/[^/]+/portforward$")
 
 
 def check_the_token(address: str, token: str) -> None:
-    def connect(script: str = CONNECT, **env: str) -> subprocess.CompletedProcess[str]:
+    def connect(script: str = LIST_JOBS, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-c", script, address], capture_output=True, text=True,
-                              timeout=240, env=clean_environment(RAY_CLIENT_RECONNECT_GRACE_PERIOD="0", **env))
+                              timeout=180, env=clean_environment(**env))
 
-    # The address is reachable with the token...
-    right = connect(CONNECT_LIKE_TUNE_REMOTE, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+    # The address answers with the token...
+    right = connect(LIST_JOBS_AS_DISPATCH, RAY_AUTH_TOKEN=token)
     assert right.returncode == 0, right.stderr[-3000:]
-    assert "connected to" in right.stdout
-    # ...and the same address turns away clients without it (Ray's client reports the refused
-    # handshake as a connection timeout).
+    assert "jobs: 0" in right.stdout
+    # ...and turns away requests without it, or with another
     for refused in (connect(), connect(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="0" * 64)):
-        assert refused.returncode != 0 and "connected to" not in refused.stdout
-        assert "ConnectionError" in refused.stderr, refused.stderr[-3000:]
+        assert refused.returncode != 0 and "jobs:" not in refused.stdout, refused.stdout
+        assert "auth" in refused.stderr.lower(), refused.stderr[-3000:]
 
 
 def test_a_head_that_never_starts_with_no_one_watching_is_given_up_and_the_release_removed(
