@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import functools
 import itertools
 import json
 import logging
@@ -91,6 +92,13 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # background (not the ``&`` of a redirection such as ``2>&1`` or ``&>``)
 _SHELL_SEPARATOR = re.compile(r"(;|&&|(?<![<>&|])&(?![&>]))")
 _SIMPLE_COMMAND = re.compile(r"[\w./=:,@%+-]+(?:\s+[\w./=:,@%+-]+)*")
+# A Ray node's container runs in a PID namespace of its own, as every container does: Ray finds
+# "its" node by scanning the processes it can see for raylets (ray.init() without a node address,
+# as the job agent connects to serve a job's log), and where it sees several it takes the head's.
+# Pods sharing this machine's process table made a worker's job agent read the head's files.
+# unshare forwards no signal but waits for the namespace's first process, whose process group
+# (the container's) the simulator signals.
+PID_NAMESPACE = ["unshare", "--pid", "--fork", "--mount-proc"]
 RAY_AGENT_LISTEN_PORT = 52365  # `ray start --dashboard-agent-listen-port`, by default
 
 
@@ -531,6 +539,8 @@ class PodSimulator:
                       "on machine", pod.field_path)
         events.record(pod.raw, NORMAL, "Created", f"Created container: {pod.container}", pod.field_path)
         self.emulator.pod_logs.start(pod.namespace, pod.name, pod.container)
+        if pod.temp_dir is not None:  # a Ray node: see PID_NAMESPACE
+            argv = [*pid_namespace(), *argv]
         pod.process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                        start_new_session=True, cwd=str(REPO))
         threading.Thread(target=self._pump_output, args=(pod, pod.process, pod.container), daemon=True,
@@ -1000,6 +1010,18 @@ def _node() -> dict[str, Any]:
                                     "containerRuntimeVersion": "containerd://1.7.24", "kubeletVersion": "v1.32.2",
                                     "kubeProxyVersion": "v1.32.2", "operatingSystem": "linux",
                                     "architecture": "amd64"}}}
+
+
+@functools.cache
+def pid_namespace() -> list[str]:
+    """:data:`PID_NAMESPACE`, where this machine lets a process have one (root, or user namespaces);
+    none where not, and a warning: jobs on worker pods then serve the head's logs."""
+    try:
+        subprocess.run([*PID_NAMESPACE, "true"], check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as error:
+        log.warning("Ray pods share this machine's PID namespace (unshare failed: %s)", error)
+        return []
+    return PID_NAMESPACE
 
 
 def _end_process(process: subprocess.Popen, sig: int) -> None:
