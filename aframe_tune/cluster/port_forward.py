@@ -34,6 +34,10 @@ async def carry_connection(open_stream: StreamOpener, reader: asyncio.StreamRead
     try:
         async with open_stream() as stream:
             await _pump_both_ways(stream, reader, writer, describe)
+    except asyncio.CancelledError:
+        # the forward closes; ending quietly, because Python 3.11's asyncio logs a connection
+        # handler that ends cancelled as an unhandled error, traceback and all
+        pass
     except Exception as error:  # one connection's end; the forward goes on for the next
         logger.info("A connection forwarded to %s ended: %s", describe, error or type(error).__name__)
     finally:
