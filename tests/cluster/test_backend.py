@@ -79,6 +79,6 @@ def test_the_wait_ends_at_once_when_the_operator_cannot_make_the_pods(tmp_path: 
             "lastTransitionTime": "2026-12-02T00:00:00Z",
             "message": 'admission webhook "policy" denied the request: container ray-head has no limits'}]})
         with pytest.raises(ClusterError) as failed:
-            asyncio.run(asyncio.wait_for(KubeRayBackend(target).wait_until_usable("aframe-tune-abc123", 600), 60))
+            asyncio.run(asyncio.wait_for(KubeRayBackend(target).wait_until_ready("aframe-tune-abc123", 600), 60))
     assert "the KubeRay operator cannot make Ray cluster aframe-tune-abc123's pods" in str(failed.value)
     assert "container ray-head has no limits" in str(failed.value)
