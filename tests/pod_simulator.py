@@ -40,6 +40,9 @@ Everything stays on loopback:
 - a port-forward through the API server (kr8s's ``PortForward``) reaches a running Pod's port as
   the kubelet would: the emulator asks :meth:`PodSimulator.port_forward_address` where it is.
 
+As the TTL-after-finished controller, it deletes finished Jobs ``ttlSecondsAfterFinished`` after
+their end (:mod:`tests.k8s.ttl_after_finished`).
+
 Probes run every second rather than every ``periodSeconds``, to keep the tests quick.
 Faults are injected per component (``head``/``worker``) with :meth:`PodSimulator.inject`.
 """
@@ -73,6 +76,7 @@ import psutil
 from tests.k8s import workloads
 from tests.k8s.emulator import Event, KubernetesEmulator
 from tests.k8s.events import NORMAL, WARNING, EventRecorder
+from tests.k8s.ttl_after_finished import TtlAfterFinishedController
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +234,7 @@ class PodSimulator:
         # no ReplicaSets here: a Deployment's pods are its own, so its controller's events are on it
         self.controller_events = {"Deployment": EventRecorder(emulator, "replicaset-controller"),
                                   "Job": EventRecorder(emulator, "job-controller")}
+        self.ttl_after_finished = TtlAfterFinishedController(emulator)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -238,10 +243,12 @@ class PodSimulator:
             self.emulator.create("nodes", None, _node())
         self._unsubscribe = self.emulator.subscribe(self._on_event, [*WORKLOADS.values(), "pods", "services"])
         self.emulator.port_forward_resolver = self.port_forward_address
+        self.ttl_after_finished.start()
         return self
 
     def stop(self) -> None:
         self._stopping.set()
+        self.ttl_after_finished.stop()
         if self._unsubscribe:
             self._unsubscribe()
         if self.emulator.port_forward_resolver == self.port_forward_address:  # ours, not a later simulator's

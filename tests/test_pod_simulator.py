@@ -113,6 +113,30 @@ def test_jobs_end_complete_or_failed_with_their_conditions_and_events() -> None:
         assert {("workers", "BackoffLimitExceeded"), ("done", "Completed"), ("done", "SuccessfulCreate")} <= reasons
 
 
+def test_a_finished_job_with_a_ttl_is_deleted_with_what_it_owns_and_one_without_is_kept() -> None:
+    with KubernetesEmulator() as api, PodSimulator(api):
+        expiring = job(parallelism=1, backoff_limit=0)
+        expiring["spec"]["ttlSecondsAfterFinished"] = 2
+        expiring["spec"]["template"]["spec"].update(restartPolicy="Never")
+        expiring["spec"]["template"]["spec"]["containers"][0]["command"] = ["sh", "-c", "exit 1"]
+        kept = job(parallelism=1, backoff_limit=0)
+        kept["metadata"]["name"] = "kept"
+        kept["spec"]["template"]["spec"] = expiring["spec"]["template"]["spec"]
+        created = api.create("jobs", "default", expiring)
+        api.create("jobs", "default", kept)
+        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": "workers", "uid": created["metadata"]["uid"]}
+        api.create("configmaps", "default", {"metadata": {"name": "owned", "ownerReferences": [owner]}})
+
+        failed_at = api.wait_for(lambda: [c["lastTransitionTime"] for c in status_of(api, "jobs", "workers")
+                                          .get("conditions") or [] if c["type"] == "Failed"], timeout=20)
+        assert api.get("jobs", "default", "workers") is not None  # finished, not yet expired
+        api.wait_for(lambda: api.get("jobs", "default", "workers") is None, timeout=20)
+        assert api.get("configmaps", "default", "owned") is None  # the garbage collector took it first
+        assert [p for p in api.list("pods", "default") if p["metadata"]["labels"].get("job-name") == "workers"] == []
+        assert failed_at and (status_of(api, "jobs", "kept").get("failed") == 1)
+        assert api.get("jobs", "default", "kept") is not None  # no TTL: kept
+
+
 def deployment(replicas: int) -> dict:
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}}, "template": {

@@ -4,21 +4,19 @@ autoscaler, in the head pod, removes idle workers."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import Any
 
 from aframe_tune.cluster.chart_backend import ChartBackend
 from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.names import product_labels
+from aframe_tune.cluster.readiness import first_done
 from aframe_tune.cluster.target import KubeTarget
 
 RAYCLUSTER_API = ("ray.io/v1", "rayclusters")
 # conditions KubeRay sets when it cannot make the cluster's pods (admission refused them, quota...)
 FAILURE_CONDITIONS = ("ReplicaFailure",)
-T = TypeVar("T")
 
 
 class KubeRayBackend(ChartBackend):
@@ -34,19 +32,10 @@ class KubeRayBackend(ChartBackend):
     async def wait_until_ready(self, release: str, timeout_s: float) -> None:
         """As the chart backend waits for the pods, but also fails at once when the operator
         reports that it cannot make the RayCluster's pods."""
-        await self._unless_failing(release, super().wait_until_ready(release, timeout_s))
-
-    async def _unless_failing(self, release: str, waiting: Awaitable[T]) -> T:
-        pods = asyncio.ensure_future(waiting)
-        failure = asyncio.create_task(raycluster_failure(self.target, release))
-        done, _ = await asyncio.wait({pods, failure}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (pods, failure):
-            if task not in done:
-                task.cancel()
-        await asyncio.gather(pods, failure, return_exceptions=True)
-        if pods in done:
-            return pods.result()
-        raise failure.result()
+        ready, failure = await first_done(super().wait_until_ready(release, timeout_s),
+                                          raycluster_failure(self.target, release))
+        if not ready:
+            raise failure
 
 
 async def raycluster_failure(target: KubeTarget, release: str) -> ClusterError:

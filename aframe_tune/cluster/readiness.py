@@ -92,3 +92,16 @@ async def _watch_with_deadline(watch: Awaitable[T], timeout_s: float, timed_out:
         return await asyncio.wait_for(watch, timeout_s)
     except TimeoutError:
         raise ClusterError(timed_out()) from None
+
+
+async def first_done(waiting: Awaitable[T], interrupting: Awaitable[Any]) -> tuple[bool, Any]:
+    """Await both until one is done; cancel the other. ``(True, result)`` when ``waiting`` was first,
+    ``(False, result)`` when ``interrupting`` was (an exception of the first done is raised)."""
+    main = asyncio.ensure_future(waiting)
+    other = asyncio.ensure_future(interrupting)
+    done, _ = await asyncio.wait({main, other}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (main, other):
+        if task not in done:
+            task.cancel()
+    await asyncio.gather(main, other, return_exceptions=True)
+    return (True, main.result()) if main in done else (False, other.result())

@@ -7,6 +7,9 @@ Job, or the RayJob whose submitter runs the pod; ``cluster/search_object.py``). 
 ServiceAccount, Role and RoleBinding cannot be deleted before its last call (that would take away
 its permission), so the search object first becomes their owner: the garbage collector removes
 them once it is gone.
+
+Should no pod live to do this, the release still goes with its search object, which owns all of
+it from the start (:func:`adopt_release`).
 """
 
 from __future__ import annotations
@@ -60,6 +63,30 @@ def removal_plan(objects: list[tuple[str, str]], search: SearchObjectRef) -> lis
     deletable = [obj for obj in objects if obj != own and obj[0] not in OWNED_BY_THE_SEARCH]
     rank = {kind: index for index, kind in enumerate(REMOVAL_ORDER)}
     return sorted(deletable, key=lambda obj: rank.get(obj[0], len(rank)))
+
+
+def adoption_plan(objects: list[tuple[str, str]], search: SearchObjectRef) -> list[tuple[str, str]]:
+    """What the search object is made the owner of: every other object of the release, and helm's record."""
+    own = (search.kind, search.name)
+    return [obj for obj in objects if obj != own] + [("Secret", helm_record_name(search.release))]
+
+
+async def adopt_release(api: KubeApi, search: SearchObject) -> None:
+    """Make the search object the owner of every object of its release, helm's record included.
+
+    Should no pod of the search live to remove the release (each killed, out of memory, or an
+    image without aframe-tune), the release then goes with the search object: Kubernetes deletes
+    a failed search Job ``ttlSecondsAfterFinished`` after its end, and the garbage collector
+    everything it owns. ``run.sh`` does this once it installed the release, and the search's pod
+    again when it starts (``run.sh`` may have been stopped in between).
+    """
+    record = await api.get("secrets", helm_record_name(search.ref.release))
+    if record is None:  # removed already
+        return
+    owner = {"metadata": {"ownerReferences": [search.owner_reference()]}}
+    for kind, name in adoption_plan(release_objects(record), search.ref):
+        await api.patch(KIND_NAMES.get(kind, kind.lower()), name, owner,
+                        doing=f"making {search.ref.describe()} the owner of {kind} {name}")
 
 
 async def adopt_own_permission(api: KubeApi, search: SearchObject) -> None:

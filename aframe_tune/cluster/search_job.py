@@ -6,7 +6,9 @@ submission id (so a replacement pod, or a second one, follows the same search ra
 starting another), copies the search's output to its own log (``aframe-tune logs``), and when the
 search ends, whatever its end, removes the whole release: nothing holds GPUs once the search is
 over, with no one watching. A search that never starts (the head never comes up) is given up
-after ``AFRAME_TUNE_READY_TIMEOUT`` seconds, and the release removed too.
+after ``AFRAME_TUNE_READY_TIMEOUT`` seconds, and the release removed too. When it starts, it makes
+its search object the owner of the release, so that the release goes with that object should no
+pod live to remove it.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from ray.job_submission import JobStatus, JobSubmissionClient
 
 from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.errors import AframeTuneError
-from aframe_tune.cluster.release_removal import remove_own_release
-from aframe_tune.cluster.search_object import SearchObjectRef
+from aframe_tune.cluster.kube import KubeApi
+from aframe_tune.cluster.release_removal import adopt_release, remove_own_release
+from aframe_tune.cluster.search_object import SearchObjectRef, read_search_object
 from aframe_tune.config import ClusterBackendName
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.console import quiet_http_requests
@@ -223,25 +226,40 @@ def searched(settings: ClusterSearchSettings, timeout_s: float) -> bool:
     return False
 
 
+async def own_the_release(target: KubeTarget, search: SearchObjectRef) -> None:
+    """Make the search object the owner of the release (:func:`adopt_release`), if run.sh has not;
+    a failure is only a warning: the search goes on, and this pod still removes the release."""
+    try:
+        api = await KubeApi.connect(target, doing=f"connecting to Kubernetes to adopt Ray cluster {search.release}")
+        found = await read_search_object(api, search)
+        if found is not None:
+            await adopt_release(api, found)
+    except ClusterError as error:
+        logger.warning("Could not make %s the owner of its release (%s)", search.describe(), error)
+
+
 def run() -> int:
     """Submit, follow, record the end, remove the release; the exit status is the search's."""
     release = os.environ["AFRAME_TUNE_RELEASE"]
     folder = Path(os.environ.get(EXPERIMENT_ENV, "."))
     settings = ClusterSearchSettings.from_json((folder / SETTINGS_FILE).read_text(), str(folder / SETTINGS_FILE))
+    keep = os.environ.get("AFRAME_TUNE_KEEP_RELEASE") == "true"
+    search = SearchObjectRef(release, ClusterBackendName(os.environ.get("AFRAME_TUNE_BACKEND", "chart")))
+    target = KubeTarget(os.environ.get("POD_NAMESPACE", ""))
+    if not keep:
+        run_async(own_the_release(target, search))
     try:
         succeeded = searched(settings, float(os.environ.get("AFRAME_TUNE_READY_TIMEOUT", "1800")))
     except Exception as error:  # whatever went wrong here, the release must not be left holding GPUs
         logger.exception("Following the search failed")
         record_end(settings, SearchState.FAILED, f"the search Job failed: {type(error).__name__}: {error}")
         succeeded = False
-    if os.environ.get("AFRAME_TUNE_KEEP_RELEASE") == "true":
+    if keep:
         logger.warning("Keeping Ray cluster %s as asked (keep_cluster); remove it with: aframe-tune cleanup --release %s "
                        "--yes", release, release)
         return 0 if succeeded else 1
     try:
-        search = SearchObjectRef(release, ClusterBackendName(os.environ.get("AFRAME_TUNE_BACKEND", "chart")))
-        run_async(remove_own_release(KubeTarget(os.environ.get("POD_NAMESPACE", "")), search,
-                                     os.environ.get("AFRAME_TUNE_RUN_LOCK", "")))
+        run_async(remove_own_release(target, search, os.environ.get("AFRAME_TUNE_RUN_LOCK", "")))
     except ClusterError as error:
         logger.error("Could not remove Ray cluster %s: %s", release, error)
         return 1

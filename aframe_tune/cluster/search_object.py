@@ -8,13 +8,16 @@ the search's pod deletes it last when it removes its own release.
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.config import ClusterBackendName
-# KubeRay's RayJob states after which it runs nothing more
-RAYJOB_ENDED = ("Complete", "Failed")
+# KubeRay's RayJob states after which it runs nothing more (ValidationFailed: until its spec is changed)
+RAYJOB_ENDED = ("Complete", "Failed", "ValidationFailed")
+RAYJOB_FAILED = ("Failed", "ValidationFailed")
 
 
 def job_finished(job: dict[str, Any]) -> bool:
@@ -24,8 +27,22 @@ def job_finished(job: dict[str, Any]) -> bool:
 
 
 def rayjob_finished(rayjob: dict[str, Any]) -> bool:
-    """Whether a RayJob has ended: KubeRay's ``jobDeploymentStatus`` is Complete or Failed."""
+    """Whether a RayJob has ended: KubeRay's ``jobDeploymentStatus`` is Complete, Failed or ValidationFailed."""
     return (rayjob.get("status") or {}).get("jobDeploymentStatus") in RAYJOB_ENDED
+
+
+def failure_of(raw: dict[str, Any], rayjob: bool) -> str:
+    """Why a Job or RayJob failed, as its controller says (``""`` if it did not): a RayJob's
+    ``reason: message``, a Job's Failed condition."""
+    status = raw.get("status") or {}
+    if rayjob:
+        if status.get("jobDeploymentStatus") not in RAYJOB_FAILED:
+            return ""
+        return ": ".join(part for part in (status.get("reason"), status.get("message")) if part) or "failed"
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Failed" and condition.get("status") == "True":
+            return condition.get("message") or condition.get("reason") or "failed"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -75,16 +92,19 @@ class SearchObject:
         ref: which object it is.
         uid: its uid, for owner references.
         finished: it has ended (a Job's condition, a RayJob's deployment status).
+        failure: why it failed, as its controller says; ``""`` unless it failed.
     """
 
     ref: SearchObjectRef
     uid: str
     finished: bool
+    failure: str = ""
 
     @classmethod
     def from_raw(cls, ref: SearchObjectRef, raw: dict[str, Any]) -> SearchObject:
-        finished = rayjob_finished(raw) if ref.backend == ClusterBackendName.KUBERAY else job_finished(raw)
-        return cls(ref, raw["metadata"]["uid"], finished)
+        rayjob = ref.backend == ClusterBackendName.KUBERAY
+        finished = rayjob_finished(raw) if rayjob else job_finished(raw)
+        return cls(ref, raw["metadata"]["uid"], finished, failure_of(raw, rayjob))
 
     def owner_reference(self) -> dict[str, Any]:
         """Owned by this object, the garbage collector removes a thing once the object is gone."""
@@ -96,3 +116,18 @@ async def read_search_object(api: KubeApi, ref: SearchObjectRef, doing: str | No
     """The release's search object, or None once it is gone."""
     raw = await api.get(ref.plural, ref.name, doing=doing)
     return None if raw is None else SearchObject.from_raw(ref, raw)
+
+
+async def wait_until_ended(api: KubeApi, ref: SearchObjectRef) -> SearchObject | None:
+    """Watch the release's search object until it has ended (returned) or is gone (None)."""
+    if await read_search_object(api, ref) is None:
+        return None
+    doing = f"watching {ref.describe()}"
+    async with aclosing(api.watch(ref.plural, fields={"metadata.name": ref.name}, doing=doing)) as events:
+        async for event, raw in events:
+            if event == "DELETED":
+                return None
+            found = SearchObject.from_raw(ref, raw)
+            if found.finished:
+                return found
+    raise ClusterError(f"the watch of {ref.describe()} ended unexpectedly")

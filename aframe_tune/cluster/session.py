@@ -18,7 +18,9 @@ from aframe_tune.cluster.helm import check_helm
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.kuberay_backend import RAYCLUSTER_API, KubeRayBackend
 from aframe_tune.cluster.lock import ClusterRunLock, held_run_lock
-from aframe_tune.cluster.search_object import SearchObjectRef, read_search_object
+from aframe_tune.cluster.release_removal import adopt_release
+from aframe_tune.cluster.readiness import first_done
+from aframe_tune.cluster.search_object import SearchObjectRef, read_search_object, wait_until_ended
 from aframe_tune.cluster.values import RayClusterValues, new_ray_token
 from aframe_tune.config import ClusterBackendName
 from aframe_tune.errors import ConfigError, Problems
@@ -163,19 +165,23 @@ def deploy_search(cluster: ClusterDescription, release: str, values: RayClusterV
         announce()
         try:
             run_async(backend.install(release, values))
-            run_async(_hand_over(lock, search))
+            run_async(_hand_over(lock, search, adopt=not cluster.keep))
         except BaseException:
             _uninstall_quietly(backend, release)
             raise
     return search
 
 
-async def _hand_over(lock: ClusterRunLock, search: SearchObjectRef) -> None:
+async def _hand_over(lock: ClusterRunLock, search: SearchObjectRef, adopt: bool) -> None:
+    """Hand the lock over to the search object and, unless the release is to be kept, make that
+    object the owner of the whole release, so that it goes with it whatever happens to the search."""
     api = await KubeApi.connect(lock.target)
     found = await read_search_object(api, search, doing=f"reading {search.describe()}")
     if found is None:
         raise ClusterError(f"the release {search.release} was installed, but {search.describe()} is not there")
     await lock.hand_over(found)
+    if adopt:
+        await adopt_release(api, found)
 
 
 def _uninstall_quietly(backend: ClusterBackend, release: str) -> None:
@@ -185,13 +191,15 @@ def _uninstall_quietly(backend: ClusterBackend, release: str) -> None:
         logger.error("%s; remove it by hand: helm uninstall %s -n %s", error, release, backend.target.namespace)
 
 
-def wait_until_search_cluster_ready(cluster: ClusterDescription, release: str) -> None:
-    """Show the release's pods coming up until its head and a worker are ready. A problem that
-    cannot resolve itself (an image that cannot be pulled, a crash loop, a timeout) removes the
-    release (unless ``cluster.keep``) and is raised."""
+def wait_until_search_cluster_ready(cluster: ClusterDescription, search: SearchObjectRef) -> None:
+    """Show the release's pods coming up until its head and a worker are ready, or until the
+    search object ended first (a RayJob that KubeRay failed, say), which the follower then
+    reports. A problem that cannot resolve itself (an image that cannot be pulled, a crash loop,
+    a timeout) removes the release (unless ``cluster.keep``) and is raised."""
     backend = backend_for(cluster)
+    release = search.release
     try:
-        run_async(backend.wait_until_ready(release, cluster.ready_timeout_s))
+        run_async(_ready_unless_ended(backend, search, cluster.ready_timeout_s))
     except ClusterError:
         if cluster.keep:
             logger.warning("Keeping Ray cluster %s as asked; remove it with: helm uninstall %s -n %s", release, release,
@@ -199,3 +207,11 @@ def wait_until_search_cluster_ready(cluster: ClusterDescription, release: str) -
         else:
             _uninstall_quietly(backend, release)
         raise
+
+
+async def _ready_unless_ended(backend: ClusterBackend, search: SearchObjectRef, timeout_s: float) -> None:
+    api = await KubeApi.connect(backend.target)
+    ready, ended = await first_done(backend.wait_until_ready(search.release, timeout_s), wait_until_ended(api, search))
+    if not ready:
+        logger.info("%s ended before its cluster was ready (%s)", search.describe(),
+                    ended.failure if ended is not None else "it is gone")

@@ -337,7 +337,7 @@ class TuneRemote(TuneParameters, RayClusterParameters):
         followed = FollowedSearch(search.cluster.target, in_cluster, search.location, s3().endpoint_url or None)
         try:
             if wait_for_pods:
-                wait_until_search_cluster_ready(search.cluster, release)
+                wait_until_search_cluster_ready(search.cluster, in_cluster)
             status = follow_search(followed)
         except StoppedBySignal as stop:
             end_live()

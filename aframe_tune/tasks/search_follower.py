@@ -56,13 +56,14 @@ class FollowedSearch:
     def release(self) -> str:
         return self.search.release
 
-    def job_failed(self, lines: list[str]) -> SearchStatus:
-        """The status of a search whose Job failed before the search could record an end (an
-        image without aframe-tune, say)."""
+    def job_failed(self, lines: list[str], failure: str = "") -> SearchStatus:
+        """The status of a search whose object failed before the search could record an end (a
+        search Job with an image without aframe-tune, a RayJob that KubeRay failed)."""
         now = time.time()
         output = "".join(f"\n  {line.rstrip()}" for line in lines)
+        why = f"{self.search.describe()} failed: {failure}" if failure and self.search.kind == "RayJob" else JOB_FAILED
         return SearchStatus(SearchState.FAILED, self.release, now, now, None,
-                            f"{JOB_FAILED}; its last lines:{output}" if output else JOB_FAILED)
+                            f"{why}; its last lines:{output}" if output else why)
 
     def lost(self) -> SearchStatus:
         """The status of a search whose Job is gone without recording an end."""
@@ -114,8 +115,22 @@ def status_line(search: FollowedSearch, status: SearchStatus | None) -> str:
     return status.progress.line()
 
 
-async def follow(search: FollowedSearch, storage: S3Storage) -> SearchStatus:
-    """Show the search's progress line until it ends; return its last status."""
+@dataclass(frozen=True)
+class SearchEnd:
+    """How a followed search ended.
+
+    Args:
+        status: its last status.
+        left_behind: its object ended, or went, with no end recorded: no pod of it removed the
+            release, which this machine then removes.
+    """
+
+    status: SearchStatus
+    left_behind: bool = False
+
+
+async def follow(search: FollowedSearch, storage: S3Storage) -> SearchEnd:
+    """Show the search's progress line until it ends; return how it ended."""
     pace, contact, gone, waiting = Pace(is_interactive()), Contact(), 0, ""
     api: KubeApi | None = None
     while True:
@@ -132,10 +147,12 @@ async def follow(search: FollowedSearch, storage: S3Storage) -> SearchStatus:
         if status is not None and status.state.ended:
             if status.progress is not None:
                 show_live(status.progress.line())  # where it ended, whatever the pace
-            return status
+            return SearchEnd(status)
         gone = gone + 1 if found is None or found.finished else 0
         if gone >= GONE_POLLS:
-            return search.lost() if found is None else search.job_failed(await last_lines(api, search.release))
+            if found is None:
+                return SearchEnd(search.lost())
+            return SearchEnd(search.job_failed(await last_lines(api, search.release), found.failure), left_behind=True)
         line = status_line(search, status)
         if status is not None and status.progress is not None:
             if pace.due(status.progress, time.monotonic()):
@@ -194,13 +211,13 @@ async def remove_release(search: FollowedSearch) -> None:
 def follow_search(search: FollowedSearch) -> SearchStatus:
     """Follow the search until it ends (see :func:`follow`) and its release has removed itself
     (or, when its search Job failed, remove the release here)."""
-    status = run_async(follow(search, S3Storage(search.endpoint_url)))
+    end = run_async(follow(search, S3Storage(search.endpoint_url)))
     end_live()
-    if status.message.startswith(JOB_FAILED):
+    if end.left_behind:
         run_async(remove_release(search))
     elif run_async(removed(search)):
         say("Ray cluster %s removed itself", search.release)
     else:
         logger.warning("Ray cluster %s has not removed itself %.0f s after the search ended; remove it with: "
                        "aframe-tune cleanup", search.release, REMOVAL_TIMEOUT_S)
-    return status
+    return end.status

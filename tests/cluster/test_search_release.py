@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from aframe_tune.cluster.release_removal import (KIND_NAMES, OWNED_BY_THE_SEARCH, helm_record_name, release_objects,
-                                                 removal_plan)
+from aframe_tune.cluster.release_removal import (KIND_NAMES, OWNED_BY_THE_SEARCH, adoption_plan, helm_record_name,
+                                                 release_objects, removal_plan)
 from aframe_tune.cluster.search_job import SEARCH_ENTRYPOINT
 from aframe_tune.cluster.search_object import SearchObjectRef
 from aframe_tune.config import ClusterBackendName
@@ -69,8 +69,13 @@ def test_the_search_job_s_role_allows_exactly_the_removal_of_its_own_release(val
         # kr8s reads an object by a list with its name before it deletes it
         for verb in ("get", "list", "delete"):
             assert allowed(role, kind, name, verb), f"{verb} {kind}/{name}"
-    for kind in OWNED_BY_THE_SEARCH:
-        assert allowed(role, kind, search.account, "patch")
+    # the search object is made the owner of everything else, helm's record included
+    adopted = adoption_plan(release_objects(helm_record(objects)), search)
+    assert own not in adopted and {(kind, search.account) for kind in OWNED_BY_THE_SEARCH} <= set(adopted)
+    assert ("Secret", helm_record_name(RELEASE)) in adopted
+    for kind, name in adopted:
+        assert allowed(role, kind, name, "patch"), f"patch {kind}/{name}"
+    assert not allowed(role, search.kind, search.name, "patch") or search.kind == "RayJob"
     # the run lock, if run.sh did not hand it over
     assert allowed(role, "ConfigMap", "aframe-tune-lock-0123456789abcdef0123", "delete")
     # nothing beyond its own release: every rule names its objects
@@ -100,6 +105,13 @@ def test_a_search_release_has_no_outside_service_and_follows_the_platform_s_rule
     assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == f"{RELEASE}-ray-auth"
     experiment = objects[("ConfigMap", f"{RELEASE}-experiment")]["data"]
     assert set(experiment) == {"tune.yaml", "train.yaml", "search.json"}
+
+
+def test_a_failed_search_job_expires_with_its_release_unless_the_release_is_to_be_kept() -> None:
+    spec = render(merged(VALID, SEARCH), RELEASE)[("Job", f"{RELEASE}-search")]["spec"]
+    assert spec["ttlSecondsAfterFinished"] == 30
+    kept = merged(VALID, SEARCH, {"search": {"keepRelease": True}})
+    assert "ttlSecondsAfterFinished" not in render(kept, RELEASE)[("Job", f"{RELEASE}-search")]["spec"]
 
 
 def test_the_removal_plan_takes_workloads_first_and_leaves_the_job_s_own_permission() -> None:

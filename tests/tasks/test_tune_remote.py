@@ -19,7 +19,7 @@ import yaml
 
 from tests.conftest import (BIN, ArgvSampler, aframe_init, background_run_sh, clean_environment, edit_yaml, run_experiment,
                            wait_while_running)
-from tests.emulated_cluster import TOKEN_LIFETIME_S, EmulatedCluster
+from tests.emulated_cluster import TOKEN_LIFETIME_S, USER_NAMESPACE, EmulatedCluster
 from tests.s3_server import S3Server
 from tests.tcp_partition import partition
 
@@ -371,6 +371,10 @@ def test_the_search_outlives_run_sh_which_attaches_again_detaches_and_finds_it_d
         (release,) = helm_releases(emulated_cluster)
         driver.send_signal(signal.SIGKILL)  # the laptop is gone: no clean-up, no goodbye
         driver.wait(30)
+    # run.sh, then the search's pod, made the search Job the owner of the release, helm's record included
+    adopters = {record.user for record in emulated_cluster.api.requests(
+        "PATCH", path=rf"/secrets/sh\.helm\.release\.v1\.{release}\.v1$") if record.status == 200}
+    assert len(adopters) == 2 and f"system:serviceaccount:{USER_NAMESPACE}:{release}-search" in adopters, adopters
 
     log = tmp_path / "second.log"
     with background_run_sh(directory, log, env) as second:

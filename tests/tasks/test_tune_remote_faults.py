@@ -176,6 +176,59 @@ def test_a_head_that_never_starts_with_no_one_watching_is_given_up_and_the_relea
     assert status["state"] == "failed" and status["message"] == "the Ray head did not start within 15 s", status
 
 
+def test_a_search_job_whose_pods_all_fail_with_no_one_watching_goes_with_its_whole_release(
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
+) -> None:
+    """An image without aframe-tune, and run.sh killed once it installed the release: no pod of the
+    search Job lives to remove the release. The Job fails, Kubernetes deletes it
+    ttlSecondsAfterFinished (30 s) later, and the garbage collector the release it owns."""
+    emulated_cluster.pods.inject("search", "broken_image")
+    bucket = s3_server.create_bucket("search-job-fails-alone")
+    directory = remote_experiment(tmp_path, bucket)
+    log = tmp_path / "driver.log"
+    api = emulated_cluster.api
+    with background_run_sh(directory, log, remote_env(emulated_cluster, s3_server)) as driver:
+        records = api.wait_for(lambda: [s for s in api.list("secrets") if (s["metadata"].get("labels") or {})
+                                        .get("owner") == "helm" and s["metadata"].get("ownerReferences")], timeout=120)
+        driver.send_signal(signal.SIGKILL)  # no one watching
+        driver.wait(30)
+    assert records[0]["metadata"]["ownerReferences"][0]["kind"] == "Job"
+    failed = api.wait_for(lambda: [c["lastTransitionTime"] for job in api.list("jobs") for c in
+                                   (job.get("status") or {}).get("conditions") or [] if c["type"] == "Failed"],
+                          timeout=300, interval=1.0)
+    assert emulated_cluster.release_objects() != []  # failed: still there until its TTL has passed
+    api.wait_for(lambda: emulated_cluster.release_objects() == [], timeout=90, interval=1.0)
+    assert failed
+
+
+@pytest.mark.parametrize("cluster_backend", ["kuberay"])
+def test_a_rayjob_that_fails_before_its_cluster_is_ready_is_reported_at_once(
+    tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
+) -> None:
+    """KubeRay fails the RayJob while run.sh waits for the cluster (here: a deadline an admin set,
+    on a head that never gets ready): run.sh says why within seconds, not at ready_timeout, and
+    removes the release."""
+    emulated_cluster.pods.inject("head", "never_ready")
+    bucket = s3_server.create_bucket("rayjob-fails-early")
+    directory = remote_experiment(tmp_path, bucket, TuneRemote={"ready_timeout": "600"})
+    log = tmp_path / "driver.log"
+    api = emulated_cluster.api
+    with background_run_sh(directory, log, remote_env(emulated_cluster, s3_server)) as driver:
+        (rayjob,) = api.wait_for(lambda: api.list("rayjobs"), timeout=120)
+        api.wait_for(lambda: "waiting for its head and a worker" in log.read_text(), timeout=60)
+        started = time.monotonic()
+        api.patch("rayjobs", rayjob["metadata"]["namespace"], rayjob["metadata"]["name"],
+                  {"spec": {"activeDeadlineSeconds": 1}}, "application/merge-patch+json")
+        assert driver.wait(120) == 30, log.read_text()[-4000:]
+    output = log.read_text()
+    assert time.monotonic() - started < 60, output[-4000:]
+    assert (f"The search in the cluster failed: the search's RayJob {rayjob['metadata']['name']} failed: "
+            "DeadlineExceeded: The RayJob has passed the activeDeadlineSeconds") in output, output[-4000:]
+    assert "Traceback" not in output and "was not ready after" not in output
+    api.flush()
+    assert emulated_cluster.release_objects() == []
+
+
 def test_a_search_job_that_fails_is_reported_with_its_output_and_run_sh_removes_the_release(
     tmp_path: Path, s3_server: S3Server, emulated_cluster: EmulatedCluster
 ) -> None:
