@@ -253,8 +253,10 @@ class PodSimulator:
             self._unsubscribe()
         if self.emulator.port_forward_resolver == self.port_forward_address:  # ours, not a later simulator's
             self.emulator.port_forward_resolver = None
-        # every pod ever started, including those whose deletion is still being handled
-        stoppers = [threading.Thread(target=self._stop_pod, args=(pod,)) for pod in list(self._started)]
+        # every pod ever started, including those whose deletion is still being handled; killed
+        # outright: nothing watches a graceful end any more, and a container whose first process
+        # ignores SIGTERM (``ray start --block`` as its namespace's init) would use the whole grace
+        stoppers = [threading.Thread(target=self._stop_pod, args=(pod, signal.SIGKILL)) for pod in list(self._started)]
         for stopper in stoppers:
             stopper.start()
         for stopper in stoppers:
@@ -885,7 +887,10 @@ class PodSimulator:
             # Every pod has its own filesystem, so every Ray node its own temp dir: without one, a
             # worker node uses the head's, and the two nodes then delete and recreate each other's
             # files (unpacked runtime environments, log files) on this one machine. Short, because
-            # Ray's Unix socket paths may not exceed 107 bytes.
+            # Ray's Unix socket paths may not exceed 107 bytes. A restarted container starts
+            # with a fresh filesystem: its last one's folder goes.
+            if pod.temp_dir is not None:
+                shutil.rmtree(pod.temp_dir, ignore_errors=True)
             pod.temp_dir = Path(tempfile.mkdtemp(prefix="rp", dir="/tmp"))
             out.insert(3, f"--temp-dir={pod.temp_dir}")
         if out and out[0] == "ray":
