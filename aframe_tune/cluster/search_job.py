@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -266,7 +267,15 @@ def run() -> int:
     return 0 if succeeded else 1
 
 
+def end_on_sigterm() -> None:
+    """End at once when the pod is deleted or evicted, without removing the release (a replacement
+    pod follows the same search). As a container's first process, Python ignores a SIGTERM it does
+    not handle, and the kubelet would wait out the pod's grace period (30 s) before killing it."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 if __name__ == "__main__":
+    end_on_sigterm()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     quiet_http_requests(logging.INFO)  # the Kubernetes client's request lines are not the search's output
     sys.exit(run())

@@ -7,6 +7,12 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +22,12 @@ from aframe_tune.cluster.release_removal import (KIND_NAMES, OWNED_BY_THE_SEARCH
 from aframe_tune.cluster.search_job import SEARCH_ENTRYPOINT
 from aframe_tune.cluster.search_object import SearchObjectRef
 from aframe_tune.config import ClusterBackendName
+from aframe_tune.tune.cluster_settings import EXPERIMENT_ENV, SETTINGS_FILE, ClusterSearchSettings
 from tests.cluster.chart import needs_helm, render
 from tests.cluster.test_chart import GIT, VALID, merged
+from tests.conftest import clean_environment
 from tests.k8s.policy import PlatformPolicy
+from tests.pod_simulator import pid_namespace
 
 pytestmark = needs_helm
 
@@ -138,3 +147,25 @@ def test_a_kuberay_search_is_a_rayjob_that_submits_the_search_and_shuts_its_clus
     # KubeRay probes a worker itself; ours would name the head's Service of a fixed name
     worker = spec["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
     assert "readinessProbe" not in worker
+
+
+def test_the_search_s_pod_ends_at_once_on_sigterm_as_its_container_s_first_process(tmp_path: Path) -> None:
+    """As a namespace's init, Python ignores a SIGTERM it does not handle: the kubelet would wait
+    out the grace period. Here the pod waits for a head that never answers when it is deleted."""
+    namespace = pid_namespace()
+    if not namespace:
+        pytest.skip("no PID namespace on this machine: the search's pod would not be its container's init")
+    (tmp_path / SETTINGS_FILE).write_text(ClusterSearchSettings(run_dir="s3://bucket/run", release=RELEASE).to_json())
+    env = clean_environment(AFRAME_TUNE_RELEASE=RELEASE, AFRAME_TUNE_DASHBOARD="http://127.0.0.1:9",
+                            AFRAME_TUNE_KEEP_RELEASE="true", **{EXPERIMENT_ENV: str(tmp_path)})
+    pod = subprocess.Popen([*namespace, sys.executable, "-m", "aframe_tune.cluster.search_job"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        time.sleep(5)  # imports done, waiting for the head
+        assert pod.poll() is None, pod.stdout.read() if pod.stdout else ""
+        os.killpg(pod.pid, signal.SIGTERM)  # the kubelet's signal, to the container's processes
+        assert pod.wait(5) == 143
+    finally:
+        if pod.poll() is None:
+            os.killpg(pod.pid, signal.SIGKILL)
+            pod.wait()
