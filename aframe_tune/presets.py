@@ -62,7 +62,10 @@ def _replace_marked(text: str, marker: str, replacement: str) -> str:
 def render_tune_yaml(template: str, preset: SearchPreset, templates: Path) -> str:
     """The template ``tune.yaml`` with ``preset``'s search block and search space filled in."""
     searches = templates / "searches"
-    text = _replace_marked(template, "search", (searches / f"{preset.name}.yaml").read_text())
+    own_search = searches / f"{preset.name}.yaml"
+    # a template set without its own preset block shares the model template's
+    search = own_search if own_search.is_file() else templates.parent / "tune" / "searches" / own_search.name
+    text = _replace_marked(template, "search", search.read_text())
     for marker in OPTIONAL_BLOCKS:
         own = searches / f"{preset.name}.{marker}.yaml"
         if own.is_file():

@@ -11,8 +11,13 @@ from pathlib import Path
 
 from aframe_tune.errors import ScaffoldError
 from aframe_tune.presets import DEFAULT_PRESET, PRESETS, render_tune_yaml
+from aframe_tune.tune.command_spec import TrainableKind
 
-TEMPLATE_FILES = ("tune.cfg", "tune.yaml", "train.yaml", "run.sh")
+# the files of each kind of experiment: a LightningCLI model's, and a training command's
+TEMPLATE_FILES = {TrainableKind.LIGHTNING: ("tune.cfg", "tune.yaml", "train.yaml", "run.sh"),
+                  TrainableKind.COMMAND: ("tune.cfg", "tune.yaml", "train.py", "run.sh")}
+# the template folder of each kind, under configs/
+TEMPLATE_FOLDERS = {TrainableKind.LIGHTNING: "tune", TrainableKind.COMMAND: "command"}
 # DNS-compatible S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -53,14 +58,24 @@ class Experiment:
     Args:
         directory: where the four files go.
         run_dir: what run.sh exports as AFRAME_TRAIN_RUN_DIR.
-        mode: the template set (only ``tune`` so far).
+        mode: what the experiment does (only ``tune`` so far).
         search: the search preset written into tune.yaml (:data:`aframe_tune.presets.PRESETS`).
+        trainable: what trials run: the demo LightningCLI model, or an example training command.
     """
 
     directory: Path
     run_dir: str
     mode: str = "tune"
     search: str = DEFAULT_PRESET
+    trainable: TrainableKind = TrainableKind.LIGHTNING
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return TEMPLATE_FILES[self.trainable]
+
+    @property
+    def templates(self) -> Path:
+        return template_directory(TEMPLATE_FOLDERS[self.trainable])
 
     def check_writable(self, force: bool) -> None:
         """Refuse before writing anything if the directory cannot be written or holds our files."""
@@ -69,7 +84,7 @@ class Experiment:
         existing = nearest_existing(self.directory)
         if not os.access(existing, os.W_OK | os.X_OK):
             raise ScaffoldError(f"--directory {self.directory}: cannot write to {existing}")
-        clobbered = [name for name in TEMPLATE_FILES if (self.directory / name).exists()]
+        clobbered = [name for name in self.files if (self.directory / name).exists()]
         if clobbered and not force:
             raise ScaffoldError(
                 f"{self.directory} already holds {', '.join(clobbered)}; aframe-init will not "
@@ -78,7 +93,7 @@ class Experiment:
 
     def render(self, name: str, template: str) -> str:
         if name == "tune.yaml":
-            return render_tune_yaml(template, PRESETS[self.search], template_directory(self.mode))
+            return render_tune_yaml(template, PRESETS[self.search], self.templates)
         if name != "run.sh":
             return template
         return template.replace("@RUN_DIR@", shlex.quote(self.run_dir)).replace(
@@ -87,11 +102,11 @@ class Experiment:
 
     def write(self) -> list[Path]:
         """Write the files; the caller has checked :meth:`check_writable`."""
-        templates = template_directory(self.mode)
+        templates = self.templates
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             written = []
-            for name in TEMPLATE_FILES:
+            for name in self.files:
                 target = self.directory / name
                 target.write_text(self.render(name, (templates / name).read_text()))
                 written.append(target)

@@ -63,3 +63,23 @@ def test_each_preset_passes_the_search_checks(tmp_path: Path, name: str) -> None
     check_with_lightray(path, {"param_space": spec.param_space})
     check_search_libraries(path)
     check_search_space(path, spec)
+
+
+COMMAND_TEMPLATES = template_directory("command")
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_each_preset_fits_the_command_template_and_passes_its_checks(tmp_path: Path, name: str) -> None:
+    """The command template shares the model template's preset blocks, with a search space and
+    checkpoints of its own where a preset names the model's (bayesopt, pbt)."""
+    from aframe_tune.tune.lightray_config import check_search_libraries, check_search_space, check_with_lightray
+    from aframe_tune.tune.spec import load_tune_spec
+
+    path = tmp_path / "tune.yaml"
+    path.write_text(render_tune_yaml((COMMAND_TEMPLATES / "tune.yaml").read_text(), PRESETS[name], COMMAND_TEMPLATES))
+    (tmp_path / "train.py").write_text("")
+    spec = load_tune_spec(path)
+    assert spec.runs_a_command and f'preset "{name}"' in path.read_text()
+    check_with_lightray(path, {"param_space": spec.param_space})
+    check_search_libraries(path)
+    check_search_space(path, spec)

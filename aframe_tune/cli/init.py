@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from aframe_tune.errors import AframeTuneError
+from aframe_tune.errors import AframeTuneError, NotYetSupportedError
 from aframe_tune.presets import DEFAULT_PRESET, PRESETS
 from aframe_tune.scaffold import Experiment, check_s3_url
+from aframe_tune.tune.command_spec import TrainableKind
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -27,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser = OneLineErrorParser(
         prog="aframe-init",
-        description="Create an experiment directory with tune.cfg, tune.yaml, train.yaml and run.sh.",
+        description="Create an experiment directory with tune.cfg, tune.yaml, train.yaml (or train.py, for a "
+        "command) and run.sh.",
     )
     parser.add_argument("pipeline", choices=["offline"], help="the pipeline to set up")
     parser.add_argument("--mode", required=True, choices=["tune"], help="what the experiment does")
@@ -45,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"how tune.yaml searches, commented there: {presets}",
     )
     parser.add_argument(
+        "--trainable", choices=[kind.value for kind in TrainableKind], default=TrainableKind.LIGHTNING.value,
+        help="what each trial runs: lightning, the demo LightningCLI model (tune.yaml, train.yaml); command, an "
+        "example training command of plain PyTorch (tune.yaml, train.py) to replace with your own; "
+        "default: lightning",
+    )
+    parser.add_argument(
         "--force", action="store_true", help="overwrite the files of an existing experiment"
     )
     return parser
@@ -55,7 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     directory = args.directory.expanduser().absolute()
     try:
         run_dir = check_s3_url(args.s3_bucket) if args.s3_bucket else str(directory / "training")
-        experiment = Experiment(directory=directory, run_dir=run_dir, mode=args.mode, search=args.search)
+        trainable = TrainableKind(args.trainable)
+        if trainable is TrainableKind.COMMAND and args.s3_bucket:
+            raise NotYetSupportedError("--trainable command with --s3-bucket: tuning a command on Kubernetes is not "
+                                       "built yet; leave out --s3-bucket to tune it on this machine")
+        experiment = Experiment(directory=directory, run_dir=run_dir, mode=args.mode, search=args.search,
+                                trainable=trainable)
         experiment.check_writable(force=args.force)
         experiment.write()
     except AframeTuneError as error:
@@ -68,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     if preset.module and importlib.util.find_spec(preset.module) is None:
         print(f"The {preset.name} search needs its library here and where trials run:  "
               f"pip install 'aframe-tune[{preset.extra}]'")
-    print(f"Edit tune.yaml and train.yaml there, then run:  bash {directory / 'run.sh'}")
+    edit = "train.py" if experiment.trainable is TrainableKind.COMMAND else "train.yaml"
+    print(f"Edit tune.yaml and {edit} there, then run:  bash {directory / 'run.sh'}")
     return 0
 
 

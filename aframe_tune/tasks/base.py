@@ -12,7 +12,8 @@ from aframe_tune.config import mlflow, paths, wandb
 from aframe_tune.console import is_interactive
 from aframe_tune.errors import ConfigError
 from aframe_tune.tune.loggers import SearchLoggers, wandb_enabled
-from aframe_tune.tune.spec import TuneSpec
+from aframe_tune.tune.command_spec import TrainableKind, trainable_kind
+from aframe_tune.tune.spec import TuneSpec, read_yaml_mapping
 
 
 def is_remote(run_dir: str) -> bool:
@@ -24,7 +25,9 @@ class TuneParameters(law.Task):
     """What a search needs: its two configuration files and where its results go."""
 
     train_config = luigi.Parameter(
-        description="the LightningCLI configuration of the model (train.yaml)",
+        default="",
+        description="the LightningCLI configuration of the model (train.yaml), needed unless tune.yaml's "
+        "trainable is command; default: none",
     )
     tune_config = luigi.Parameter(
         description="the lightray/Ray Tune configuration of the search (tune.yaml)",
@@ -44,6 +47,15 @@ class TuneParameters(law.Task):
                 "No run directory: set AFRAME_TRAIN_RUN_DIR (run.sh does) or pass --run-dir"
             )
         return run_dir
+
+    def trainable(self) -> TrainableKind | None:
+        """What tune.yaml's trials run; None when it cannot be read or names no known trainable
+        (the checks say why)."""
+        try:
+            path = self.config_file("tune_config")
+            return trainable_kind(read_yaml_mapping(path), path)
+        except ConfigError:
+            return None
 
     def config_file(self, name: str) -> Path:
         """The absolute path of ``train_config`` or ``tune_config``, checked to exist."""

@@ -7,6 +7,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import law
 
@@ -19,6 +20,8 @@ from aframe_tune.tasks.base import TuneParameters, is_remote, progress_view, sea
 from aframe_tune.tasks.lock import run_directory_lock
 from aframe_tune.tasks.logs import library_lines_shown, route_logs_through_root
 from aframe_tune.tune.arguments import LightrayArguments
+from aframe_tune.tune.best import BestTrial
+from aframe_tune.tune.command_spec import TrainableKind
 from aframe_tune.tune.local_ray import joins_a_cluster
 from aframe_tune.tune.outcome import SearchOutcome, plural, trials_planned
 from aframe_tune.tune.spec import TuneSpec
@@ -67,7 +70,9 @@ class TuneLocal(TuneParameters):
     )
 
     def output(self) -> law.LocalFileTarget:
-        return law.LocalFileTarget(str(Path(self.resolved_run_dir).expanduser() / "best.pt"))
+        # a command's search has no model to export: its result is best.json
+        result = "best.json" if self.trainable() is TrainableKind.COMMAND else "best.pt"
+        return law.LocalFileTarget(str(Path(self.resolved_run_dir).expanduser() / result))
 
     def check_inputs(self) -> LocalSearch:
         """Check every input before Ray starts or anything is written; all problems at once."""
@@ -86,17 +91,21 @@ class TuneLocal(TuneParameters):
             check_writable_directory(run_dir, "AFRAME_TRAIN_RUN_DIR")
         with problems.check():
             tune_path = self.config_file("tune_config")
-        with problems.check():
-            train_path = self.config_file("train_config")
+        trainable = self.trainable()
+        command = trainable is TrainableKind.COMMAND
+        if trainable is TrainableKind.LIGHTNING:
+            with problems.check():
+                train_path = self.config_file("train_config")
         with problems.check():
             if self.cpus is not None:
                 check_positive(self.cpus, "TuneLocal", "cpus")
-        train_overrides = tuple(data().lightning_args())
+        train_overrides = () if command else tuple(data().lightning_args())
         # Checking imports Ray, which reads its environment once.
         prepare_ray_environment()
-        if tune_path and train_path:
+        if tune_path and (train_path or trainable is not TrainableKind.LIGHTNING):
             with problems.check():
-                spec = check_search_inputs(tune_path, TrainConfig(train_path, train_overrides))
+                train = TrainConfig(train_path, train_overrides) if train_path else None
+                spec = check_search_inputs(tune_path, train)
         if spec is not None and not joins_a_cluster():
             with problems.check():
                 self._check_trial_fits(spec)
@@ -104,7 +113,8 @@ class TuneLocal(TuneParameters):
         with problems.check():
             loggers = search_loggers(spec.experiment_name if spec else "tune")
         problems.raise_if_any()
-        assert run_dir and tune_path and train_path and spec
+        if not (run_dir and tune_path and spec):  # never: each was checked above
+            raise ConfigError("the search's inputs could not be checked")
         arguments = LightrayArguments(
             tune_config=tune_path,
             train_config=train_path,
@@ -149,7 +159,6 @@ class TuneLocal(TuneParameters):
 
         # imported once the checks passed: torch, Lightning and Ray take seconds to import
         from aframe_tune.tune.credentials import aws_keys_in_a_private_file, wandb_key_in_a_private_netrc
-        from aframe_tune.tune.export import export_best_trial
         from aframe_tune.tune.handoff import run_search
         from aframe_tune.tune.local_ray import start_or_join_ray
         from aframe_tune.tune.results import check_search_finished
@@ -160,11 +169,26 @@ class TuneLocal(TuneParameters):
         with run_directory_lock(search.run_dir), aws_keys_in_a_private_file(), wandb_key_in_a_private_netrc():
             started = time.monotonic()
             start_or_join_ray(self.cpus, quiet=quiet)
-            results = run_search(search.arguments, progress=progress_view(search.spec) if quiet else None)
+            results = run_search(search.arguments, progress=progress_view(search.spec) if quiet else None,
+                                 command=search.spec.command, metric=search.spec.metric)
             end_live()
             check_search_finished(results, search.spec.num_samples)
-            best = export_best_trial(results, search.spec, search.arguments.train_config,
-                                     search.arguments.train_overrides, search.run_dir)
+            best = export_best(results, search)
         outcome = SearchOutcome.of_search(best, str(search.run_dir), search.spec.experiment_name, results,
                                           elapsed_s=time.monotonic() - started)
         say("\n".join(outcome.lines()))
+
+
+def export_best(results: Any, search: LocalSearch) -> BestTrial:
+    """``best.pt`` and ``best.json`` of a model's search; ``best.json`` (and ``best/``) of a command's."""
+    if search.spec.runs_a_command:
+        from aframe_tune.tune.command_export import export_best_command_trial
+
+        return export_best_command_trial(results, search.spec, search.run_dir)
+    # imported here: torch and Lightning take seconds to import
+    from aframe_tune.tune.export import export_best_trial
+
+    train_config = search.arguments.train_config
+    if train_config is None:  # never: a model's search has its train.yaml
+        raise ConfigError("the model's train.yaml is missing")
+    return export_best_trial(results, search.spec, train_config, search.arguments.train_overrides, search.run_dir)

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 import luigi
 
 from aframe_tune.config import RayClusterParameters, check_dns_label, data, parameters_of, ray_head, ray_worker, s3, ssh
-from aframe_tune.errors import AframeTuneError, ConfigError, Problems, TuningError
+from aframe_tune.errors import AframeTuneError, ConfigError, NotYetSupportedError, Problems, TuningError
 from aframe_tune.console import end_live, say
 from aframe_tune.tasks.base import TuneParameters, is_remote, search_loggers
 from aframe_tune.tasks.logs import register_secret, route_logs_through_root
 from aframe_tune.signals import StoppedBySignal, install_stop_handlers, run_async
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.best import BestTrial
+from aframe_tune.tune.command_spec import TrainableKind
 from aframe_tune.tune.cluster_settings import SETTINGS_FILE, TRAIN_FILE, TUNE_FILE, ClusterSearchSettings
 from aframe_tune.tune.loggers import wandb_settings
 from aframe_tune.tune.outcome import SearchOutcome, plural, trials_planned
@@ -213,6 +214,10 @@ class TuneRemote(TuneParameters, RayClusterParameters):
         from aframe_tune.tune.inputs import check_search_inputs
         from aframe_tune.tune.train_config import TrainConfig
 
+        if self.trainable() is TrainableKind.COMMAND:
+            raise NotYetSupportedError(
+                "Tuning a command (tune.yaml trainable: command) on Kubernetes is not built yet; tune it on this "
+                "machine: set AFRAME_TRAIN_RUN_DIR in run.sh to a local folder")
         problems = Problems()
         location = problems.result(self._location)
         working_dir = problems.result(self._shipped_code)

@@ -17,7 +17,7 @@ class LightrayArguments:
 
     Args:
         tune_config: the lightray/Ray Tune configuration.
-        train_config: the LightningCLI configuration of the model.
+        train_config: the LightningCLI configuration of the model; None for a command's search.
         storage_path: where Ray Tune keeps the experiment (a local directory or ``s3://``).
         tune_overrides: extra lightray arguments, after the config so that they win.
         train_overrides: extra LightningCLI arguments (such as ``--data.ifos``), likewise.
@@ -30,7 +30,7 @@ class LightrayArguments:
     """
 
     tune_config: Path
-    train_config: Path
+    train_config: Path | None
     storage_path: str
     tune_overrides: tuple[str, ...] = field(default_factory=tuple)
     train_overrides: tuple[str, ...] = field(default_factory=tuple)
@@ -44,5 +44,6 @@ class LightrayArguments:
         if self.keep_stop_handlers:
             argv.append(STOP_HANDLERS_ARGUMENT)
         argv += self.tune_overrides
-        argv += ["--", "--config", str(self.train_config), *self.train_overrides]
+        if self.train_config is not None:
+            argv += ["--", "--config", str(self.train_config), *self.train_overrides]
         return argv

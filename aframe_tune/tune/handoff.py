@@ -26,6 +26,7 @@ from aframe_tune.console import say
 from aframe_tune.errors import TuningError
 from aframe_tune.signals import stopped_by
 from aframe_tune.tune.arguments import LightrayArguments
+from aframe_tune.tune.command_spec import CommandSpec
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,22 @@ def trial_config(cli_cls: type, lightning_args: list[str], tune_callback: Any) -
     return parser.dump(config)
 
 
+def command_trainable(run_config: Any, command: CommandSpec, metric: str) -> Any:
+    """The command trainable, given its command; the trial folders (the command's own output, its
+    event files) are kept in the run directory with the trials' results, and a checkpoint is
+    taken when a trial ends, so that the best trial's last ``{checkpoint_dir}`` is kept."""
+    from ray import tune
+
+    from aframe_tune.tune.command_trainable import CommandTrainable
+
+    run_config.sync_config = run_config.sync_config or tune.SyncConfig()
+    run_config.sync_config.sync_artifacts = True
+    checkpoints = run_config.checkpoint_config or tune.CheckpointConfig()
+    checkpoints.checkpoint_at_end = True
+    run_config.checkpoint_config = checkpoints
+    return tune.with_parameters(CommandTrainable, spec=command, metric=metric)
+
+
 def show_progress_instead_of_tables(run_config: Any, progress: Any) -> None:
     """Have Tune report through ``progress`` (a Ray Tune ``ProgressReporter``) and print nothing else.
 
@@ -73,7 +90,8 @@ def show_progress_instead_of_tables(run_config: Any, progress: Any) -> None:
     run_config.progress_reporter = progress
 
 
-def run_search(arguments: LightrayArguments, progress: Any = None):  # -> ray.tune.ResultGrid
+def run_search(arguments: LightrayArguments, progress: Any = None, command: CommandSpec | None = None,
+               metric: str = ""):  # -> ray.tune.ResultGrid
     """Run the search on the Ray cluster this process has started, joined or connected to; a
     search found in the storage is restored (finished trials are not run again).
 
@@ -81,6 +99,9 @@ def run_search(arguments: LightrayArguments, progress: Any = None):  # -> ray.tu
         arguments: the checked search.
         progress: a ``SearchProgressReporter`` to show the search's progress with, in place of Ray
             Tune's own tables; None keeps Tune's output as tune.yaml's ``run_config.verbose`` sets it.
+        command: for ``trainable: command``, the command each trial runs (else lightray's
+            LightningCLI trainable).
+        metric: the ranking metric (``tune_config.metric``), which a command's steps must report.
 
     Returns:
         The ``ray.tune.ResultGrid``.
@@ -101,11 +122,14 @@ def run_search(arguments: LightrayArguments, progress: Any = None):  # -> ray.tu
     lightray.utils.eval_tune_run_config(param_space)  # checked strings -> Ray Tune domains
 
     storage_path = search.run_config.storage_path
-    trainable = lightray.utils.get_trainable(
-        storage_path, parsed.lightning_cli_cls,
-        trial_config(parsed.lightning_cli_cls, parsed.lightning_args, parsed.tune_callback),
-        math.ceil(arguments.cpus_per_trial), math.ceil(arguments.gpus_per_trial),
-    )
+    if command is not None:
+        trainable = command_trainable(search.run_config, command, metric)
+    else:
+        trainable = lightray.utils.get_trainable(
+            storage_path, parsed.lightning_cli_cls,
+            trial_config(parsed.lightning_cli_cls, parsed.lightning_args, parsed.tune_callback),
+            math.ceil(arguments.cpus_per_trial), math.ceil(arguments.gpus_per_trial),
+        )
     # the real resources, fractions included (Ray keeps the last ones set on a function trainable)
     trainable = tune.with_resources(trainable, {"cpu": arguments.cpus_per_trial, "gpu": arguments.gpus_per_trial})
     logger.info("Each trial gets %g CPUs and %g GPUs", arguments.cpus_per_trial, arguments.gpus_per_trial)

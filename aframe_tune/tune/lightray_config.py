@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from aframe_tune.errors import ConfigError, Problems
+from aframe_tune.tune.command_spec import COMMAND_KEYS
 from aframe_tune.tune.parser_errors import read_parser_error
 from aframe_tune.tune.spec import TuneSpec, read_yaml_mapping
 
@@ -70,9 +71,11 @@ def with_lightray_class_paths(text: str) -> str:
 def readable_by_lightray(path: Path) -> Iterator[Path]:
     """``path``, or, if lightray 0.2.5 cannot read it as it is, a private copy it can read, for as
     long as the block runs: CPUs or GPUs per trial rounded up (0.25, or even 1.0: it wants whole
-    numbers), and Ray Tune's CheckpointConfig named by ray.air's path."""
+    numbers), Ray Tune's CheckpointConfig named by ray.air's path, and without the command
+    trainable's keys (aframe-tune's own)."""
     text = path.read_text()
     readable = with_lightray_class_paths(with_whole_number_resources(text) if has_float_resources(text) else text)
+    readable = without_command_keys(readable)
     if readable == text:
         yield path
         return
@@ -80,6 +83,16 @@ def readable_by_lightray(path: Path) -> Iterator[Path]:
         copy = Path(scratch) / path.name
         copy.write_text(readable)
         yield copy
+
+
+def without_command_keys(text: str) -> str:
+    """tune.yaml's text without the command trainable's top-level keys, which lightray does not
+    know; unchanged (comments and all) when it has none."""
+    content = yaml.safe_load(text)
+    if not isinstance(content, dict) or not set(COMMAND_KEYS) & set(content):
+        return text
+    return yaml.safe_dump({key: value for key, value in content.items() if key not in COMMAND_KEYS},
+                          sort_keys=False)
 
 
 def instantiate_search(parsed: Any) -> Any:
@@ -141,7 +154,7 @@ def _as_lightray_reads(path: Path, replaced: dict[str, Any] | None) -> dict[str,
     for key in RESOURCE_KEYS:
         if key in content:
             content[key] = as_lightray_reads_resources(content[key])
-    content = {key: value for key, value in content.items() if value is not None}
+    content = {key: value for key, value in content.items() if value is not None and key not in COMMAND_KEYS}
     content.setdefault("lightning_args", [])  # the LightningCLI's arguments, checked elsewhere
     return content
 

@@ -10,6 +10,8 @@ from typing import Any
 import yaml
 
 from aframe_tune.errors import ConfigError, Problems
+from aframe_tune.tune.command_spec import (COMMAND_KEYS, CommandSpec, TrainableKind, load_command_spec,
+                                          trainable_kind)
 from aframe_tune.tune.param_space import normalize_param_space, param_space_argument
 
 
@@ -48,6 +50,8 @@ class TuneSpec:
         gpus_per_trial: GPUs each trial asks Ray for.
         reuse_actors: whether a finished trial's process runs the next trial
             (``tune_config.reuse_actors``).
+        trainable: what trials run: a LightningCLI model, or a command (``trainable``).
+        command: the command and its metrics, for ``trainable: command``.
     """
 
     path: Path
@@ -55,12 +59,18 @@ class TuneSpec:
     mode: str
     experiment_name: str
     num_samples: int
-    lightning_cli_cls: str
+    lightning_cli_cls: str = ""
     param_space: dict[str, str] = field(default_factory=dict)
     checkpoint_metric: str | None = None
     cpus_per_trial: float = 1
     gpus_per_trial: float = 0
     reuse_actors: bool = False
+    trainable: TrainableKind = TrainableKind.LIGHTNING
+    command: CommandSpec | None = None
+
+    @property
+    def runs_a_command(self) -> bool:
+        return self.trainable is TrainableKind.COMMAND
 
     def lightray_overrides(self) -> tuple[str, ...]:
         """lightray arguments that replace what tune.yaml says with what was checked here."""
@@ -103,6 +113,11 @@ def _resource(content: dict[str, Any], key: str, default: float, path: Path) -> 
     return value
 
 
+def _raw_keys(param_space: Any) -> list[str]:
+    """param_space's keys, when param_space itself did not pass its checks (reported already)."""
+    return [str(key) for key in param_space] if isinstance(param_space, dict) else []
+
+
 def load_tune_spec(path: Path) -> TuneSpec:
     """Read and check the keys of ``tune.yaml`` that aframe-tune relies on; every problem is
     reported at once (:class:`~aframe_tune.errors.InvalidInputsError`)."""
@@ -138,10 +153,22 @@ def load_tune_spec(path: Path) -> TuneSpec:
         values["num_samples"] = num_samples
     with problems.check():
         values["experiment_name"] = str(required(run_config, "name", "run_config.name"))
-    with problems.check():
-        values["lightning_cli_cls"] = str(required(content, "lightning_cli_cls", "lightning_cli_cls"))
+    trainable = problems.result(lambda: trainable_kind(content, path)) or TrainableKind.LIGHTNING
+    values["trainable"] = trainable
+    if trainable is TrainableKind.LIGHTNING:
+        with problems.check():
+            values["lightning_cli_cls"] = str(required(content, "lightning_cli_cls", "lightning_cli_cls"))
     with problems.check():
         values["param_space"] = normalize_param_space(content.get("param_space"), path)
+    stray = [key for key in COMMAND_KEYS[1:] if key in content]
+    if trainable is TrainableKind.LIGHTNING and stray:
+        problems.add(ConfigError(f"{path}: {', '.join(stray)} {'is' if len(stray) == 1 else 'are'} for a command, but "
+                                 "trainable is lightning (the default); add trainable: command to tune a command",
+                                 key=f"{path}::trainable"))
+    if trainable is TrainableKind.COMMAND:
+        with problems.check():
+            values["command"] = load_command_spec(content, path, values.get("param_space") or
+                                                  _raw_keys(content.get("param_space")))
     with problems.check():
         values["cpus_per_trial"] = _resource(content, "cpus_per_trial", 1, path)
     with problems.check():

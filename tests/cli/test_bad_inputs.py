@@ -48,8 +48,13 @@ def scaffold(directory: Path, case: dict[str, Any], bucket: str | None) -> None:
     args = ["offline", "--mode", "tune", "--directory", str(directory)]
     if bucket:
         args += ["--s3-bucket", f"s3://{bucket}/my-tune"]
+    if case.get("trainable") == "command":
+        args += ["--trainable", "command"]
     created = aframe_init(*args)
     assert created.returncode == 0, created.stderr
+    if case.get("trainable") == "command":
+        edit_yaml(directory / "tune.yaml", {"tune_config.num_samples": 2})
+        return
     edit_yaml(directory / "tune.yaml", TINY_TUNE)
     edit_yaml(directory / "train.yaml", TINY_TRAIN)
 

@@ -115,3 +115,19 @@ def test_directory_that_is_a_file_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert target.read_text() == "x"
+
+
+def test_trainable_command_writes_an_example_command_and_its_search(tmp_path: Path) -> None:
+    directory = tmp_path / "command"
+    result = aframe_init("offline", "--mode", "tune", "--trainable", "command", "--directory", str(directory))
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in directory.iterdir()} == {"tune.cfg", "tune.yaml", "train.py", "run.sh"}
+    assert f"Edit tune.yaml and train.py there, then run:  bash {directory / 'run.sh'}" in result.stdout
+    tune = yaml.safe_load((directory / "tune.yaml").read_text())
+    assert tune["trainable"] == "command" and "lightning_cli_cls" not in tune
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(directory / "tune.cfg")
+    assert "train_config" not in cfg["luigi_TuneTask"] and not cfg.has_section("luigi_TuneRemote")
+    refused = aframe_init("offline", "--mode", "tune", "--trainable", "command", "--directory",
+                          str(tmp_path / "remote"), "--s3-bucket", "s3://bucket/run")
+    assert refused.returncode == 1 and "tuning a command on Kubernetes is not built yet" in refused.stderr
