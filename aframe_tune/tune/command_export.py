@@ -13,11 +13,11 @@ from typing import Any
 
 from aframe_tune.errors import TuningError
 from aframe_tune.tune.best import BestTrial
+from aframe_tune.tune.command_spec import BEST_FOLDER
 from aframe_tune.tune.spec import TuneSpec
 
 logger = logging.getLogger(__name__)
 
-BEST_FOLDER = "best"
 
 
 def best_step(result: Any, metric: str, mode: str) -> tuple[float, int] | None:

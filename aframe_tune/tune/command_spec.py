@@ -45,6 +45,8 @@ PYTHON, TRIAL_DIR, CHECKPOINT_DIR, SEED = "python", "trial_dir", "checkpoint_dir
 BUILT_IN_PLACEHOLDERS = (PYTHON, TRIAL_DIR, CHECKPOINT_DIR, SEED)
 COMMAND_KEYS = ("trainable", "trial_command", "trial_metrics", "stall_timeout", "repeat")
 DEFAULT_STALL_TIMEOUT_S = 300.0
+# the best trial's last {checkpoint_dir}, in the run directory
+BEST_FOLDER = "best"
 # {name}, or a doubled brace, which stands for a brace
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 

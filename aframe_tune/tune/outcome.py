@@ -33,6 +33,8 @@ class SearchOutcome:
         trials: trials the search ran, when known.
         failed: trials whose retries were spent, when known.
         elapsed_s: seconds the search took in this run, when it ran in this run.
+        model: what in the run directory holds the best model: ``best.pt``, a command's ``best/``
+            (its last ``{checkpoint_dir}``), or None when a command saved nothing.
     """
 
     best: BestTrial
@@ -41,14 +43,15 @@ class SearchOutcome:
     trials: int | None = None
     failed: int = 0
     elapsed_s: float | None = None
+    model: str | None = "best.pt"
 
     @classmethod
     def of_search(cls, best: BestTrial, run_dir: str, experiment_name: str, results: Iterable[Any],
-                  elapsed_s: float) -> SearchOutcome:
+                  elapsed_s: float, model: str | None = "best.pt") -> SearchOutcome:
         """The outcome of a search that ran in this run, from its ``ray.tune.ResultGrid``."""
         results = list(results)
         return cls(best, run_dir, experiment_name, trials=len(results),
-                   failed=sum(result.error is not None for result in results), elapsed_s=elapsed_s)
+                   failed=sum(result.error is not None for result in results), elapsed_s=elapsed_s, model=model)
 
     def lines(self) -> list[str]:
         """The result, where it is, and the next commands."""
@@ -61,7 +64,12 @@ class SearchOutcome:
         lines.append(f"Best trial {best.trial_id}: {best.metric} = {format_value(best.value)} "
                      f"(at report {best.iteration})")
         lines += [f"  {key} = {format_value(value)}" for key, value in best.hyperparameters.items()]
-        lines.append(f"Best model: {run_dir}/best.pt (its summary: {run_dir}/best.json)")
+        if self.model == "best.pt":
+            lines.append(f"Best model: {run_dir}/best.pt (its summary: {run_dir}/best.json)")
+        elif self.model:
+            lines.append(f"Its checkpoint: {run_dir}/{self.model} (its summary: {run_dir}/best.json)")
+        else:
+            lines.append(f"Its summary: {run_dir}/best.json")
         lines.append("Next:")
         lines.append(f"  aframe-tune report {run_dir}")
         experiment = f"{run_dir}/{self.experiment_name}"
