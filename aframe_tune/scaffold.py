@@ -77,6 +77,11 @@ class Experiment:
     def templates(self) -> Path:
         return template_directory(TEMPLATE_FOLDERS[self.trainable])
 
+    def template(self, name: str) -> Path:
+        """The template of one file: the trainable's own, else the model's (run.sh is shared)."""
+        own = self.templates / name
+        return own if own.is_file() else template_directory(TEMPLATE_FOLDERS[TrainableKind.LIGHTNING]) / name
+
     def check_writable(self, force: bool) -> None:
         """Refuse before writing anything if the directory cannot be written or holds our files."""
         if self.directory.exists() and not self.directory.is_dir():
@@ -102,13 +107,12 @@ class Experiment:
 
     def write(self) -> list[Path]:
         """Write the files; the caller has checked :meth:`check_writable`."""
-        templates = self.templates
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             written = []
             for name in self.files:
                 target = self.directory / name
-                target.write_text(self.render(name, (templates / name).read_text()))
+                target.write_text(self.render(name, self.template(name).read_text()))
                 written.append(target)
             (self.directory / "run.sh").chmod(0o755)
         except OSError as error:
