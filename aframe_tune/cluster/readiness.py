@@ -99,9 +99,11 @@ async def first_done(waiting: Awaitable[T], interrupting: Awaitable[Any]) -> tup
     ``(False, result)`` when ``interrupting`` was (an exception of the first done is raised)."""
     main = asyncio.ensure_future(waiting)
     other = asyncio.ensure_future(interrupting)
-    done, _ = await asyncio.wait({main, other}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (main, other):
-        if task not in done:
-            task.cancel()
-    await asyncio.gather(main, other, return_exceptions=True)
+    try:
+        done, _ = await asyncio.wait({main, other}, return_when=asyncio.FIRST_COMPLETED)
+    finally:  # also when this task is cancelled (a stop signal): neither may outlive it
+        for task in (main, other):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(main, other, return_exceptions=True)
     return (True, main.result()) if main in done else (False, other.result())

@@ -139,7 +139,8 @@ def test_a_kuberay_search_is_a_rayjob_that_submits_the_search_and_shuts_its_clus
     assert spec["entrypoint"] == SEARCH_ENTRYPOINT and spec["jobId"] == RELEASE  # the search Job's submission id
     assert spec["shutdownAfterJobFinishes"] is True and 0 <= spec["ttlSecondsAfterFinished"] <= 60
     assert spec["submissionMode"] == "K8sJobMode"
-    assert spec["preRunningDeadlineSeconds"] == 1800  # search.readyTimeoutSeconds: a head that never comes up
+    # search.readyTimeoutSeconds and a minute: a head that never comes up, once run.sh has said why
+    assert spec["preRunningDeadlineSeconds"] == 1860
     # KubeRay runs a submitter container's own command as it is
     assert spec["submitterPodTemplate"]["spec"]["containers"][0]["command"] == [
         "python", "-m", "aframe_tune.cluster.search_job"]

@@ -76,7 +76,10 @@ def test_a_signal_while_waiting_detaches_and_the_search_s_cluster_stays(
                                                and lock["metadata"].get("ownerReferences")], timeout=120)
         time.sleep(2)
         driver.send_signal(signum)
-        code = driver.wait(120)
+        try:
+            code = driver.wait(120)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"run.sh did not end within 120 s of the signal:\n{log.read_text()[-4000:]}") from None
     output = log.read_text()
     assert code == 128 + signum, output[-4000:]  # 143 for SIGTERM, 130 for SIGINT, as a shell reports them
     release = re.search(r"Detached: the search goes on in the cluster \(Ray cluster (aframe-tune-\w+)\)", output)
