@@ -165,6 +165,9 @@ class TuneLocal(TuneParameters):
 
         quiet = not library_lines_shown()
         os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", LOCAL_STATE_SAVE_PERIOD_S)
+        # Tune warns, three lines each time, when trials that checkpoint at every short step make it
+        # save the experiment's state often; in a local directory that save takes milliseconds
+        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
         # AWS and W&B keys in the user's environment would end up on Ray workers' command lines
         with run_directory_lock(search.run_dir), aws_keys_in_a_private_file(), wandb_key_in_a_private_netrc():
             started = time.monotonic()

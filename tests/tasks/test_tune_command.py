@@ -28,7 +28,7 @@ def command_experiment(tmp_path: Path, tune: dict[str, Any] | None = None, *args
                           "--checkpoint-dir={checkpoint_dir}", f"--log={tmp_path / 'starts.log'}", *args],
         "trial_metrics": {"source": "jsonl"},
         "tune_config.metric": "score",
-        "tune_config.num_samples": 2,
+        "tune_config.num_samples": 1,  # once through the grid
         "tune_config.scheduler": None,
         "run_config.checkpoint_config.init_args.checkpoint_score_attribute": "score",
         "param_space": {"x": "tune.grid_search([1.0, 2.0])"},
@@ -102,7 +102,7 @@ def test_asha_stops_command_trials_and_leaves_no_process(tmp_path: Path) -> None
         "tune_config.scheduler": {"class_path": "ray.tune.schedulers.ASHAScheduler",
                                   "init_args": {"max_t": 40, "grace_period": 2, "reduction_factor": 2}},
         "tune_config.num_samples": 1,
-        "param_space": {"x": "tune.grid_search([1.0, 2.0, 3.0, 4.0])"},
+        "param_space": {"x": "tune.grid_search([4.0, 3.0, 2.0, 1.0])"},  # the best first: the rest are behind
         "tune_config.max_concurrent_trials": 4,
     }, "--steps=40", "--delay=0.3")
     result = run_experiment(directory, timeout=600)
