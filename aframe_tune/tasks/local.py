@@ -21,6 +21,7 @@ from aframe_tune.tasks.lock import run_directory_lock
 from aframe_tune.tasks.logs import library_lines_shown, route_logs_through_root
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.best import BestTrial
+from aframe_tune.tune.command_export import export_best_command_trial
 from aframe_tune.tune.command_spec import BEST_FOLDER, TrainableKind
 from aframe_tune.tune.local_ray import joins_a_cluster
 from aframe_tune.tune.outcome import SearchOutcome, plural, trials_planned
@@ -193,8 +194,6 @@ def best_model(run_dir: Path) -> str | None:
 def export_best(results: Any, search: LocalSearch) -> BestTrial:
     """``best.pt`` and ``best.json`` of a model's search; ``best.json`` (and ``best/``) of a command's."""
     if search.spec.runs_a_command:
-        from aframe_tune.tune.command_export import export_best_command_trial
-
         return export_best_command_trial(results, search.spec, search.run_dir)
     # imported here: torch and Lightning take seconds to import
     from aframe_tune.tune.export import export_best_trial
