@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from aframe_tune.errors import AframeTuneError, NotYetSupportedError
+from aframe_tune.errors import AframeTuneError
 from aframe_tune.presets import DEFAULT_PRESET, PRESETS
 from aframe_tune.scaffold import Experiment, check_s3_url
 from aframe_tune.tune.command_spec import TrainableKind
@@ -64,9 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run_dir = check_s3_url(args.s3_bucket) if args.s3_bucket else str(directory / "training")
         trainable = TrainableKind(args.trainable)
-        if trainable is TrainableKind.COMMAND and args.s3_bucket:
-            raise NotYetSupportedError("--trainable command with --s3-bucket: tuning a command on Kubernetes is not "
-                                       "built yet; leave out --s3-bucket to tune it on this machine")
         experiment = Experiment(directory=directory, run_dir=run_dir, mode=args.mode, search=args.search,
                                 trainable=trainable)
         experiment.check_writable(force=args.force)

@@ -21,8 +21,8 @@ from aframe_tune.tasks.lock import run_directory_lock
 from aframe_tune.tasks.logs import library_lines_shown, route_logs_through_root
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.best import BestTrial
-from aframe_tune.tune.command_export import export_best_command_trial
-from aframe_tune.tune.command_spec import BEST_FOLDER, TrainableKind
+from aframe_tune.tune.command_export import best_model_of, export_best_command_trial
+from aframe_tune.tune.command_spec import TrainableKind
 from aframe_tune.tune.local_ray import joins_a_cluster
 from aframe_tune.tune.outcome import SearchOutcome, plural, trials_planned
 from aframe_tune.tune.spec import TuneSpec
@@ -179,16 +179,8 @@ class TuneLocal(TuneParameters):
             check_search_finished(results, search.spec.num_samples)
             best = export_best(results, search)
         outcome = SearchOutcome.of_search(best, str(search.run_dir), search.spec.experiment_name, results,
-                                          elapsed_s=time.monotonic() - started, model=best_model(search.run_dir))
+                                          elapsed_s=time.monotonic() - started, model=best_model_of(search.spec.runs_a_command, best))
         say("\n".join(outcome.lines()))
-
-
-def best_model(run_dir: Path) -> str | None:
-    """What in a finished run directory holds the best model: ``best.pt``, a command's ``best/``, or nothing."""
-    for name in ("best.pt", BEST_FOLDER):
-        if (run_dir / name).exists():
-            return name if name == "best.pt" else f"{name}/"
-    return None
 
 
 def export_best(results: Any, search: LocalSearch) -> BestTrial:

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 import luigi
 
 from aframe_tune.config import RayClusterParameters, check_dns_label, data, parameters_of, ray_head, ray_worker, s3, ssh
-from aframe_tune.errors import AframeTuneError, ConfigError, NotYetSupportedError, Problems, TuningError
+from aframe_tune.errors import AframeTuneError, ConfigError, Problems, TuningError
 from aframe_tune.console import end_live, say
 from aframe_tune.tasks.base import TuneParameters, is_remote, search_loggers
 from aframe_tune.tasks.logs import register_secret, route_logs_through_root
 from aframe_tune.signals import StoppedBySignal, install_stop_handlers, run_async
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.best import BestTrial
+from aframe_tune.tune.command_export import best_model_of
 from aframe_tune.tune.command_spec import TrainableKind
 from aframe_tune.tune.cluster_settings import SETTINGS_FILE, TRAIN_FILE, TUNE_FILE, ClusterSearchSettings
 from aframe_tune.tune.loggers import wandb_settings
@@ -156,7 +157,8 @@ class RemoteSearch:
 
 
 class TuneRemote(TuneParameters, RayClusterParameters):
-    """Deploy a Ray cluster on Kubernetes, run the search there, export ``best.pt`` to S3.
+    """Deploy a Ray cluster on Kubernetes, run the search there, export ``best.pt`` (a command's
+    ``best.json`` and ``best/``) to S3.
 
     Where and how the cluster runs (namespace, image, ...) are ``RayClusterParameters``.
     """
@@ -198,7 +200,9 @@ class TuneRemote(TuneParameters, RayClusterParameters):
         return S3Location.parse(self.resolved_run_dir)
 
     def output(self) -> S3ObjectTarget:
-        return S3ObjectTarget(self.location.child("best.pt"), s3().endpoint_url or None)
+        # a command's search has no model to export: its result is best.json
+        result = "best.json" if self.trainable() is TrainableKind.COMMAND else "best.pt"
+        return S3ObjectTarget(self.location.child(result), s3().endpoint_url or None)
 
     def complete(self) -> bool:
         try:
@@ -214,22 +218,22 @@ class TuneRemote(TuneParameters, RayClusterParameters):
         from aframe_tune.tune.inputs import check_search_inputs
         from aframe_tune.tune.train_config import TrainConfig
 
-        if self.trainable() is TrainableKind.COMMAND:
-            raise NotYetSupportedError(
-                "Tuning a command (tune.yaml trainable: command) on Kubernetes is not built yet; tune it on this "
-                "machine: set AFRAME_TRAIN_RUN_DIR in run.sh to a local folder")
         problems = Problems()
         location = problems.result(self._location)
         working_dir = problems.result(self._shipped_code)
         tune_path = problems.result(lambda: self.config_file("tune_config"))
-        train_path = problems.result(lambda: self.config_file("train_config"))
+        trainable = self.trainable()
+        train_path = None
+        if trainable is TrainableKind.LIGHTNING:  # a command has no train.yaml
+            train_path = problems.result(lambda: self.config_file("train_config"))
         cluster = problems.result(self._cluster)
         git = problems.result(self._git_sync)
         credentials = problems.result(s3_credentials)
-        train_overrides = tuple(data().lightning_args())
+        train_overrides = tuple(data().lightning_args()) if train_path else ()
         spec = None
-        if tune_path and train_path:
-            spec = problems.result(lambda: check_search_inputs(tune_path, TrainConfig(train_path, train_overrides)))
+        if tune_path and (train_path or trainable is not TrainableKind.LIGHTNING):
+            train = TrainConfig(train_path, train_overrides) if train_path else None
+            spec = problems.result(lambda: check_search_inputs(tune_path, train))
         if spec is not None and cluster is not None:
             problems.result(lambda: check_trial_fits_a_worker(spec, cluster.worker))
         loggers = problems.result(lambda: search_loggers(spec.experiment_name if spec else "tune"))
@@ -324,8 +328,9 @@ class TuneRemote(TuneParameters, RayClusterParameters):
             run_dir=search.location.url, release=release, tune_overrides=search.arguments.tune_overrides,
             train_overrides=search.arguments.train_overrides, loggers=search.arguments.loggers,
             working_dir=ship_code_to_s3(search.runtime_env, search.location))
+        train = search.arguments.train_config  # None for a command
         experiment = ((TUNE_FILE, search.arguments.tune_config.read_text()),
-                      (TRAIN_FILE, search.arguments.train_config.read_text()), (SETTINGS_FILE, settings.to_json()))
+                      *(((TRAIN_FILE, train.read_text()),) if train else ()), (SETTINGS_FILE, settings.to_json()))
         return search.cluster.values(
             search.credentials, token, wandb_api_key=os.environ.get("WANDB_API_KEY", ""), git_sync=search.git_sync,
             extra_env=wandb_settings(),
@@ -376,7 +381,7 @@ def search_end(search: RemoteSearch, status: SearchStatus) -> SearchOutcome:
     progress = status.progress
     return SearchOutcome(best, search.location.url, search.spec.experiment_name,
                          trials=progress.total if progress else None, failed=progress.failed if progress else 0,
-                         elapsed_s=status.elapsed_s)
+                         elapsed_s=status.elapsed_s, model=best_model_of(search.spec.runs_a_command, best))
 
 
 def ship_code_to_s3(runtime_env: dict[str, Any] | None, location: S3Location) -> str | None:

@@ -12,9 +12,11 @@ from aframe_tune.config import s3
 from aframe_tune.console import say
 from aframe_tune.errors import AframeTuneError
 from aframe_tune.tasks.base import TuneParameters, is_remote
-from aframe_tune.tasks.local import TuneLocal, best_model
+from aframe_tune.tasks.local import TuneLocal
 from aframe_tune.tasks.remote import TuneRemote
 from aframe_tune.tune.best import BestTrial
+from aframe_tune.tune.command_export import best_model_of
+from aframe_tune.tune.command_spec import TrainableKind
 from aframe_tune.tune.outcome import SearchOutcome
 from aframe_tune.tune.s3 import S3Location, S3Storage
 from aframe_tune.tune.spec import read_yaml_mapping
@@ -60,5 +62,5 @@ def tell_the_search_is_finished(task: luigi.Task) -> None:
     except (OSError, AframeTuneError) as error:
         logger.warning("Cannot show its best trial: %s", error)
         return
-    model = best_model(Path(task.resolved_run_dir).expanduser()) if not is_remote(task.resolved_run_dir) else "best.pt"
+    model = best_model_of(task.trainable() is TrainableKind.COMMAND, best)
     say("\n".join(SearchOutcome(best, task.resolved_run_dir, task.experiment_name(), model=model).lines()))

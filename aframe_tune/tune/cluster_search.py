@@ -27,6 +27,8 @@ from aframe_tune.errors import AframeTuneError, TuningError
 from aframe_tune.signals import StoppedBySignal
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.best import BestTrial
+from aframe_tune.tune.command_export import best_model_of, export_best_command_trial
+from aframe_tune.tune.command_spec import BEST_FOLDER
 from aframe_tune.tune.cluster_settings import EXPERIMENT_ENV, SETTINGS_FILE, TRAIN_FILE, TUNE_FILE, ClusterSearchSettings
 from aframe_tune.tune.export import export_best_trial
 from aframe_tune.tune.handoff import run_search
@@ -143,11 +145,13 @@ class StatusReporter(ProgressReporter):
 
 def checked_search(folder: Path, settings: ClusterSearchSettings) -> tuple[TuneSpec, LightrayArguments]:
     """The experiment's files checked again here, where the model's code is imported from the
-    image, git-sync or ``ship_code``; returns what the search runs."""
-    train = TrainConfig(folder / TRAIN_FILE, settings.train_overrides)
+    image, git-sync or ``ship_code``; returns what the search runs. A command's search has no
+    train.yaml."""
+    train_path = folder / TRAIN_FILE
+    train = TrainConfig(train_path, settings.train_overrides) if train_path.is_file() else None
     spec = check_search_inputs(folder / TUNE_FILE, train)
     arguments = LightrayArguments(
-        tune_config=folder / TUNE_FILE, train_config=folder / TRAIN_FILE, storage_path=settings.run_dir,
+        tune_config=folder / TUNE_FILE, train_config=train_path if train else None, storage_path=settings.run_dir,
         tune_overrides=settings.tune_overrides, train_overrides=settings.train_overrides,
         cpus_per_trial=spec.cpus_per_trial, gpus_per_trial=spec.gpus_per_trial, loggers=settings.loggers,
     )
@@ -155,13 +159,30 @@ def checked_search(folder: Path, settings: ClusterSearchSettings) -> tuple[TuneS
 
 
 def export_best_to_s3(results: Any, spec: TuneSpec, arguments: LightrayArguments, storage: S3Storage) -> BestTrial:
-    """``best.json`` and ``best.pt`` of the best trial, into the run directory."""
+    """``best.json`` and ``best.pt`` of the best trial (a command's: ``best/`` and ``best.json``),
+    into the run directory."""
     location = S3Location.parse(arguments.storage_path)
     with tempfile.TemporaryDirectory(prefix="aframe-tune-export-") as scratch:
+        if spec.runs_a_command:
+            return export_best_command_trial_to_s3(results, spec, Path(scratch), location, storage)
+        if arguments.train_config is None:  # never: a model's search is checked with its train.yaml
+            raise TuningError("the model's train.yaml is missing from the experiment")
         best = export_best_trial(results, spec, arguments.train_config, arguments.train_overrides, Path(scratch))
         # best.pt last: it is the output law checks, so it must not precede best.json
         storage.upload(Path(scratch) / "best.json", location.child("best.json"))
         storage.upload(Path(scratch) / "best.pt", location.child("best.pt"))
+    return best
+
+
+def export_best_command_trial_to_s3(results: Any, spec: TuneSpec, scratch: Path, location: S3Location,
+                                    storage: S3Storage) -> BestTrial:
+    """The best trial's last ``{checkpoint_dir}`` as ``best/`` (an earlier export's replaced), then
+    ``best.json``, the output law checks."""
+    best = export_best_command_trial(results, spec, scratch)
+    storage.delete_prefix(location.child(BEST_FOLDER))
+    if (scratch / BEST_FOLDER).is_dir():
+        storage.upload_folder(scratch / BEST_FOLDER, location.child(BEST_FOLDER))
+    storage.upload(scratch / "best.json", location.child("best.json"))
     return best
 
 
@@ -174,12 +195,15 @@ def run_cluster_search(folder: Path, settings: ClusterSearchSettings, storage: S
     arguments = dataclasses.replace(arguments, loggers=usable_on_cluster(arguments.loggers))
     recorder.record(SearchState.RUNNING, message="")
     reporter = StatusReporter(recorder, spec.metric, spec.mode, spec.num_samples)
-    results = run_search(arguments, progress=reporter)
+    # a command runs where the trial's Ray worker starts: ship_code's folder, or the image's own;
+    # tune.yaml's folder is this pod's copy of the experiment, which the workers do not have
+    command = dataclasses.replace(spec.command, working_dir="") if spec.command else None
+    results = run_search(arguments, progress=reporter, command=command, metric=spec.metric)
     check_search_finished(results, spec.num_samples)
     best = export_best_to_s3(results, spec, arguments, storage)
     recorder.record(SearchState.RUNNING, read_final_progress(reporter, results, spec, recorder))
     return SearchOutcome.of_search(best, settings.run_dir, spec.experiment_name, results,
-                                   elapsed_s=time.monotonic() - started)
+                                   elapsed_s=time.monotonic() - started, model=best_model_of(spec.runs_a_command, best))
 
 
 def read_final_progress(reporter: StatusReporter, results: Any, spec: TuneSpec,

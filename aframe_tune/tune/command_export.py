@@ -19,6 +19,13 @@ from aframe_tune.tune.spec import TuneSpec
 logger = logging.getLogger(__name__)
 
 
+def best_model_of(runs_a_command: bool, best: BestTrial) -> str | None:
+    """What in the run directory holds the best model: ``best.pt``; for a command, ``best/`` if its
+    best trial saved a checkpoint, else nothing."""
+    if not runs_a_command:
+        return "best.pt"
+    return f"{BEST_FOLDER}/" if best.checkpoint else None
+
 
 def best_step(result: Any, metric: str, mode: str) -> tuple[float, int] | None:
     """A trial's best value of ``metric`` over all its steps, and the step's iteration."""

@@ -164,3 +164,26 @@ class S3Storage:
             raise _translate(error, location, "downloading") from None
         logger.info("Downloaded %d objects from %s", copied, location.url)
         return copied
+
+    def upload_folder(self, folder: Path, location: S3Location) -> int:
+        """Upload every file under ``folder`` below ``location``, keeping the layout; how many."""
+        files = sorted(path for path in folder.rglob("*") if path.is_file())
+        for path in files:
+            self.upload(path, location.child(path.relative_to(folder).as_posix()))
+        return len(files)
+
+    def delete_prefix(self, location: S3Location) -> int:
+        """Delete every object under ``location`` (a folder); how many were deleted."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        prefix = f"{location.key}/" if location.key else ""
+        deleted = 0
+        try:
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=prefix):
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    self._client.delete_objects(Bucket=location.bucket, Delete={"Objects": keys, "Quiet": True})
+                    deleted += len(keys)
+        except (ClientError, BotoCoreError) as error:
+            raise _translate(error, location, "deleting") from None
+        return deleted

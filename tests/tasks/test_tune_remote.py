@@ -26,20 +26,29 @@ from tests.tcp_partition import partition
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 
 
-def remote_experiment(tmp_path: Path, bucket: str, epochs: int = 2, **cfg: dict[str, str]) -> Path:
+def remote_experiment(tmp_path: Path, bucket: str, epochs: int = 2, command: bool = False,
+                      **cfg: dict[str, str]) -> Path:
+    """A scaffolded experiment shrunk to 2 trials of ``epochs`` each, tuned into s3://BUCKET/my-tune
+    on small CPU-only pods; ``command``: the example command's (train.py) rather than the model's."""
     directory = tmp_path / "remote"
     result = aframe_init("offline", "--mode", "tune", "--directory", str(directory),
-                         "--s3-bucket", f"s3://{bucket}/my-tune")
+                         "--s3-bucket", f"s3://{bucket}/my-tune", *(("--trainable", "command") if command else ()))
     assert result.returncode == 0, result.stderr
+    # no early stopping: every trial runs exactly `epochs` iterations
     edit_yaml(directory / "tune.yaml", {
         "tune_config.num_samples": 2,
-        # no early stopping: every trial runs exactly `epochs` iterations
         "tune_config.scheduler.init_args.max_t": epochs,
         "tune_config.scheduler.init_args.grace_period": epochs,
-        "param_space": {"model.learning_rate": "tune.choice([1e-3, 3e-3])"},
     })
-    edit_yaml(directory / "train.yaml",
-              {"trainer.max_epochs": epochs, "data.num_train": 512, "data.num_valid": 256})
+    if command:
+        tune = yaml.safe_load((directory / "tune.yaml").read_text())
+        edit_yaml(directory / "tune.yaml", {"trial_command": [
+            f"--epochs={epochs}" if argument.startswith("--epochs=") else argument
+            for argument in tune["trial_command"]]})
+    else:
+        edit_yaml(directory / "tune.yaml", {"param_space": {"model.learning_rate": "tune.choice([1e-3, 3e-3])"}})
+        edit_yaml(directory / "train.yaml",
+                  {"trainer.max_epochs": epochs, "data.num_train": 512, "data.num_valid": 256})
     settings = {
         "ray_worker": {"replicas": "1", "gpus_per_replica": "0", "cpus_per_gpu": "2", "memory_per_gpu": "2"},
         "ray_head": {"cpus": "1", "memory": "2G"},
