@@ -50,3 +50,25 @@ def test_unreachable_endpoint_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) 
     storage = S3Storage(f"http://127.0.0.1:{free_port()}", max_attempts=1)
     with pytest.raises(StorageError, match="cannot reach the endpoint .*check AWS_ENDPOINT_URL"):
         storage.exists(S3Location("bucket", "key"))
+
+
+def test_a_folder_is_uploaded_with_its_layout_and_a_prefix_deleted_whole(
+    storage: S3Storage, s3_server: S3Server, tmp_path: Path
+) -> None:
+    bucket = s3_server.create_bucket("folders")
+    folder = tmp_path / "best"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "state.pt").write_bytes(b"state")
+    (folder / "nested" / "more.txt").write_text("more")
+    run_dir = S3Location(bucket, "run")
+    storage.write_text("keep", run_dir.child("best.json"))
+    storage.write_text("keep", run_dir.child("best-other/x"))  # shares the prefix "best", not the folder
+
+    assert storage.upload_folder(folder, run_dir.child("best")) == 2
+    assert s3_server.keys(bucket, "run/") == ["run/best-other/x", "run/best.json", "run/best/nested/more.txt",
+                                               "run/best/state.pt"]
+    assert storage.read_text(run_dir.child("best/nested/more.txt")) == "more"
+
+    assert storage.delete_prefix(run_dir.child("best")) == 2
+    assert s3_server.keys(bucket, "run/") == ["run/best-other/x", "run/best.json"]
+    assert storage.delete_prefix(run_dir.child("best")) == 0
