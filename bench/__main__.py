@@ -78,6 +78,8 @@ def measure_resumes(plan: Plan, workdir: Path) -> dict:
     """Each contender's search interrupted with Ctrl-C once a trial finished, then started again."""
     runs = []
     for rep, name in interleaved(plan.resume_repetitions):
+        if plan.resume_contenders and name not in plan.resume_contenders:
+            continue
         resumed = run_resume(Launch(name, plan.resume, workdir / f"resume-{rep}-{name}"), plan.timeout_s)
         logger.info("resume %s #%d: first resumed step after %.1f s (restored: %s)", name, rep,
                     resumed.resume_s, resumed.restored)

@@ -16,6 +16,7 @@ class Plan:
         overhead: the 8-trial fixed-work search.
         resume: the search that is interrupted once a trial finished, then resumed.
         resume_repetitions: interrupted-and-resumed searches per contender.
+        resume_contenders: the contenders whose search is interrupted and resumed; empty: all.
         scaling: short-trial searches of growing size.
         scaling_repetitions: runs of each per contender.
         readiness_repetitions: cluster start-ups per waiter and size.
@@ -32,6 +33,7 @@ class Plan:
     readiness_repetitions: int
     readiness_workers: tuple[int, ...] = (1, 32)
     timeout_s: float = 900.0
+    resume_contenders: tuple[str, ...] = ()
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -65,7 +67,9 @@ QUICK = Plan(
     readiness_repetitions=3,
 )
 # the smallest run of every measurement: checks that the benchmark itself works (tests/test_bench.py);
-# no scaling searches, which are the overhead's measurement (measure_searches) at other sizes
+# no scaling searches, which are the overhead's measurement (measure_searches) at other sizes, and
+# the pipeline's resume only: the other contenders' launches are checked by the overhead's search,
+# and an interrupted and resumed search costs two starts of Ray (a minute, of the suite's time)
 SMOKE = Plan(
     repetitions=1,
     overhead=Workload(trials=2, epochs=1, num_train=256, num_valid=128),
@@ -76,4 +80,5 @@ SMOKE = Plan(
     readiness_repetitions=1,
     readiness_workers=(1, 4),
     timeout_s=300.0,
+    resume_contenders=("pipeline",),
 )

@@ -48,11 +48,16 @@ def trial_reports(run_dir: Path) -> dict[str, list[dict]]:
     }
 
 
+# stateful searchers: their end-to-end search is the one killed and resumed (below), which checks
+# the same as test_each_search_preset_runs_a_search_end_to_end once it has resumed
+STATEFUL = ("optuna", "bayesopt")
+
+
 def test_every_preset_is_tested() -> None:
     assert set(TINY_SEARCH) == set(PRESETS)
 
 
-@pytest.mark.parametrize("search", list(TINY_SEARCH))
+@pytest.mark.parametrize("search", [name for name in TINY_SEARCH if name not in STATEFUL])
 def test_each_search_preset_runs_a_search_end_to_end(tmp_path: Path, search: str) -> None:
     # PBT: two trials side by side for a few epochs, to copy and perturb each other as they go
     train = {**TINY_TRAIN, "trainer.max_epochs": 4, "data.num_train": 2048} if search == "pbt" else TINY_TRAIN
@@ -62,8 +67,18 @@ def test_each_search_preset_runs_a_search_end_to_end(tmp_path: Path, search: str
     assert result.returncode == 0, output[-6000:]
 
     run_dir = directory / "training"
+    trials = check_preset_search(run_dir, search, TINY_SEARCH[search]["tune_config.num_samples"])
+    if search == "random":  # no early stopping: every trial trains to the end
+        assert all(len(reports) == train["trainer.max_epochs"] for reports in trials.values())
+    if search == "pbt":  # a trial that copies another's checkpoint goes on from that one's epoch
+        assert max(reports[-1]["training_iteration"] for reports in trials.values()) == train["trainer.max_epochs"]
+
+
+def check_preset_search(run_dir: Path, search: str, samples: int) -> dict[str, list[dict]]:
+    """A finished search of the preset: its trials, none failed, its best exported, its search
+    space as the preset writes it, and its searcher's state saved (for one that has a state)."""
     trials = trial_reports(run_dir)
-    assert len(trials) == TINY_SEARCH[search]["tune_config.num_samples"], trials.keys()
+    assert len(trials) == samples, trials.keys()
     # no trial failed (a failed trial does not fail run.sh, its retries spent)
     assert not list((run_dir / "tune").glob("*/error.txt"))
     best = json.loads((run_dir / "best.json").read_text())
@@ -72,14 +87,13 @@ def test_each_search_preset_runs_a_search_end_to_end(tmp_path: Path, search: str
     if search == "bayesopt":
         assert set(best["hyperparameters"]) == {"model.learning_rate", "model.weight_decay"}
         assert all(1e-4 <= config["model.learning_rate"] <= 1e-2 for config in configs)
+        # no early stopping: every trial trains to the end
+        assert all(len(reports) == EPOCHS for reports in trials.values())
     else:
         assert set(best["hyperparameters"]) == {"model.learning_rate", "data.kernel_length"}
-    if search in ("random", "bayesopt"):  # no early stopping: every trial trains to the end
-        assert all(len(reports) == train["trainer.max_epochs"] for reports in trials.values())
-    if search == "pbt":  # a trial that copies another's checkpoint goes on from that one's epoch
-        assert max(reports[-1]["training_iteration"] for reports in trials.values()) == train["trainer.max_epochs"]
     state = list((run_dir / "tune").glob("searcher-state-*.pkl"))
     assert bool(state) == (PRESETS[search].module is not None), state
+    return trials
 
 
 def searcher_observations(experiment: Path, search: str) -> int:
@@ -93,12 +107,12 @@ def searcher_observations(experiment: Path, search: str) -> int:
     return max(len(state["optimizer"].space), len(state["_buffered_trial_results"]))
 
 
-@pytest.mark.parametrize("search", ["optuna", "bayesopt"])
+@pytest.mark.parametrize("search", STATEFUL)
 def test_a_stateful_searcher_killed_mid_search_resumes_with_its_state(tmp_path: Path, search: str) -> None:
     samples = 4
     # one trial at a time, each of several seconds, so that trials are left when the driver dies
     tune = {**TINY_SEARCH[search], "tune_config.num_samples": samples, "tune_config.max_concurrent_trials": 1}
-    directory = scaffold(tmp_path, search, tune, {**TINY_TRAIN, "data.num_train": 4096})
+    directory = scaffold(tmp_path, search, tune, {**TINY_TRAIN, "data.num_train": 2048})
     run_dir = directory / "training"
     log = tmp_path / "first.log"
     with background_run_sh(directory, log) as driver:
@@ -115,8 +129,7 @@ def test_a_stateful_searcher_killed_mid_search_resumes_with_its_state(tmp_path: 
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     assert "Resuming the search in " in output
-    after = trial_reports(run_dir)
-    assert len(after) == samples, after.keys()  # exactly num_samples trials, no more, no fewer
+    after = check_preset_search(run_dir, search, samples)  # exactly num_samples trials, no more, no fewer
     for trial, reports in finished_before.items():
         assert after[trial] == reports  # finished trials were not trained again
     # the searcher went on from its saved state: it has learnt from every trial, those finished
