@@ -51,6 +51,22 @@ def nearest_existing(path: Path) -> Path:
     return path
 
 
+# What a model's experiment tuned on Kubernetes changes: its trials train on the worker pods'
+# GPUs, which the pods hold for the whole search (tune.cfg gives each worker pod one GPU)
+ON_GPU_WORKERS = {
+    "tune.yaml": ("\ngpus_per_trial: 0\n", "\ngpus_per_trial: 1\n"),
+    "train.yaml": ("\n  accelerator: cpu\n", "\n  accelerator: gpu\n"),
+}
+
+
+def on_gpu_workers(name: str, template: str) -> str:
+    """The template of ``name`` with trials that train on a GPU."""
+    old, new = ON_GPU_WORKERS[name]
+    if old not in template:  # never: tests/cli/test_init.py renders every template
+        raise ScaffoldError(f"the {name} template has no line {old.strip()!r} to set for GPU workers")
+    return template.replace(old, new, 1)
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A tuning experiment directory to write.
@@ -96,7 +112,13 @@ class Experiment:
                 "overwrite them. Pick another --directory, or add --force to replace them"
             )
 
+    @property
+    def remote(self) -> bool:
+        return self.run_dir.startswith("s3://")
+
     def render(self, name: str, template: str) -> str:
+        if self.remote and self.trainable is TrainableKind.LIGHTNING and name in ON_GPU_WORKERS:
+            template = on_gpu_workers(name, template)
         if name == "tune.yaml":
             return render_tune_yaml(template, PRESETS[self.search], self.templates)
         if name != "run.sh":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -105,18 +106,44 @@ def checked_cluster(cluster: ClusterDescription) -> ClusterDescription:
     return check(cluster)
 
 
-def check_trial_fits_a_worker(spec: TuneSpec, worker: WorkerResources) -> None:
-    """A trial that asks for more than one worker pod has would never be scheduled."""
+def check_trials_fit_the_workers(spec: TuneSpec, worker: WorkerResources) -> None:
+    """A trial fits a worker pod, and the trials that fit one use every GPU it holds: a worker pod
+    holds its GPUs for the whole search, on a cluster shared with others."""
+    problems = Problems()
     if spec.gpus_per_trial > worker.gpus:
-        raise ConfigError(
+        problems.add(ConfigError(
             f"{spec.path}: gpus_per_trial = {spec.gpus_per_trial}, but each worker pod has {worker.gpus} GPUs "
             "([luigi_ray_worker] gpus_per_replica in tune.cfg), so no trial could start; lower gpus_per_trial "
-            "or raise gpus_per_replica", key=f"{spec.path}::gpus_per_trial")
+            "or raise gpus_per_replica", key=f"{spec.path}::gpus_per_trial"))
     if spec.cpus_per_trial > worker.cpus:
-        raise ConfigError(
+        problems.add(ConfigError(
             f"{spec.path}: cpus_per_trial = {spec.cpus_per_trial}, but each worker pod has {worker.cpus} CPUs "
             "([luigi_ray_worker] cpus_per_gpu x gpus_per_replica in tune.cfg), so no trial could start; lower "
-            "cpus_per_trial or raise cpus_per_gpu", key=f"{spec.path}::cpus_per_trial")
+            "cpus_per_trial or raise cpus_per_gpu", key=f"{spec.path}::cpus_per_trial"))
+    problems.raise_if_any()
+    unused = unused_gpus_per_worker(spec, worker)
+    if unused:
+        trials = "no trial asks for one" if spec.gpus_per_trial == 0 else (
+            f"the {math.floor(worker.cpus / spec.cpus_per_trial)} trials its {worker.cpus} CPUs fit "
+            f"(cpus_per_trial = {spec.cpus_per_trial}) use {worker.gpus - unused}")
+        raise ConfigError(
+            f"{spec.path}: each worker pod holds {plural(worker.gpus, 'GPU')} ([luigi_ray_worker] gpus_per_replica in "
+            f"tune.cfg), but {trials}, so {unused} would sit idle for the whole search on a shared cluster; "
+            + ("set gpus_per_trial (1, or 0.5 to share a GPU) for trials that train on GPUs, or gpus_per_replica "
+               "= 0 for CPU-only worker pods" if spec.gpus_per_trial == 0 else
+               "lower cpus_per_trial, raise cpus_per_gpu, or lower gpus_per_replica"),
+            key=f"{spec.path}::gpus_per_trial")
+
+
+def unused_gpus_per_worker(spec: TuneSpec, worker: WorkerResources) -> int:
+    """Whole GPUs of a worker pod that no trial it can run at once asks for."""
+    if worker.gpus == 0:
+        return 0
+    if spec.gpus_per_trial == 0:
+        return worker.gpus
+    trials = min(math.floor(worker.gpus / spec.gpus_per_trial + 1e-9),
+                 math.floor(worker.cpus / spec.cpus_per_trial + 1e-9) if spec.cpus_per_trial else worker.gpus)
+    return worker.gpus - math.ceil(trials * spec.gpus_per_trial - 1e-9)
 
 
 def remote_tune_overrides(spec: TuneSpec) -> tuple[str, ...]:
@@ -235,7 +262,7 @@ class TuneRemote(TuneParameters, RayClusterParameters):
             train = TrainConfig(train_path, train_overrides) if train_path else None
             spec = problems.result(lambda: check_search_inputs(tune_path, train))
         if spec is not None and cluster is not None:
-            problems.result(lambda: check_trial_fits_a_worker(spec, cluster.worker))
+            problems.result(lambda: check_trials_fit_the_workers(spec, cluster.worker))
         loggers = problems.result(lambda: search_loggers(spec.experiment_name if spec else "tune"))
         if location is not None and credentials is not None:
             problems.result(lambda: S3Storage(s3().endpoint_url or None).check_bucket(location))

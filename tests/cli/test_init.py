@@ -38,6 +38,15 @@ def test_s3_bucket_becomes_the_run_dir(tmp_path: Path) -> None:
     assert main(["offline", "--mode", "tune", "--directory", str(directory),
                  "--s3-bucket", "s3://my-bucket/tunes/first/"]) == 0
     assert "export AFRAME_TRAIN_RUN_DIR=s3://my-bucket/tunes/first\n" in (directory / "run.sh").read_text()
+    # the worker pods hold a GPU each (tune.cfg): the trials train on it, where locally on the CPU
+    tune, train = (yaml.safe_load((directory / name).read_text()) for name in ("tune.yaml", "train.yaml"))
+    assert (tune["gpus_per_trial"], train["trainer"]["accelerator"]) == (1, "gpu")
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(directory / "tune.cfg")
+    assert cfg["luigi_ray_worker"]["gpus_per_replica"] == "1"
+    assert main(["offline", "--mode", "tune", "--directory", str(tmp_path / "local")]) == 0
+    tune, train = (yaml.safe_load((tmp_path / "local" / name).read_text()) for name in ("tune.yaml", "train.yaml"))
+    assert (tune["gpus_per_trial"], train["trainer"]["accelerator"]) == (0, "cpu")
 
 
 def test_templates_are_valid_and_documented(tmp_path: Path) -> None:

@@ -45,10 +45,11 @@ def remote_experiment(tmp_path: Path, bucket: str, epochs: int = 2, command: boo
         edit_yaml(directory / "tune.yaml", {"trial_command": [
             f"--epochs={epochs}" if argument.startswith("--epochs=") else argument
             for argument in tune["trial_command"]]})
-    else:
-        edit_yaml(directory / "tune.yaml", {"param_space": {"model.learning_rate": "tune.choice([1e-3, 3e-3])"}})
-        edit_yaml(directory / "train.yaml",
-                  {"trainer.max_epochs": epochs, "data.num_train": 512, "data.num_valid": 256})
+    else:  # CPU-only pods here: trials that train on the CPU (the scaffold's train on the pods' GPUs)
+        edit_yaml(directory / "tune.yaml", {"param_space": {"model.learning_rate": "tune.choice([1e-3, 3e-3])"},
+                                            "gpus_per_trial": 0})
+        edit_yaml(directory / "train.yaml", {"trainer.max_epochs": epochs, "trainer.accelerator": "cpu",
+                                             "data.num_train": 512, "data.num_valid": 256})
     settings = {
         "ray_worker": {"replicas": "1", "gpus_per_replica": "0", "cpus_per_gpu": "2", "memory_per_gpu": "2"},
         "ray_head": {"cpus": "1", "memory": "2G"},

@@ -98,3 +98,44 @@ def test_a_remote_search_starts_a_process_per_trial(tmp_path: Path, caplog: pyte
     assert remote_tune_overrides(spec) == ("--tune_config.reuse_actors=false",)
     assert "a trial whose pod is lost is retried on another one" in caplog.text
     assert remote_tune_overrides(TuneSpec(**{**spec.__dict__, "reuse_actors": False})) == ()
+
+
+@pytest.mark.parametrize(("gpus_per_trial", "cpus_per_trial", "worker_gpus", "worker_cpus", "unused"), [
+    (0, 1, 0, 8, 0),      # CPU-only trials on CPU-only workers
+    (0, 1, 1, 8, 1),      # CPU-only trials on GPU workers: every GPU idle
+    (1, 1, 4, 32, 0),     # four trials a worker, a GPU each
+    (0.5, 1, 1, 8, 0),    # two trials share the GPU
+    (0.3, 1, 1, 8, 0),    # three trials share it (0.9 of it)
+    (1, 8, 4, 16, 2),     # the CPUs fit two trials: two GPUs idle
+    (0.25, 4, 2, 8, 1),   # the CPUs fit two trials, which share one GPU: the other idle
+])
+def test_the_gpus_a_worker_holds_that_no_trial_would_use_are_counted(
+    tmp_path: Path, gpus_per_trial: float, cpus_per_trial: float, worker_gpus: int, worker_cpus: int, unused: int
+) -> None:
+    from aframe_tune.cluster.values import WorkerResources
+    from aframe_tune.tasks.remote import unused_gpus_per_worker
+    from aframe_tune.tune.spec import TuneSpec
+
+    spec = TuneSpec(tmp_path / "tune.yaml", "valid_auroc", "max", "tune", 2, cpus_per_trial=cpus_per_trial,
+                    gpus_per_trial=gpus_per_trial)
+    worker = WorkerResources(replicas=1, gpus=worker_gpus, cpus=worker_cpus, memory="16Gi", min_gpu_memory=0)
+    assert unused_gpus_per_worker(spec, worker) == unused
+
+
+def test_worker_gpus_that_no_trial_uses_are_refused_with_the_fix(tmp_path: Path) -> None:
+    from aframe_tune.cluster.values import WorkerResources
+    from aframe_tune.errors import ConfigError
+    from aframe_tune.tasks.remote import check_trials_fit_the_workers
+    from aframe_tune.tune.spec import TuneSpec
+
+    worker = WorkerResources(replicas=1, gpus=4, cpus=16, memory="64Gi", min_gpu_memory=0)
+    cpu_trials = TuneSpec(tmp_path / "tune.yaml", "valid_auroc", "max", "tune", 2, gpus_per_trial=0)
+    with pytest.raises(ConfigError, match=r"each worker pod holds 4 GPUs .* but no trial asks for one, so 4 would sit "
+                                          r"idle .*set gpus_per_trial .* or gpus_per_replica = 0"):
+        check_trials_fit_the_workers(cpu_trials, worker)
+    cpu_bound = TuneSpec(tmp_path / "tune.yaml", "valid_auroc", "max", "tune", 2, cpus_per_trial=8, gpus_per_trial=1)
+    with pytest.raises(ConfigError, match=r"the 2 trials its 16 CPUs fit \(cpus_per_trial = 8\) use 2, so 2 would sit "
+                                          r"idle .*lower cpus_per_trial, raise cpus_per_gpu, or lower gpus_per_replica"):
+        check_trials_fit_the_workers(cpu_bound, worker)
+    check_trials_fit_the_workers(TuneSpec(tmp_path / "tune.yaml", "valid_auroc", "max", "tune", 2, cpus_per_trial=4,
+                                          gpus_per_trial=1), worker)
