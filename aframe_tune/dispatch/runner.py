@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +25,8 @@ from aframe_tune.cluster.description import ClusterDescription
 from aframe_tune.dispatch.job_entry import relocated
 from aframe_tune.dispatch.jobs import DispatchError, DispatchPlan, Job, gibibytes
 from aframe_tune.dispatch.kubernetes import deployed_dispatch_cluster, shipped_runtime_env, worker_node
-from aframe_tune.errors import ConfigError
+from aframe_tune.dispatch.placement import NodeResources, largest
+from aframe_tune.errors import ConfigError, Problems
 from aframe_tune.signals import StoppedBySignal
 
 logger = logging.getLogger(__name__)
@@ -206,26 +207,29 @@ class JobBoard:
         return dict(self._started)
 
 
-def check_jobs_fit(plan: DispatchPlan, nodes: list[dict[str, Any]]) -> None:
+def check_jobs_fit(plan: DispatchPlan, nodes: Sequence[NodeResources]) -> None:
     """Refuse, before any job starts, jobs that no node of the cluster could ever run."""
-    from aframe_tune.errors import Problems
-
-    alive = [node.get("Resources", {}) for node in nodes if node.get("Alive")]
-    largest = {key: max((resources.get(key, 0) for resources in alive), default=0) for key in ("CPU", "GPU", "memory")}
+    most = largest(nodes)
     problems = Problems()
     for job in plan.jobs:
-        wants = {"CPU": job.resources.cpus, "GPU": job.resources.gpus, "memory": job.resources.memory_bytes}
-        if any(all(resources.get(key, 0) >= amount for key, amount in wants.items() if amount) for resources in alive):
+        if any(node.can_run(job.resources) for node in nodes):
             continue
-        short = ", ".join(
-            f"{gibibytes(amount)} of memory (largest node: {gibibytes(largest[key])})" if key == "memory"
-            else f"{amount:g} {key}s (largest node: {largest[key]:g})"
-            for key, amount in wants.items() if amount and amount > largest[key]
-        ) or "more than any single node has of all of it at once"
+        wants = job.resources
+        short = ", ".join(part for part in (
+            f"{wants.cpus:g} CPUs (largest node: {most.cpus:g})" if wants.cpus > most.cpus else "",
+            f"{wants.gpus:g} GPUs (largest node: {most.gpus:g})" if wants.gpus > most.gpus else "",
+            f"{gibibytes(wants.memory_bytes)} of memory (largest node: {gibibytes(most.memory_bytes)})"
+            if wants.memory_bytes > most.memory_bytes else "",
+        ) if part) or "more than any single node has of all of it at once"
         problems.add(ConfigError(
             f"{plan.path}: job {job.name!r} asks for {short}; no node of the Ray cluster could run it. Lower its "
             "cpus/gpus/memory in jobs.yaml, or use a bigger cluster", key=f"{plan.path}::{job.name}"))
     problems.raise_if_any()
+
+
+def live_nodes(nodes: list[dict[str, Any]]) -> list[NodeResources]:
+    """The live nodes of ``ray.nodes()``."""
+    return [NodeResources.from_ray(node.get("Resources", {})) for node in nodes if node.get("Alive")]
 
 
 @dataclass(frozen=True)
@@ -376,7 +380,8 @@ def _run_jobs(plan: DispatchPlan, to_run: list[Job], statuses: dict[str, JobStat
     running: dict[Any, Job] = {}
     last_shown: list[tuple[str, str]] = []
     try:
-        check_jobs_fit(plan, nodes_with_workers(plan.cluster, stop_signals) if plan.cluster is not None else ray.nodes())
+        check_jobs_fit(plan, live_nodes(nodes_with_workers(plan.cluster, stop_signals) if plan.cluster is not None
+                                        else ray.nodes()))
         plan.log_dir.mkdir(parents=True, exist_ok=True)
         board = ray.remote(num_cpus=0)(JobBoard).remote()
         while waiting or running:
