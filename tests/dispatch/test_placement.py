@@ -1,5 +1,5 @@
-"""Which of several Ray clusters runs which job (placement.py): pure functions over frozen
-dataclasses, no Ray."""
+"""Which of several Ray clusters runs which job (placement.py), and the status table's CLUSTER
+column: pure functions over frozen dataclasses, no Ray."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from aframe_tune.dispatch.jobs import Job, JobResources
+from aframe_tune.dispatch.jobs import ClusterEntry, Job, JobResources, load_jobs
 from aframe_tune.dispatch.placement import ClusterCapacity, NodeResources, place_jobs
+from aframe_tune.dispatch.runner import SKIPPED, WAITING, JobStatus
+from aframe_tune.dispatch.status import status_table
 from aframe_tune.errors import InvalidInputsError
-from tests.dispatch.test_clusters import problems_of
+from tests.dispatch.test_clusters import problems_of, write
 
 GiB = 2**30
 
@@ -74,3 +76,18 @@ def test_ray_s_node_resources_become_node_resources() -> None:
     assert NodeResources.from_ray({"CPU": 2.0, "GPU": 1.0, "memory": 1024.0, "node:127.0.0.1": 1.0}) == \
         NodeResources(2, 1, 1024)
     assert NodeResources.from_ray({"CPU": 4.0}) == NodeResources(4, 0, 0)
+
+
+def test_the_status_table_has_a_cluster_column_only_for_several_clusters(tmp_path: Path) -> None:
+    single = load_jobs(write(tmp_path, {}))
+    assert table_header(single) == ["JOB", "KIND", "STATE", "TIME", "ASKS", "FOR", "GPUS", "LOG"]
+    several = single.overridden(clusters=(ClusterEntry("gpu", "http://10.0.0.1:8265"),))
+    assert table_header(several) == ["JOB", "KIND", "STATE", "TIME", "ASKS", "FOR", "CLUSTER", "GPUS", "LOG"]
+    waiting = JobStatus(several.jobs[0], WAITING, cluster="gpu")
+    assert status_table([waiting], several)[2].split()[:6] == ["a", "command", "waiting", "-", "1", "CPU"]
+    assert status_table([waiting], several)[2].split()[6] == "gpu"
+    assert status_table([JobStatus(several.jobs[0], SKIPPED)], several)[2].split()[7] == "-"
+
+
+def table_header(plan) -> list[str]:
+    return status_table([JobStatus(plan.jobs[0])], plan)[1].split()
