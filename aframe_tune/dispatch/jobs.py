@@ -6,10 +6,10 @@ mode: parallel            # or sequential
 ray_address: null         # default: $RAY_ADDRESS, else a new Ray instance on this machine;
                           # http://HOST:8265 submits the jobs through Ray's Jobs API
 cluster: null             # or deploy a Ray cluster on Kubernetes for the jobs (see cluster/description.py)
-clusters:                 # or spread the jobs over several running Ray clusters, each job on one
-  - {name: gpus, address: http://10.0.0.1:8265}   # that has a node able to run it (see placement.py);
-  - {name: cpus, address: 10.0.0.2:6379}          # aframe-tune dispatch --clusters-file ~/.cluster_config
-                                                  # gives them in Isaac Lab's format instead
+clusters: null            # or spread the jobs over several running Ray clusters, each job on one that has
+                          # a node able to run it (see placement.py), each reached through its Jobs API:
+                          #   [{name: gpus, address: http://10.0.0.1:8265}, {name: cpus, address: 10.0.0.2:6379}]
+                          # (--clusters-file FILE gives them in Isaac Lab's ~/.cluster_config format instead)
 jobs:
   - name: baseline        # names the job's log (logs/baseline.log) and its folder
     train: train.yaml     # a LightningCLI training run of this config ...
