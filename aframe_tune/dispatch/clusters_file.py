@@ -48,7 +48,7 @@ def parse_clusters_text(text: str, path: Path) -> tuple[ClusterEntry, ...]:
 
 def read_clusters_file(path: Path) -> tuple[ClusterEntry, ...]:
     """The clusters listed in ``path`` (see the module's docstring)."""
-    path = path.expanduser()
+    path = path.expanduser().resolve()
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as error:
