@@ -16,7 +16,9 @@ def add_dispatch_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "dispatch", help="run the jobs of a jobs.yaml (training runs, tune experiments, commands) on Ray",
         description="Run the jobs listed in JOBS_FILE on a Ray cluster (a new one on this machine, $RAY_ADDRESS, "
-                    "--ray-address, or one deployed on Kubernetes for the jobs when JOBS_FILE has cluster:), each with the CPUs, GPUs and memory it asks for and only its own GPUs "
+                    "--ray-address, or one deployed on Kubernetes for the jobs when JOBS_FILE has cluster:), or "
+                    "spread them over several running clusters (JOBS_FILE's clusters:, or --clusters-file), each "
+                    "with the CPUs, GPUs and memory it asks for and only its own GPUs "
                     "visible, its output in LOG_DIR/NAME.log. Jobs that succeeded in an earlier dispatch are "
                     "skipped. Exit status 0 if every job succeeded, 1 if any failed. See docs/dispatch.md.",
     )
@@ -24,6 +26,9 @@ def add_dispatch_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--mode", choices=["parallel", "sequential"], help="default: jobs.yaml's mode, else parallel")
     parser.add_argument("--ray-address", help="the Ray cluster, e.g. ray://HOST:10001 (Ray Client) or http://HOST:8265 (Ray's Jobs API); default: jobs.yaml's "
                         "ray_address, else $RAY_ADDRESS, else a new Ray instance on this machine")
+    parser.add_argument("--clusters-file", type=Path, metavar="FILE",
+                        help="spread the jobs over the Ray clusters listed in FILE, Isaac Lab's ~/.cluster_config "
+                        "format: one 'name: NAME address: http://HOST:PORT' a line; replaces jobs.yaml's clusters:")
     parser.set_defaults(command=dispatch_command)
 
 
@@ -34,11 +39,13 @@ def _stopped(signum: int) -> int:
 
 
 def dispatch_command(args: argparse.Namespace) -> int:
+    from aframe_tune.dispatch.clusters_file import read_clusters_file
     from aframe_tune.dispatch.jobs import load_jobs
     from aframe_tune.dispatch.runner import dispatch
     from aframe_tune.dispatch.status import closing_summary, status_table
 
-    plan = load_jobs(args.jobs_file).overridden(args.mode, args.ray_address)
+    clusters = read_clusters_file(args.clusters_file) if args.clusters_file else ()
+    plan = load_jobs(args.jobs_file).overridden(args.mode, args.ray_address, clusters)
     if plan.cluster is not None:  # a cluster's start takes minutes: show how it goes
         logging.getLogger("aframe_tune.cluster").setLevel(logging.INFO)
         logging.getLogger("aframe_tune.dispatch").setLevel(logging.INFO)

@@ -6,6 +6,10 @@ mode: parallel            # or sequential
 ray_address: null         # default: $RAY_ADDRESS, else a new Ray instance on this machine;
                           # http://HOST:8265 submits the jobs through Ray's Jobs API
 cluster: null             # or deploy a Ray cluster on Kubernetes for the jobs (see cluster/description.py)
+clusters: null            # or spread the jobs over several running Ray clusters, each job on one that has
+                          # a node able to run it (see placement.py), each reached through its Jobs API:
+                          #   [{name: gpus, address: http://10.0.0.1:8265}, {name: cpus, address: 10.0.0.2:6379}]
+                          # (--clusters-file FILE gives them in Isaac Lab's ~/.cluster_config format instead)
 jobs:
   - name: baseline        # names the job's log (logs/baseline.log) and its folder
     train: train.yaml     # a LightningCLI training run of this config ...
@@ -37,9 +41,14 @@ from aframe_tune.tune.spec import read_yaml_mapping
 MODES = ("parallel", "sequential")
 KINDS = ("train", "tune", "command")
 JOB_KEYS = {"name", *KINDS, "cli", "overrides", "cpus", "gpus", "memory", "env"}
-TOP_KEYS = {"mode", "ray_address", "cluster", "jobs", "log_dir"}
-# a job's name is a file name: its log and its folder
+TOP_KEYS = {"mode", "ray_address", "cluster", "clusters", "jobs", "log_dir"}
+CLUSTER_KEYS = {"name", "address"}
+# a job's name is a file name: its log and its folder; a cluster's name shares the rule
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+# what ray_address takes: Ray's Jobs API (http(s)://HOST[:PORT]), a Ray client server (ray://HOST:PORT),
+# or a head's GCS (HOST:PORT)
+_ADDRESS = re.compile(r"^(?:https?://[^\s/:]+(?::[0-9]{1,5})?/?|(?:ray://)?[^\s/:]+:[0-9]{1,5})$")
+ADDRESS_FORMS = "http://HOST:8265 (Ray's Jobs API), ray://HOST:10001 or HOST:6379"
 _MEMORY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*(Ki|Mi|Gi|Ti|KiB|MiB|GiB|TiB|k|M|G|T|kB|MB|GB|TB)?$")
 _UNITS = {None: 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 DEFAULT_CLI = "aframe_tune.demo.cli.DemoCLI"
@@ -49,6 +58,43 @@ PYTHON = "{python}"
 
 class DispatchError(AframeTuneError):
     """A job cannot run on the Ray cluster at hand."""
+
+
+@dataclass(frozen=True)
+class ClusterEntry:
+    """One running Ray cluster of jobs.yaml's ``clusters:`` (or of ``--clusters-file``).
+
+    Args:
+        name: what the status table's CLUSTER column shows.
+        address: its Jobs API (``http://HOST:8265``), or a Ray address (``ray://HOST:10001``,
+            ``HOST:6379``) of a head that runs a dashboard.
+    """
+
+    name: str
+    address: str
+
+
+def cluster_entry(name: Any, address: Any, where: str) -> ClusterEntry:
+    """A checked :class:`ClusterEntry`; ``where`` names it in the messages (every problem at once)."""
+    problems = Problems()
+    if not isinstance(name, str) or not _NAME.match(name):
+        problems.add(ConfigError(f"{where}: name {name!r} must be 1-63 letters, digits, '.', '_' or '-'",
+                                 key=f"{where}.name"))
+    if not isinstance(address, str) or not _ADDRESS.match(address):
+        problems.add(ConfigError(f"{where}: address {address!r} must be a Ray cluster's address, such as "
+                                 f"{ADDRESS_FORMS}", key=f"{where}.address"))
+    problems.raise_if_any()
+    return ClusterEntry(name, address)
+
+
+def check_unique_cluster_names(clusters: list[ClusterEntry], where: str) -> None:
+    """Refuse a name given to two clusters: the status table would not tell them apart."""
+    names = [cluster.name for cluster in clusters]
+    problems = Problems()
+    for name in sorted({name for name in names if names.count(name) > 1}):
+        problems.add(ConfigError(f"{where}: cluster name {name!r} is used more than once; names must be unique",
+                                 key=f"{where}::cluster {name}"))
+    problems.raise_if_any()
 
 
 @dataclass(frozen=True)
@@ -104,6 +150,7 @@ class DispatchPlan:
         log_dir: where each job's log, folder and completion record go.
         jobs: the jobs, in the file's order.
         cluster: a Ray cluster to deploy on Kubernetes for the jobs, instead of ``ray_address``.
+        clusters: running Ray clusters to spread the jobs over, instead of ``ray_address`` or ``cluster``.
     """
 
     path: Path
@@ -112,18 +159,32 @@ class DispatchPlan:
     log_dir: Path
     jobs: tuple[Job, ...]
     cluster: ClusterDescription | None = None
+    clusters: tuple[ClusterEntry, ...] = ()
 
     @property
     def root(self) -> Path:
         """jobs.yaml's folder: relative paths start there, and it is what a deployed cluster gets."""
         return self.path.parent
 
-    def overridden(self, mode: str | None = None, ray_address: str | None = None) -> DispatchPlan:
-        """This plan with the command line's ``--mode``/``--ray-address``, where given."""
+    def overridden(self, mode: str | None = None, ray_address: str | None = None,
+                   clusters: tuple[ClusterEntry, ...] = ()) -> DispatchPlan:
+        """This plan with the command line's ``--mode``/``--ray-address``/``--clusters-file``, where given
+        (the clusters of ``--clusters-file`` replace jobs.yaml's ``clusters:``)."""
+        problems = Problems()
         if ray_address and self.cluster is not None:
-            raise ConfigError(f"{self.path} deploys a cluster for its jobs (cluster:), so a Ray address cannot be "
-                              "given too; remove cluster: from jobs.yaml or leave out --ray-address")
-        return dataclasses.replace(self, mode=mode or self.mode, ray_address=ray_address or self.ray_address)
+            problems.add(ConfigError(f"{self.path} deploys a cluster for its jobs (cluster:), so a Ray address "
+                                     "cannot be given too; remove cluster: from jobs.yaml or leave out --ray-address"))
+        if ray_address and (clusters or self.clusters):
+            problems.add(ConfigError(f"{self.path}: the jobs are spread over several clusters (clusters: or "
+                                     "--clusters-file), so a Ray address cannot be given too; leave out "
+                                     "--ray-address, or --clusters-file and jobs.yaml's clusters:"))
+        for key, value in (("cluster", self.cluster), ("ray_address", self.ray_address)):
+            if clusters and value is not None:
+                problems.add(ConfigError(f"{self.path} sets {key}, so --clusters-file cannot be given too; remove "
+                                         f"{key} from jobs.yaml or leave out --clusters-file", key=f"{self.path}::{key}"))
+        problems.raise_if_any()
+        return dataclasses.replace(self, mode=mode or self.mode, ray_address=ray_address or self.ray_address,
+                                   clusters=clusters or self.clusters)
 
 
 def gibibytes(amount: float) -> str:
@@ -232,7 +293,34 @@ def load_jobs(path: Path) -> DispatchPlan:
     if address is not None and not isinstance(address, str):
         problems.add(ConfigError(f"{path}: ray_address = {address!r} must be an address such as ray://HOST:10001, "
                                  "HOST:6379 or http://HOST:8265 (Ray's Jobs API)", key=f"{path}::ray_address"))
-    entries = content.get("jobs")
+    jobs = _jobs(content.get("jobs"), path, problems)
+    cluster = None
+    if content.get("cluster") is not None:
+        with problems.check():
+            cluster = parse_cluster_mapping(content["cluster"], f"{path}: cluster")
+        if address is not None:
+            problems.add(ConfigError(f"{path}: cluster and ray_address are both set; give cluster to deploy a Ray "
+                                     "cluster for the jobs, or ray_address to use a running one",
+                                     key=f"{path}::cluster"))
+        for job in jobs:
+            with problems.check():
+                check_runs_on_a_deployed_cluster(job, path)
+    clusters: tuple[ClusterEntry, ...] = ()
+    if content.get("clusters") is not None:
+        clusters = problems.result(lambda: _clusters(content["clusters"], path)) or ()
+        for key in ("cluster", "ray_address"):
+            if content.get(key) is not None:
+                problems.add(ConfigError(f"{path}: clusters and {key} are both set; give clusters to spread the jobs "
+                                         f"over several running Ray clusters, or {key} alone",
+                                         key=f"{path}::clusters+{key}"))
+    problems.raise_if_any()
+    log_dir = (path.parent / str(content.get("log_dir") or f"{path.stem}-logs")).resolve()
+    return DispatchPlan(path=path, mode=mode, ray_address=address, log_dir=log_dir, jobs=tuple(jobs),
+                        cluster=cluster, clusters=clusters)
+
+
+def _jobs(entries: Any, path: Path, problems: Problems) -> list[Job]:
+    """jobs.yaml's ``jobs:``, with the problems of each job recorded in ``problems``."""
     if not isinstance(entries, list) or not entries:
         problems.add(ConfigError(f"{path}: jobs must be a list of one or more jobs (see aframe-tune dispatch --help)",
                                  key=f"{path}::jobs"))
@@ -245,21 +333,39 @@ def load_jobs(path: Path) -> DispatchPlan:
     for name in sorted({name for name in names if names.count(name) > 1}):
         problems.add(ConfigError(f"{path}: job name {name!r} is used more than once; names must be unique",
                                  key=f"{path}::{name}"))
-    cluster = None
-    if content.get("cluster") is not None:
+    return jobs
+
+
+def _clusters(entries: Any, path: Path) -> tuple[ClusterEntry, ...]:
+    """jobs.yaml's ``clusters:``: a list of ``{name, address}``; every problem is reported at once."""
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: clusters must be a list of one or more clusters, each {{name: NAME, address: "
+                          "http://HOST:8265}", key=f"{path}::clusters")
+    problems = Problems()
+    clusters: list[ClusterEntry] = []
+    for index, entry in enumerate(entries):
+        where = f"{path}: clusters[{index}]"
+        if not isinstance(entry, dict):
+            problems.add(ConfigError(f"{where} must be a mapping {{name: NAME, address: http://HOST:8265}}",
+                                     key=where))
+            continue
+        if "cluster" in entry:
+            problems.add(ConfigError(f"{where}.cluster: a cluster to deploy cannot be one of several clusters; give "
+                                     "the address of a running one, or deploy one for all the jobs with the "
+                                     "top-level cluster: instead of clusters:", key=f"{where}.cluster"))
+            continue
+        unknown = sorted(set(entry) - CLUSTER_KEYS)
+        if unknown:
+            problems.add(ConfigError(f"{where} has unknown keys {', '.join(unknown)}"
+                                     f"{did_you_mean(unknown[0], CLUSTER_KEYS)} (a cluster takes name and address)",
+                                     key=f"{where}.{unknown[0]}"))
+            continue
         with problems.check():
-            cluster = parse_cluster_mapping(content["cluster"], f"{path}: cluster")
-        if address is not None:
-            problems.add(ConfigError(f"{path}: cluster and ray_address are both set; give cluster to deploy a Ray "
-                                     "cluster for the jobs, or ray_address to use a running one",
-                                     key=f"{path}::cluster"))
-        for job in jobs:
-            with problems.check():
-                check_runs_on_a_deployed_cluster(job, path)
+            clusters.append(cluster_entry(entry.get("name"), entry.get("address"), where))
+    with problems.check():
+        check_unique_cluster_names(clusters, str(path))
     problems.raise_if_any()
-    log_dir = (path.parent / str(content.get("log_dir") or f"{path.stem}-logs")).resolve()
-    return DispatchPlan(path=path, mode=mode, ray_address=address, log_dir=log_dir, jobs=tuple(jobs),
-                        cluster=cluster)
+    return tuple(clusters)
 
 
 def check_runs_on_a_deployed_cluster(job: Job, path: Path) -> None:

@@ -23,15 +23,15 @@ from aframe_tune.cluster.description import ClusterDescription
 from aframe_tune.cluster.values import S3Credentials
 from aframe_tune.console import say
 from aframe_tune.dispatch.jobs import parse_memory
+from aframe_tune.dispatch.placement import NodeResources
 
 logger = logging.getLogger(__name__)
 
 
-def worker_node(cluster: ClusterDescription) -> dict[str, Any]:
-    """A worker pod as ``ray.nodes()`` would list it (memory: the whole pod's, an upper bound),
-    for refusing jobs that could never run before any pod is started."""
-    memory = parse_memory(cluster.worker.memory, "worker memory")
-    return {"Alive": True, "Resources": {"CPU": cluster.worker.cpus, "GPU": cluster.worker.gpus, "memory": memory}}
+def worker_node(cluster: ClusterDescription) -> NodeResources:
+    """What a worker pod has as a Ray node (memory: the whole pod's, an upper bound), for refusing
+    jobs that could never run before any pod is started."""
+    return NodeResources(cluster.worker.cpus, cluster.worker.gpus, parse_memory(cluster.worker.memory, "worker memory"))
 
 
 def shipped_runtime_env(root: Path, log_dir: Path) -> dict[str, Any]:

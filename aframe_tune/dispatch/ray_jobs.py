@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+from ray.exceptions import RayError
 from ray.job_submission import JobDetails, JobStatus as RayJobStatus, JobSubmissionClient
+from ray.util.state import StateApiClient
+from ray.util.state.common import ListApiOptions, StateResource
 
 from aframe_tune.console import quiet_http_requests
 from aframe_tune.dispatch.jobs import DispatchError, DispatchPlan, Job
 from aframe_tune.dispatch.job_entry import GPUS_HEADER
+from aframe_tune.dispatch.placement import NodeResources
 from aframe_tune.signals import StoppedBySignal
 
 logger = logging.getLogger(__name__)
@@ -32,6 +38,11 @@ ENTRY_MODULE = "aframe_tune.dispatch.job_entry"
 SUBMIT_TIMEOUT_S = 120.0
 RETRY_S = 2.0
 TOKEN_VARIABLE = "RAY_AUTH_TOKEN"
+# variables by which Ray's job and state clients replace the address they are given
+ADDRESS_VARIABLES = ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")
+# how Ray's clients fail: RuntimeError for an answer they did not like, OSError (requests' errors,
+# Ray's ConnectionError) for no answer, RayError or ValueError for a Ray address they could not resolve
+CLIENT_ERRORS = (RuntimeError, OSError, RayError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -66,8 +77,26 @@ class SubmittedJob:
         return self.state.is_terminal()
 
 
-def submission_id(job: Job) -> str:
-    return f"aframe-tune-job-{job.name}"
+def submission_id(job: Job, dispatch_id: str) -> str:
+    """The Ray job's id: a Ray cluster keeps the ids of its past jobs and refuses one twice, so a
+    rerun of a job on a running cluster needs another (``dispatch_id`` differs between dispatches)."""
+    return f"aframe-tune-job-{job.name}-{dispatch_id}"
+
+
+def new_dispatch_id() -> str:
+    return secrets.token_hex(3)
+
+
+@contextmanager
+def _given_address_only() -> Iterator[None]:
+    """Within the block, Ray's clients use the address they are given: they prefer
+    ``$RAY_ADDRESS``/``$RAY_API_SERVER_ADDRESS`` to it, which would send every cluster's jobs
+    to one cluster."""
+    saved = {name: os.environ.pop(name) for name in ADDRESS_VARIABLES if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def entrypoint(job: Job, workdir: str, shipped_from: str) -> str:
@@ -113,35 +142,48 @@ def _not_ready_for_jobs(error: Exception) -> bool:
 
 
 class RayJobsClient:
-    """Ray's ``JobSubmissionClient`` for one dispatch, wrapped once: submitting a job with its
-    resources and files, reading every job's state in one request, and stopping them. Ray's
-    errors (``RuntimeError`` for an answer it did not like, ``OSError``s, requests' and its own
-    ``ConnectionError``, for no answer) become :class:`DispatchError` here.
+    """Ray's ``JobSubmissionClient`` for one cluster of a dispatch, wrapped once: submitting a job
+    with its resources and files, reading every job's state in one request, stopping them, and
+    listing the cluster's nodes. Ray's errors (``CLIENT_ERRORS``) become :class:`DispatchError` here.
 
     Args:
-        address: the Jobs API (``http://HOST:PORT``).
+        address: the Jobs API (``http://HOST:PORT``), or a Ray address (``ray://HOST:PORT``,
+            ``HOST:PORT``) of a head with a dashboard, which Ray's client resolves to it.
         runtime_env: what every job's runtime environment holds (the shipped folder).
         shipped_from: the folder sent as the runtime environment's working directory.
         stop_signals: stop signals received; a submission waiting for the head gives up on one.
+        dispatch_id: what tells this dispatch's Ray jobs from earlier ones' (see :func:`submission_id`).
     """
 
     def __init__(self, address: str, runtime_env: dict[str, Any], shipped_from: str,
-                 stop_signals: list[int]) -> None:
+                 stop_signals: list[int], dispatch_id: str = "") -> None:
         self.address = address
         self._runtime_env = runtime_env
         self._shipped_from = shipped_from
         self._stop_signals = stop_signals
+        self._dispatch_id = dispatch_id or new_dispatch_id()
         self._submitted: set[str] = set()
         # Ray's job client sets its own logger to INFO when imported, which the CLI's level overrules
         quiet_http_requests(logging.getLogger().level)
         # the dashboard may answer a few seconds after the head pod is ready
-        self._client = self._until_ready("connecting", lambda: JobSubmissionClient(address, headers=_token_header()),
-                                         _unanswered)
+        with _given_address_only():
+            self._client = self._until_ready("connecting",
+                                             lambda: JobSubmissionClient(address, headers=_token_header()), _unanswered)
+        self.address = self._client.get_address()  # http://HOST:PORT, where a Ray address was given
+
+    def nodes(self) -> tuple[NodeResources, ...]:
+        """The cluster's live nodes, from Ray's state API."""
+        headers = {"Content-Type": "application/json", **(_token_header() or {})}
+        with _given_address_only():
+            state_api = self._call("reaching the state API", lambda: StateApiClient(self.address, headers=headers))
+        found = self._call("listing the cluster's nodes", lambda: state_api.list(
+            StateResource.NODES, options=ListApiOptions(), raise_on_missing_output=False))
+        return tuple(NodeResources.from_ray(node.resources_total) for node in found if node.state == "ALIVE")
 
     def _call(self, doing: str, call: Callable[[], Any]) -> Any:
         try:
             return call()
-        except (RuntimeError, OSError) as error:  # OSError: requests' errors, Ray's ConnectionError
+        except CLIENT_ERRORS as error:
             raise DispatchError(f"{doing} to Ray's Jobs API at {self.address} failed: {error}") from None
 
     def _until_ready(self, doing: str, call: Callable[[], Any], not_ready: Callable[[Exception], bool]) -> Any:
@@ -151,7 +193,7 @@ class RayJobsClient:
         while True:
             try:
                 return call()
-            except (RuntimeError, OSError) as error:
+            except CLIENT_ERRORS as error:
                 if not not_ready(error) or time.monotonic() > deadline or self._stop_signals:
                     raise DispatchError(f"{doing} to Ray's Jobs API at {self.address} failed: {error}") from None
                 logger.info("The Ray head is not ready for %s yet (%s); trying again", doing, error)
@@ -168,10 +210,15 @@ class RayJobsClient:
         submitted = self._until_ready(
             f"submitting job {job.name}",
             lambda: self._client.submit_job(entrypoint=entrypoint(job, workdir, self._shipped_from),
-                                            submission_id=submission_id(job), runtime_env=runtime_env, **options),
+                                            submission_id=self.submitted_id(job),
+                                            runtime_env=runtime_env, **options),
             _not_ready_for_jobs)
         self._submitted.add(submitted)
         return submitted
+
+    def submitted_id(self, job: Job) -> str:
+        """The submission id of ``job``'s Ray job through this client."""
+        return submission_id(job, self._dispatch_id)
 
     def states(self) -> dict[str, SubmittedJob]:
         """Every job this client submitted, by submission id."""
@@ -189,14 +236,15 @@ class RayJobsClient:
                 self._call(f"stopping {job_id}", lambda: self._client.stop_job(job_id))
 
 
-def run_through_jobs_api(plan: DispatchPlan, to_run: list[Job], client: RayJobsClient,
+def run_through_jobs_api(plan: DispatchPlan, to_run: list[Job], client_of: Callable[[Job], RayJobsClient],
                          workdir: Callable[[Job], str], on_change: Callable[[Job, SubmittedJob, str | None], None],
                          stop_signals: list[int], poll_s: float) -> None:
-    """Submit ``to_run`` (all at once, or one after another in ``sequential`` mode) and follow
-    them until each has ended; ``on_change`` hears of each job that started (log ``None``) or ended
-    (with its log). A stop signal stops the jobs still running and is raised as StoppedBySignal."""
+    """Submit ``to_run``, each job through its cluster's client (all at once, or one after another
+    in ``sequential`` mode), and follow them until each has ended; ``on_change`` hears of each job
+    that started (log ``None``) or ended (with its log). A stop signal stops the jobs still
+    running and is raised as StoppedBySignal."""
     waiting = list(to_run)
-    running: dict[str, Job] = {}
+    running: list[Job] = []
     seen_started: set[str] = set()
     try:
         while waiting or running:
@@ -204,19 +252,22 @@ def run_through_jobs_api(plan: DispatchPlan, to_run: list[Job], client: RayJobsC
                 raise StoppedBySignal(stop_signals[0])
             while waiting and (plan.mode == "parallel" or not running):
                 job = waiting.pop(0)
-                running[client.submit(job, workdir(job))] = job
-            for job_id, state in client.states().items():
-                job = running.get(job_id)
-                if job is None:
-                    continue
-                if state.started and job_id not in seen_started:
-                    seen_started.add(job_id)
-                    on_change(job, state, None)
-                if state.ended:
-                    del running[job_id]
-                    on_change(job, state, client.log(job_id))
+                client_of(job).submit(job, workdir(job))
+                running.append(job)
+            for client in {client_of(job) for job in running}:  # one request per cluster
+                states = client.states()
+                for job in [job for job in running if client_of(job) is client]:
+                    state = states.get(client.submitted_id(job))
+                    if state is None:
+                        continue
+                    if state.started and job.name not in seen_started:
+                        seen_started.add(job.name)
+                        on_change(job, state, None)
+                    if state.ended:
+                        running.remove(job)
+                        on_change(job, state, client.log(state.submission_id))
             if waiting or running:
                 time.sleep(poll_s)
     finally:
-        if running:
+        for client in {client_of(job) for job in running}:
             client.stop_unfinished()

@@ -15,18 +15,23 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aframe_tune.cluster.description import ClusterDescription
 from aframe_tune.dispatch.job_entry import relocated
 from aframe_tune.dispatch.jobs import DispatchError, DispatchPlan, Job, gibibytes
 from aframe_tune.dispatch.kubernetes import deployed_dispatch_cluster, shipped_runtime_env, worker_node
-from aframe_tune.errors import ConfigError
+from aframe_tune.dispatch.placement import ClusterCapacity, NodeResources, largest, place_jobs
+from aframe_tune.errors import ConfigError, Problems
 from aframe_tune.signals import StoppedBySignal
+from aframe_tune.tune.local_ray import LOOPBACK_ONLY, is_loopback
+
+if TYPE_CHECKING:  # imported where used: it imports Ray, which reads the environment once, when imported
+    from aframe_tune.dispatch.ray_jobs import RayJobsClient
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +58,7 @@ class JobStatus:
         exit_code: its exit status, once it ended.
         gpus: the GPU ids it was given.
         node: the node it ran on.
+        cluster: the name of the cluster of jobs.yaml's ``clusters:`` that runs it, where there are several.
     """
 
     job: Job
@@ -62,6 +68,7 @@ class JobStatus:
     exit_code: int | None = None
     gpus: str = ""
     node: str = ""
+    cluster: str = ""
 
     def elapsed(self) -> str:
         if self.seconds is not None:
@@ -206,26 +213,29 @@ class JobBoard:
         return dict(self._started)
 
 
-def check_jobs_fit(plan: DispatchPlan, nodes: list[dict[str, Any]]) -> None:
+def check_jobs_fit(plan: DispatchPlan, nodes: Sequence[NodeResources]) -> None:
     """Refuse, before any job starts, jobs that no node of the cluster could ever run."""
-    from aframe_tune.errors import Problems
-
-    alive = [node.get("Resources", {}) for node in nodes if node.get("Alive")]
-    largest = {key: max((resources.get(key, 0) for resources in alive), default=0) for key in ("CPU", "GPU", "memory")}
+    most = largest(nodes)
     problems = Problems()
     for job in plan.jobs:
-        wants = {"CPU": job.resources.cpus, "GPU": job.resources.gpus, "memory": job.resources.memory_bytes}
-        if any(all(resources.get(key, 0) >= amount for key, amount in wants.items() if amount) for resources in alive):
+        if any(node.can_run(job.resources) for node in nodes):
             continue
-        short = ", ".join(
-            f"{gibibytes(amount)} of memory (largest node: {gibibytes(largest[key])})" if key == "memory"
-            else f"{amount:g} {key}s (largest node: {largest[key]:g})"
-            for key, amount in wants.items() if amount and amount > largest[key]
-        ) or "more than any single node has of all of it at once"
+        wants = job.resources
+        short = ", ".join(part for part in (
+            f"{wants.cpus:g} CPUs (largest node: {most.cpus:g})" if wants.cpus > most.cpus else "",
+            f"{wants.gpus:g} GPUs (largest node: {most.gpus:g})" if wants.gpus > most.gpus else "",
+            f"{gibibytes(wants.memory_bytes)} of memory (largest node: {gibibytes(most.memory_bytes)})"
+            if wants.memory_bytes > most.memory_bytes else "",
+        ) if part) or "more than any single node has of all of it at once"
         problems.add(ConfigError(
             f"{plan.path}: job {job.name!r} asks for {short}; no node of the Ray cluster could run it. Lower its "
             "cpus/gpus/memory in jobs.yaml, or use a bigger cluster", key=f"{plan.path}::{job.name}"))
     problems.raise_if_any()
+
+
+def live_nodes(nodes: list[dict[str, Any]]) -> list[NodeResources]:
+    """The live nodes of ``ray.nodes()``."""
+    return [NodeResources.from_ray(node.get("Resources", {})) for node in nodes if node.get("Alive")]
 
 
 @dataclass(frozen=True)
@@ -321,6 +331,9 @@ def dispatch(plan: DispatchPlan, show: Callable[[list[JobStatus]], None], poll_s
     show(list(statuses.values()))
     if not to_run:
         return DispatchResult(list(statuses.values()))
+    if plan.clusters:
+        _run_on_clusters(plan, to_run, statuses, show, poll_s)
+        return DispatchResult(list(statuses.values()))
     if plan.cluster is not None:  # a job no pod could run must not cost a cluster start
         check_jobs_fit(plan, [worker_node(plan.cluster)])
     with ray_cluster_for(plan) as connection:
@@ -333,13 +346,53 @@ def dispatch(plan: DispatchPlan, show: Callable[[list[JobStatus]], None], poll_s
 
 def _submit_jobs(plan: DispatchPlan, to_run: list[Job], statuses: dict[str, JobStatus], connection: RayConnection,
                  show: Callable[[list[JobStatus]], None], poll_s: float) -> None:
-    """Run the jobs on a deployed cluster through Ray's Jobs API (see ``dispatch/ray_jobs.py``)."""
+    """Run the jobs on one cluster (a deployed one, or at an ``http(s)://`` address) through
+    Ray's Jobs API (see ``dispatch/ray_jobs.py``)."""
     # imported here, like Ray in _run_jobs: a local dispatch does not pay for Ray's job client
-    from aframe_tune.dispatch.ray_jobs import RayJobsClient, SubmittedJob, gpus_in_log, run_through_jobs_api
+    from aframe_tune.dispatch.ray_jobs import RayJobsClient
 
     stop_signals = _record_stop_signals()
     client = RayJobsClient(connection.dashboard, dict(connection.runtime_env or {}), connection.shipped_from or "",
                            stop_signals)
+    _follow_submitted(plan, to_run, statuses, lambda job: client, stop_signals, show, poll_s)
+
+
+def _run_on_clusters(plan: DispatchPlan, to_run: list[Job], statuses: dict[str, JobStatus],
+                     show: Callable[[list[JobStatus]], None], poll_s: float) -> None:
+    """Spread the jobs over jobs.yaml's ``clusters:``, each reached through its Jobs API: refuse
+    the jobs no cluster can run, then run each on the cluster ``placement.py`` chooses."""
+    if any(is_loopback(cluster.address) for cluster in plan.clusters):
+        # read when Ray is imported: a loopback head's GCS address must not become this machine's network address
+        os.environ.update(LOOPBACK_ONLY)
+    from aframe_tune.dispatch.ray_jobs import RayJobsClient, new_dispatch_id
+
+    stop_signals = _record_stop_signals()
+    runtime_env, dispatch_id = shipped_runtime_env(plan.root, plan.log_dir), new_dispatch_id()
+    clients: dict[str, RayJobsClient] = {}
+    unreachable = []
+    for cluster in plan.clusters:
+        try:
+            clients[cluster.name] = RayJobsClient(cluster.address, dict(runtime_env), str(plan.root), stop_signals,
+                                                  dispatch_id)
+        except DispatchError as error:
+            unreachable.append(f"cluster {cluster.name!r}: {error}")
+    if unreachable:
+        raise DispatchError(f"{plan.path}: no job was started, as not every cluster answered; check their "
+                            f"addresses (clusters: or --clusters-file): {'; '.join(unreachable)}")
+    capacities = [ClusterCapacity(name, client.nodes()) for name, client in clients.items()]
+    cluster_of = {placement.job.name: placement.cluster for placement in place_jobs(to_run, capacities, plan.path)}
+    for name, cluster in cluster_of.items():
+        statuses[name].cluster = cluster
+    show(list(statuses.values()))
+    _follow_submitted(plan, to_run, statuses, lambda job: clients[cluster_of[job.name]], stop_signals, show, poll_s)
+
+
+def _follow_submitted(plan: DispatchPlan, to_run: list[Job], statuses: dict[str, JobStatus],
+                      client_of: Callable[[Job], RayJobsClient], stop_signals: list[int],
+                      show: Callable[[list[JobStatus]], None], poll_s: float) -> None:
+    """Submit each job through its cluster's ``RayJobsClient`` and keep its status as it goes."""
+    from aframe_tune.dispatch.ray_jobs import SubmittedJob, gpus_in_log, run_through_jobs_api
+
     plan.log_dir.mkdir(parents=True, exist_ok=True)
 
     def on_change(job: Job, state: SubmittedJob, log: str | None) -> None:
@@ -353,7 +406,7 @@ def _submit_jobs(plan: DispatchPlan, to_run: list[Job], statuses: dict[str, JobS
             _record_outcome(plan, status, JobOutcome(state.exit_code, log, gpus_in_log(log), state.node))
         show(list(statuses.values()))
 
-    run_through_jobs_api(plan, to_run, client, lambda job: str(working_directory(plan, job)), on_change,
+    run_through_jobs_api(plan, to_run, client_of, lambda job: str(working_directory(plan, job)), on_change,
                          stop_signals, poll_s)
 
 
@@ -376,7 +429,8 @@ def _run_jobs(plan: DispatchPlan, to_run: list[Job], statuses: dict[str, JobStat
     running: dict[Any, Job] = {}
     last_shown: list[tuple[str, str]] = []
     try:
-        check_jobs_fit(plan, nodes_with_workers(plan.cluster, stop_signals) if plan.cluster is not None else ray.nodes())
+        check_jobs_fit(plan, live_nodes(nodes_with_workers(plan.cluster, stop_signals) if plan.cluster is not None
+                                        else ray.nodes()))
         plan.log_dir.mkdir(parents=True, exist_ok=True)
         board = ray.remote(num_cpus=0)(JobBoard).remote()
         while waiting or running:
@@ -440,4 +494,4 @@ def _record_outcome(plan: DispatchPlan, status: JobStatus, outcome: JobOutcome) 
 
         LocalFileTarget(str(completion_path(plan, status.job))).dump(
             {"definition": definition_hash(status.job), "seconds": round(status.seconds, 1),
-             "gpus": status.gpus, "node": status.node}, formatter="json")
+             "gpus": status.gpus, "node": status.node, "cluster": status.cluster}, formatter="json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from aframe_tune.dispatch.jobs import DispatchPlan
 from aframe_tune.dispatch.runner import FAILED, RUNNING, SKIPPED, SUCCEEDED, WAITING, JobStatus, log_path
 
 STATES = (RUNNING, WAITING, SUCCEEDED, FAILED, SKIPPED)
@@ -17,23 +18,26 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def status_table(statuses: list[JobStatus], plan) -> list[str]:
-    """A heading with the counts by state, then one row per job."""
+def status_table(statuses: list[JobStatus], plan: DispatchPlan) -> list[str]:
+    """A heading with the counts by state, then one row per job; with a CLUSTER column where
+    jobs.yaml spreads the jobs over several clusters."""
     counts = ", ".join(f"{sum(s.state == state for s in statuses)} {state}" for state in STATES
                        if any(s.state == state for s in statuses))
-    rows = [("JOB", "KIND", "STATE", "TIME", "ASKS FOR", "GPUS", "LOG")]
+    several = bool(plan.clusters)
+    rows = [("JOB", "KIND", "STATE", "TIME", "ASKS FOR", *(("CLUSTER",) if several else ()), "GPUS", "LOG")]
     for status in statuses:
         state = status.state if status.exit_code in (None, 0) else f"{status.state} ({status.exit_code})"
         gpus = status.gpus if status.state not in (WAITING, SKIPPED) and status.gpus else "-"
+        cluster = (status.cluster or "-",) if several else ()
         rows.append((status.job.name, status.job.kind, state, status.elapsed(), status.job.resources.describe(),
-                     gpus, _relative(log_path(plan, status.job))))
+                     *cluster, gpus, _relative(log_path(plan, status.job))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = [f"[{time.strftime('%H:%M:%S')}] {counts}"]
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
     return lines
 
 
-def closing_summary(statuses: list[JobStatus], plan) -> str:
+def closing_summary(statuses: list[JobStatus], plan: DispatchPlan) -> str:
     failed = [status for status in statuses if status.state != SUCCEEDED and status.state != SKIPPED]
     if not failed:
         skipped = sum(status.state == SKIPPED for status in statuses)

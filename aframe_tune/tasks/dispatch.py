@@ -9,6 +9,7 @@ from pathlib import Path
 import law
 import luigi
 
+from aframe_tune.dispatch.clusters_file import read_clusters_file
 from aframe_tune.dispatch.jobs import DispatchPlan, load_jobs
 from aframe_tune.dispatch.runner import DispatchError, completion_path, dispatch, done_earlier
 from aframe_tune.dispatch.status import closing_summary, status_table
@@ -28,11 +29,15 @@ class DispatchJobs(law.Task):
     ray_address = luigi.OptionalParameter(default=None, significant=False,
                                           description="the Ray cluster; default: jobs.yaml's, else $RAY_ADDRESS, "
                                           "else a new local instance")
+    clusters_file = luigi.OptionalParameter(default=None, significant=False,
+                                            description="spread the jobs over the Ray clusters listed there (Isaac "
+                                            "Lab's ~/.cluster_config format); replaces jobs.yaml's clusters:")
 
     @cached_property
     def plan(self) -> DispatchPlan:
         """jobs.yaml, read once (luigi asks for the outputs and completeness several times)."""
-        return load_jobs(Path(self.jobs_file)).overridden(self.mode, self.ray_address)
+        clusters = read_clusters_file(Path(self.clusters_file)) if self.clusters_file else ()
+        return load_jobs(Path(self.jobs_file)).overridden(self.mode, self.ray_address, clusters)
 
     def output(self) -> dict[str, law.LocalFileTarget]:
         plan = self.plan

@@ -18,8 +18,9 @@ LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 AUTH_MODE_VARIABLE = "RAY_AUTH_MODE"
 
 
-def _is_loopback(address: str) -> bool:
-    host = address.removeprefix("ray://").rsplit(":", 1)[0]
+def is_loopback(address: str) -> bool:
+    """Whether a Ray address (``HOST:PORT``, ``ray://HOST:PORT``, ``http://HOST:PORT``) is on loopback."""
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0]
     return host in ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
@@ -33,7 +34,7 @@ def prepare_ray_environment() -> None:
     address = os.environ.get("RAY_ADDRESS") or None
     # A driver joining a cluster on loopback must see itself on loopback too, or Ray finds
     # no raylet at the address it resolves for this machine.
-    if address is None or _is_loopback(address):
+    if address is None or is_loopback(address):
         os.environ.update(LOOPBACK_ONLY)
     if address is None:
         # The instance it starts uses token authentication, as Ray's default is; saying so

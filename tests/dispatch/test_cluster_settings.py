@@ -14,6 +14,7 @@ from aframe_tune.dispatch.jobs import PYTHON, load_jobs
 from aframe_tune.cluster.description import describe_cluster
 from aframe_tune.config import RayClusterParameters, parameters_of, ray_head, ray_worker
 from aframe_tune.dispatch.kubernetes import shipped_runtime_env, worker_node
+from aframe_tune.dispatch.placement import NodeResources
 from aframe_tune.dispatch.runner import check_jobs_fit, relocated
 from aframe_tune.errors import ConfigError, InvalidInputsError
 
@@ -49,7 +50,7 @@ def test_cluster_settings(tmp_path: Path) -> None:
     assert (cluster.head.cpus, cluster.head.memory) == (1, "32G")
     assert (cluster.worker.replicas, cluster.worker.gpus, cluster.worker.cpus, cluster.worker.memory) == (3, 2, 8, "17408Mi")
     assert cluster.ready_timeout_s == 60 and cluster.keep
-    assert worker_node(cluster)["Resources"] == {"CPU": 8, "GPU": 2, "memory": 17 * 2**30}
+    assert worker_node(cluster) == NodeResources(cpus=8, gpus=2, memory_bytes=17 * 2**30)
 
 
 def test_every_cluster_mistake_is_reported_at_once(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """``aframe-tune dispatch`` and ``DispatchJobs`` end to end on real Ray: resources and GPU
-isolation on a loopback head with (counted) GPUs, failures, re-runs, stop signals, and training
-and tune jobs on a local instance."""
+isolation on a loopback head with (counted) GPUs, failures, re-runs, stop signals, training
+and tune jobs on a local instance, and jobs spread over two loopback heads."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,7 +25,7 @@ pytestmark = pytest.mark.e2e
 # prints what the job sees, and when it ran, for the test to compare
 REPORT = ("import json, os, sys, time; start = time.time(); time.sleep({sleep}); "
           "print(json.dumps({{'gpus': os.environ.get('CUDA_VISIBLE_DEVICES'), 'start': start, 'end': time.time(), "
-          "'pid': os.getpid()}})); sys.exit({code})")
+          "'pid': os.getpid(), 'ray_address': os.environ.get('RAY_ADDRESS')}})); sys.exit({code})")
 
 
 def reporting_job(name: str, sleep: float = 2, code: int = 0, **resources) -> dict:
@@ -201,3 +204,97 @@ def test_through_ray_s_jobs_api_each_job_gets_its_resources_and_its_log_comes_ba
     assert (logs / "reads.log").read_text().splitlines()[-1] == "shipped"  # the folder travelled
     assert {path.name for path in logs.glob("*.done.json")} == {"with-gpu.done.json", "without-gpu.done.json",
                                                                "reads.done.json"}
+
+
+@dataclass(frozen=True)
+class TwoHeads:
+    """Two Ray heads on loopback, each serving Ray's Jobs API.
+
+    Args:
+        gpu_jobs_api: the Jobs API of the head that counts one GPU.
+        gpu_gcs: that head's GCS address (what a job's ``RAY_ADDRESS`` is there).
+        cpu_gcs: the GCS address of the head without GPUs, which Ray's job client resolves to its Jobs API.
+    """
+
+    gpu_jobs_api: str
+    gpu_gcs: str
+    cpu_gcs: str
+
+
+@pytest.fixture(scope="module")
+def two_heads() -> Iterator[TwoHeads]:
+    """The two heads, started and stopped side by side: each takes seconds, mostly spent waiting."""
+    gpu_port, cpu_port = free_port(), free_port()
+    heads = [loopback_ray_head(num_gpus=1, dashboard_port=gpu_port), loopback_ray_head(dashboard_port=cpu_port)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        started = [pool.submit(head.__enter__) for head in heads]
+        try:
+            gpu_gcs, cpu_gcs = (future.result() for future in started)
+            yield TwoHeads(f"http://127.0.0.1:{gpu_port}", gpu_gcs, cpu_gcs)
+        finally:
+            stopping = [pool.submit(head.__exit__, None, None, None)
+                        for head, future in zip(heads, started) if future.exception() is None]
+            for future in stopping:
+                future.result()
+
+
+def final_rows(stdout: str, jobs: int) -> dict[str, list[str]]:
+    """The last status table's rows, by job name (a row's ASKS FOR has one to three words)."""
+    return {line.split()[0]: line.split() for line in stdout.splitlines()[-jobs - 1:-1]}
+
+
+def test_jobs_spread_over_two_clusters_a_gpu_job_where_the_gpu_is_and_a_rerun_skips_the_done(
+        tmp_path: Path, two_heads: TwoHeads) -> None:
+    clusters_file = tmp_path / "cluster_config"
+    clusters_file.write_text(f"# Isaac Lab's format\nname: gpu address: {two_heads.gpu_jobs_api}\n\n"
+                             f"name: cpu address: {two_heads.cpu_gcs}\n")
+
+    def jobs(broken_code: int) -> list[dict]:
+        return [reporting_job("with-gpu", sleep=1, gpus=1, cpus=0.5),
+                *(reporting_job(name, sleep=1, cpus=0.5) for name in ("a", "b", "c")),
+                reporting_job("broken", sleep=0, code=broken_code, cpus=0.5)]
+
+    jobs_file = write_jobs(tmp_path / "jobs.yaml", jobs(broken_code=3))
+    env = clean_environment(RAY_AUTH_MODE="token")
+    result = dispatch(jobs_file, "--clusters-file", str(clusters_file), env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "1 of 5 jobs failed: broken (exit status 3" in result.stdout.splitlines()[-1]
+    assert result.stdout.splitlines()[-7].split() == ["JOB", "KIND", "STATE", "TIME", "ASKS", "FOR", "CLUSTER",
+                                                      "GPUS", "LOG"]
+    rows = final_rows(result.stdout, 5)
+    # placement.py's rule: the GPU job where the GPU is, the others where the fewest CPUs are booked
+    # (a tie: the cluster listed first)
+    where = {name: row[-3] for name, row in rows.items()}
+    assert where == {"with-gpu": "gpu", "a": "cpu", "b": "gpu", "c": "cpu", "broken": "gpu"}
+    logs = tmp_path / "jobs-logs"
+    gcs = {"gpu": two_heads.gpu_gcs, "cpu": two_heads.cpu_gcs}
+    for name in ("with-gpu", "a", "b", "c"):
+        assert seen(logs, name)["ray_address"] == gcs[where[name]], name  # it ran where the table says
+        assert seen(logs, name)["gpus"] == ("0" if name == "with-gpu" else "")
+        assert json.loads((logs / f"{name}.done.json").read_text())["cluster"] == where[name]
+    assert (logs / "broken.log").read_text().startswith("# ") and not (logs / "broken.done.json").exists()
+
+    done_before = {path.name: path.stat().st_mtime_ns for path in logs.glob("*.log")}
+    write_jobs(jobs_file, jobs(broken_code=0))  # fixed: runs again, on a cluster that ran it before
+    again = dispatch(jobs_file, "--clusters-file", str(clusters_file), env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.splitlines()[-1] == "All 5 jobs succeeded (4 done earlier, skipped)."
+    assert final_rows(again.stdout, 5)["broken"][-3] == "gpu"
+    assert {path.name for path in logs.glob("*.log") if path.stat().st_mtime_ns != done_before[path.name]} == {
+        "broken.log"}
+
+
+def test_a_job_no_cluster_can_run_is_refused_before_any_job_starts(tmp_path: Path, two_heads: TwoHeads) -> None:
+    jobs_file = write_jobs(tmp_path / "jobs.yaml", [reporting_job("fits", sleep=0, cpus=0.5),
+                                                    reporting_job("greedy", sleep=0, gpus=2)],
+                           clusters=[{"name": "gpu", "address": two_heads.gpu_jobs_api},
+                                     {"name": "cpu", "address": two_heads.cpu_gcs}])
+    result = dispatch(jobs_file, env=clean_environment(RAY_AUTH_MODE="token"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    refusal = result.stderr.strip().splitlines()[-1]
+    assert refusal.startswith(f"aframe-tune: error: {jobs_file}: job 'greedy' asks for 1 CPU 2 GPU on one node; no "
+                              "cluster has such a node: 'gpu' has 1 node, the largest 2 CPU 1 GPU "), refusal
+    assert "; 'cpu' has 1 node, the largest 2 CPU 0 GPU " in refusal
+    assert refusal.endswith(". Lower its cpus/gpus/memory in jobs.yaml, or add a cluster with a bigger node")
+    assert "Traceback" not in result.stderr and "running" not in result.stdout
+    assert not (tmp_path / "jobs-logs").exists()

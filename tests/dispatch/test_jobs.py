@@ -59,7 +59,7 @@ def test_every_mistake_is_reported_at_once_naming_the_job_and_key(tmp_path: Path
         load_jobs(path)
     lines = [str(problem) for problem in raised.value.problems]
     expected = [
-        f"{path}: unknown keys job; jobs.yaml takes cluster, jobs, log_dir, mode, ray_address",
+        f"{path}: unknown keys job; jobs.yaml takes cluster, clusters, jobs, log_dir, mode, ray_address",
         f"{path}: mode = 'both' must be parallel or sequential",
         f"{path}: job 'a'.train = missing.yaml: {tmp_path / 'missing.yaml'} does not exist; give a LightningCLI config (a train.yaml)",
         f"{path}: job 'b'.tune = not-an-experiment: {tmp_path / 'not-an-experiment'} holds no run.sh; give the directory of an experiment made with aframe-init",
