@@ -87,11 +87,15 @@ def cluster_entry(name: Any, address: Any, where: str) -> ClusterEntry:
     return ClusterEntry(name, address)
 
 
+def repeated(names: list[str]) -> list[str]:
+    """The names given more than once, sorted."""
+    return sorted({name for name in names if names.count(name) > 1})
+
+
 def check_unique_cluster_names(clusters: list[ClusterEntry], where: str) -> None:
     """Refuse a name given to two clusters: the status table would not tell them apart."""
-    names = [cluster.name for cluster in clusters]
     problems = Problems()
-    for name in sorted({name for name in names if names.count(name) > 1}):
+    for name in repeated([cluster.name for cluster in clusters]):
         problems.add(ConfigError(f"{where}: cluster name {name!r} is used more than once; names must be unique",
                                  key=f"{where}::cluster {name}"))
     problems.raise_if_any()
@@ -329,8 +333,7 @@ def _jobs(entries: Any, path: Path, problems: Problems) -> list[Job]:
     for index, entry in enumerate(entries):
         with problems.check():
             jobs.append(_job(entry, index, path.parent, path))
-    names = [job.name for job in jobs]
-    for name in sorted({name for name in names if names.count(name) > 1}):
+    for name in repeated([job.name for job in jobs]):
         problems.add(ConfigError(f"{path}: job name {name!r} is used more than once; names must be unique",
                                  key=f"{path}::{name}"))
     return jobs

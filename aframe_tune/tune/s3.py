@@ -7,7 +7,7 @@ message that says which URL and what to check.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,7 +151,7 @@ class S3Storage:
         prefix = f"{location.key}/" if location.key else ""
         copied = 0
         try:
-            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=prefix):
+            for page in self._pages_under(location):
                 for item in page.get("Contents", []):
                     relative = item["Key"][len(prefix):]
                     if not relative or relative.endswith("/") or skip(relative):
@@ -165,6 +165,12 @@ class S3Storage:
         logger.info("Downloaded %d objects from %s", copied, location.url)
         return copied
 
+    def _pages_under(self, location: S3Location) -> Iterable[dict[str, Any]]:
+        """The listing of every object under ``location`` (a folder), a page at a time; the
+        caller translates boto3's errors."""
+        prefix = f"{location.key}/" if location.key else ""
+        return self._client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=prefix)
+
     def upload_folder(self, folder: Path, location: S3Location) -> int:
         """Upload every file under ``folder`` below ``location``, keeping the layout; how many."""
         files = sorted(path for path in folder.rglob("*") if path.is_file())
@@ -176,10 +182,9 @@ class S3Storage:
         """Delete every object under ``location`` (a folder); how many were deleted."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        prefix = f"{location.key}/" if location.key else ""
         deleted = 0
         try:
-            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=prefix):
+            for page in self._pages_under(location):
                 keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
                 if keys:
                     self._client.delete_objects(Bucket=location.bucket, Delete={"Objects": keys, "Quiet": True})
