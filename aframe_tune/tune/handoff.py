@@ -1,8 +1,9 @@
 """Running a checked search: lightray's parser, trainable and callbacks, with Ray Tune's Tuner.
 
-Each trial runs lightray's LightningCLI wrapper (``lightray.utils.get_trainable``), reporting
-through the ``tune_callback`` of tune.yaml, exactly as under the ``lightray`` command. What
-``lightray.cli.cli`` does around it is done here instead, for three reasons:
+Each trial runs the LightningCLI with the arguments lightray's trainable gives it, reporting
+through the ``tune_callback`` of tune.yaml, exactly as under the ``lightray`` command; the
+trainable is ``lightning_trainable``, which builds each trial process's parser once instead of
+once per trial. What ``lightray.cli.cli`` does around it is done here instead, for three reasons:
 
 - the driver has started (or connected to) Ray already, and the checks have built lightray's
   parser and the model's LightningCLI parser; ``cli`` would build both again and call
@@ -17,7 +18,6 @@ through the ``tune_callback`` of tune.yaml, exactly as under the ``lightray`` co
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
 from typing import Any
@@ -110,6 +110,7 @@ def run_search(arguments: LightrayArguments, progress: Any = None, command: Comm
     import lightray.utils
     from ray import tune
 
+    from aframe_tune.tune.lightning_trainable import lightning_trainable
     from aframe_tune.tune.lightray_config import instantiate_search
 
     parsed = parse_search(arguments)
@@ -125,12 +126,11 @@ def run_search(arguments: LightrayArguments, progress: Any = None, command: Comm
     if command is not None:
         trainable = command_trainable(search.run_config, command, metric)
     else:
-        trainable = lightray.utils.get_trainable(
+        trainable = lightning_trainable(
             storage_path, parsed.lightning_cli_cls,
             trial_config(parsed.lightning_cli_cls, parsed.lightning_args, parsed.tune_callback),
-            math.ceil(arguments.cpus_per_trial), math.ceil(arguments.gpus_per_trial),
         )
-    # the real resources, fractions included (Ray keeps the last ones set on a function trainable)
+    # the real resources, fractions included
     trainable = tune.with_resources(trainable, {"cpu": arguments.cpus_per_trial, "gpu": arguments.gpus_per_trial})
     logger.info("Each trial gets %g CPUs and %g GPUs", arguments.cpus_per_trial, arguments.gpus_per_trial)
 
