@@ -23,7 +23,7 @@ from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.best import BestTrial
 from aframe_tune.tune.command_export import best_model_of, export_best_command_trial
 from aframe_tune.tune.command_spec import TrainableKind
-from aframe_tune.tune.local_ray import joins_a_cluster
+from aframe_tune.tune.local_ray import RayStarting, joins_a_cluster
 from aframe_tune.tune.outcome import SearchOutcome, plural, trials_planned
 from aframe_tune.tune.spec import TuneSpec
 
@@ -155,16 +155,18 @@ class TuneLocal(TuneParameters):
     def run(self) -> None:
         route_logs_through_root()
         install_stop_handlers()
+        quiet = not library_lines_shown()
+        # Ray starts while the inputs are checked; a mistake is still reported before anything
+        # is written, and the Ray instance goes with this process
+        ray_starting = RayStarting(self.cpus, quiet=quiet)
         search = self.check_inputs()
         self.announce(search)
 
         # imported once the checks passed: torch, Lightning and Ray take seconds to import
         from aframe_tune.tune.credentials import aws_keys_in_a_private_file, wandb_key_in_a_private_netrc
         from aframe_tune.tune.handoff import run_search
-        from aframe_tune.tune.local_ray import start_or_join_ray
         from aframe_tune.tune.results import check_search_finished
 
-        quiet = not library_lines_shown()
         os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", LOCAL_STATE_SAVE_PERIOD_S)
         # Tune warns, three lines each time, when trials that checkpoint at every short step make it
         # save the experiment's state often; in a local directory that save takes milliseconds
@@ -172,7 +174,7 @@ class TuneLocal(TuneParameters):
         # AWS and W&B keys in the user's environment would end up on Ray workers' command lines
         with run_directory_lock(search.run_dir), aws_keys_in_a_private_file(), wandb_key_in_a_private_netrc():
             started = time.monotonic()
-            start_or_join_ray(self.cpus, quiet=quiet)
+            ray_starting.wait()
             results = run_search(search.arguments, progress=progress_view(search.spec) if quiet else None,
                                  command=search.spec.command, metric=search.spec.metric)
             end_live()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from aframe_tune.errors import ConfigError
@@ -75,6 +78,91 @@ def start_or_join_ray(num_cpus: int | None = None, quiet: bool = False) -> str:
         context = _join(ray, address, output)
         logger.info("Joined the Ray cluster at %s", address)
     return context.address_info["gcs_address"]
+
+
+def _holding_usage_locks(hook: Callable[[], None], locks: tuple[Any, ...]) -> Callable[[], None]:
+    def locked_hook() -> None:
+        with contextlib.ExitStack() as held:
+            for lock in locks:
+                held.enter_context(lock)
+            hook()
+
+    locked_hook.wrapped = hook  # type: ignore[attr-defined]
+    return locked_hook
+
+
+def hold_usage_locks_in_rays_usage_hook() -> None:
+    """Make Ray's post-``ray.init`` usage hook copy the usage recorded so far under its locks.
+
+    The hook (Ray 2.60, ``usage_lib.put_pre_init_usage_stats``) iterates the library names and
+    tags recorded before ``ray.init`` without the locks that guard them. The checks, running
+    while Ray starts, record some (building a scheduler records ``tag_scheduler``, importing
+    Ray Tune records ``tune``), and Python then raises "dictionary changed size during
+    iteration" in ``ray.init``. Holding both locks cannot deadlock: the hook takes neither, and
+    Ray records under one at a time. A Ray without this hook is left as it is.
+    """
+    # Ray's private modules, imported only once Ray's environment is prepared (see above)
+    try:
+        from ray._common.usage import usage_lib
+        from ray._private import worker
+    except ImportError:
+        return
+    locks = (usage_lib._recorded_library_usages_lock, usage_lib._recorded_extra_usage_tags_lock)
+    hooks = worker._post_init_hooks
+    for index, hook in enumerate(hooks):
+        if hook is usage_lib.put_pre_init_usage_stats:
+            hooks[index] = _holding_usage_locks(hook, locks)
+
+
+class _NoThreadWarning(logging.Filter):
+    """Drops Ray's warning that a ``ray.init`` outside the main thread sets no SIGTERM handler:
+    the driver's own handlers (``aframe_tune.signals``) are the ones that should stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("SIGTERM handler is not set")
+
+
+class RayStarting:
+    """:func:`start_or_join_ray` in a thread of its own, so that Ray starts while the driver
+    checks its inputs (each takes seconds). A driver whose checks fail exits without waiting for
+    it: Ray's processes share its fate.
+
+    The thread outlives the start, until the driver exits: Ray ties the processes it starts to
+    their parent with Linux's parent-death signal, which follows the thread that started them, so
+    they would be killed the moment the thread ended.
+
+    Args:
+        num_cpus: CPUs the started instance may use; ``None`` for all of the machine's.
+        quiet: as for :func:`start_or_join_ray`.
+    """
+
+    def __init__(self, num_cpus: int | None = None, quiet: bool = False) -> None:
+        prepare_ray_environment()
+        # imported here, in the driver's thread, before the start's thread imports it too: two
+        # threads importing the same modules at once may wait on each other's import locks
+        import ray  # noqa: F401
+
+        logging.getLogger("ray._private.worker").addFilter(_NoThreadWarning())
+        hold_usage_locks_in_rays_usage_hook()
+        self._address: str | None = None
+        self._error: BaseException | None = None
+        self._started = threading.Event()
+        threading.Thread(target=self._start, args=(num_cpus, quiet), name="ray-start", daemon=True).start()
+
+    def _start(self, num_cpus: int | None, quiet: bool) -> None:
+        try:
+            self._address = start_or_join_ray(num_cpus, quiet)
+        except BaseException as error:  # raised again in the driver's thread, by wait()
+            self._error = error
+        self._started.set()
+        threading.Event().wait()  # never set: this thread ends with the driver (see above)
+
+    def wait(self) -> str:
+        """The address of the cluster's GCS once Ray has started (or was joined); its error if not."""
+        self._started.wait()
+        if self._error is not None:
+            raise self._error
+        return self._address or ""
 
 
 def _join(ray, address: str, output: dict[str, Any]):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 
@@ -65,7 +68,7 @@ def test_run_sh_tunes_locally_exports_best_and_reruns_as_a_no_op(experiment) -> 
     assert (run_dir / "best.pt").stat().st_mtime_ns == modified
 
 
-def test_missing_train_yaml_fails_before_ray_starts(experiment) -> None:
+def test_missing_train_yaml_fails_before_the_search_starts(experiment) -> None:
     directory = experiment()
     (directory / "train.yaml").unlink()
     result = run_experiment(directory, timeout=120)
@@ -76,9 +79,23 @@ def test_missing_train_yaml_fails_before_ray_starts(experiment) -> None:
     assert not (directory / "training").exists()
 
 
-def test_a_param_space_entry_that_is_not_a_sampling_function_fails_before_ray_starts(experiment) -> None:
+def ray_processes_in(temp_dir: str) -> list[psutil.Process]:
+    """The processes of the Ray instances whose temp dir is ``temp_dir``."""
+    return [process for process in psutil.process_iter(["cmdline"])
+            if temp_dir in " ".join(process.info["cmdline"] or [])]
+
+
+def test_a_param_space_entry_that_is_not_a_sampling_function_fails_before_the_search_starts(experiment) -> None:
     directory = experiment(tune={"param_space": {"model.learning_rate": "__import__('os').getcwd()"}})
-    result = run_experiment(directory, timeout=120)
+    # Ray starts while the inputs are checked: it must go with the refused run. (Its Unix sockets'
+    # paths may not exceed 107 bytes, hence a temp dir of its own, short, in /tmp.)
+    with tempfile.TemporaryDirectory(prefix="rt", dir="/tmp") as ray_temp:
+        result = run_experiment(directory, env=clean_environment(RAY_TMPDIR=ray_temp), timeout=120)
+        deadline = time.monotonic() + 30
+        while ray_processes_in(ray_temp) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not ray_processes_in(ray_temp)
+        assert list(Path(ray_temp).iterdir()), "Ray did not start while the inputs were checked"
     assert result.returncode == 30
     assert (f"aframe-tune: {directory / 'tune.yaml'}: param_space 'model.learning_rate' = "
             "\"__import__('os').getcwd()\" is not a call of a Ray Tune sampling function") in output_of(result)
