@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.contenders import Launch, finished, stop_group
+from bench.driver_memory import DriverMemory
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class SearchRun:
         wall_s: from starting the process to its exit.
         concurrency: trials that could run at once.
         trials: the trials' own timings.
+        launched: when its process was started (seconds since the epoch).
+        driver_peak_rss_mb: the peak resident memory of its driver (``bench.driver_memory``).
     """
 
     contender: str
@@ -67,6 +70,7 @@ class SearchRun:
     concurrency: int
     trials: list[TrialTiming]
     launched: float
+    driver_peak_rss_mb: float = float("nan")
 
     @property
     def compute_s(self) -> float:
@@ -103,7 +107,7 @@ class SearchRun:
             "ideal_s": self.ideal_s, "overhead_ratio": self.overhead_ratio,
             "time_to_first_trial_s": self.time_to_first_trial_s, "setup_first_s": self.setup_first_s,
             "setup_later_s": self.setup_later_s, "trials": len(self.trials),
-            "setups_s": [t.setup_s for t in self.trials],
+            "setups_s": [t.setup_s for t in self.trials], "driver_peak_rss_mb": self.driver_peak_rss_mb,
         }
 
 
@@ -120,16 +124,17 @@ def run_search(launch: Launch, concurrency: int, timeout_s: float) -> SearchRun:
     """Run ``launch`` to completion and time it."""
     launch.prepare()
     process, launched = launch.start()
-    try:
-        process.wait(timeout_s)
-    except Exception:
-        stop_group(process)
-        raise _failure(launch, f"did not finish within {timeout_s:.0f} s") from None
-    wall = time.time() - launched
+    with DriverMemory(process.pid) as memory:
+        try:
+            process.wait(timeout_s)
+        except Exception:
+            stop_group(process)
+            raise _failure(launch, f"did not finish within {timeout_s:.0f} s") from None
+        wall = time.time() - launched
     stop_group(process)
     if not finished(launch, process):
         raise _failure(launch, f"did not finish its search (exit status {process.returncode})")
-    return SearchRun(launch.contender, wall, concurrency, read_trials(launch.events), launched)
+    return SearchRun(launch.contender, wall, concurrency, read_trials(launch.events), launched, memory.peak_mb)
 
 
 def _wait_for(condition, process, launch: Launch, timeout_s: float, what: str):

@@ -29,6 +29,8 @@ class Workload:
         num_valid: validation windows.
         batch_size: windows per step.
         width: channels of the model's first layer (the work per step).
+        accelerator: Lightning's accelerator for the pipeline and lightray (``gpu`` on a GPU).
+        gpus_per_trial: GPUs Ray gives each trial (fractions share a GPU).
     """
 
     trials: int
@@ -37,6 +39,8 @@ class Workload:
     num_valid: int
     batch_size: int = 64
     width: int = 16
+    accelerator: str = "cpu"
+    gpus_per_trial: float = 0
 
     def train_config(self) -> dict[str, Any]:
         """train.yaml: the demo model, CPU, fixed data, and the bench's step timer."""
@@ -44,7 +48,7 @@ class Workload:
             "seed_everything": 42,
             "trainer": {
                 "max_epochs": self.epochs,
-                "accelerator": "cpu",
+                "accelerator": self.accelerator,
                 "devices": 1,
                 "enable_progress_bar": False,
                 "enable_model_summary": False,
@@ -77,7 +81,7 @@ class Workload:
             "tune_callback": {"class_path": "bench.timing.TimedLightRayReport",
                               "init_args": {"on": "validation_end", "checkpoint_every": 1}},
             "cpus_per_trial": 1,
-            "gpus_per_trial": 0,
+            "gpus_per_trial": self.gpus_per_trial,
             "lightning_cli_cls": "bench.workload.BenchCLI",
             "param_space": {"model.learning_rate": "tune.loguniform(1e-4, 1e-1)"},
         }
