@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 ENTRY_MODULE = "aframe_tune.dispatch.job_entry"
 # seconds a head may refuse submissions (its job agent still starting) before that is an error
 SUBMIT_TIMEOUT_S = 120.0
+# seconds a cluster listed as running (clusters:) may take to answer: it is up, or it is unreachable
+RUNNING_CLUSTER_TIMEOUT_S = 10.0
 RETRY_S = 2.0
 TOKEN_VARIABLE = "RAY_AUTH_TOKEN"
 # variables by which Ray's job and state clients replace the address they are given
@@ -153,11 +155,14 @@ class RayJobsClient:
         shipped_from: the folder sent as the runtime environment's working directory.
         stop_signals: stop signals received; a submission waiting for the head gives up on one.
         dispatch_id: what tells this dispatch's Ray jobs from earlier ones' (see :func:`submission_id`).
+        ready_timeout_s: how long a head that does not answer, or refuses submissions as not
+            ready, is waited for: a cluster just deployed may need minutes, a running one none.
     """
 
     def __init__(self, address: str, runtime_env: dict[str, Any], shipped_from: str,
-                 stop_signals: list[int], dispatch_id: str = "") -> None:
+                 stop_signals: list[int], dispatch_id: str = "", ready_timeout_s: float = SUBMIT_TIMEOUT_S) -> None:
         self.address = address
+        self._ready_timeout_s = ready_timeout_s
         self._runtime_env = runtime_env
         self._shipped_from = shipped_from
         self._stop_signals = stop_signals
@@ -188,20 +193,22 @@ class RayJobsClient:
 
     def _until_ready(self, doing: str, call: Callable[[], Any], not_ready: Callable[[Exception], bool]) -> Any:
         """``call()``, again every ``RETRY_S`` while it fails as ``not_ready`` says, for up to
-        ``SUBMIT_TIMEOUT_S`` and until a stop signal."""
-        deadline = time.monotonic() + SUBMIT_TIMEOUT_S
+        ``ready_timeout_s`` and until a stop signal."""
+        deadline = time.monotonic() + self._ready_timeout_s
         while True:
             try:
                 return call()
             except CLIENT_ERRORS as error:
-                if not not_ready(error) or time.monotonic() > deadline or self._stop_signals:
-                    raise DispatchError(f"{doing} to Ray's Jobs API at {self.address} failed: {error}") from None
+                waited = not_ready(error) and time.monotonic() > deadline
+                if not not_ready(error) or waited or self._stop_signals:
+                    within = f" (no answer within {self._ready_timeout_s:.0f} s)" if waited else ""
+                    raise DispatchError(f"{doing} to Ray's Jobs API at {self.address} failed{within}: {error}") from None
                 logger.info("The Ray head is not ready for %s yet (%s); trying again", doing, error)
                 time.sleep(RETRY_S)
 
     def submit(self, job: Job, workdir: str) -> str:
         """Submit ``job``; while the head refuses submissions as not ready (its job agent starts
-        after its dashboard), try again for up to ``SUBMIT_TIMEOUT_S``."""
+        after its dashboard), try again for up to ``ready_timeout_s``."""
         runtime_env = {**self._runtime_env, "env_vars": dict(job.env)} if job.env else dict(self._runtime_env)
         options: dict[str, Any] = {"entrypoint_num_cpus": job.resources.cpus,
                                    "entrypoint_num_gpus": job.resources.gpus}

@@ -364,7 +364,7 @@ def _run_on_clusters(plan: DispatchPlan, to_run: list[Job], statuses: dict[str, 
     if any(is_loopback(cluster.address) for cluster in plan.clusters):
         # read when Ray is imported: a loopback head's GCS address must not become this machine's network address
         os.environ.update(LOOPBACK_ONLY)
-    from aframe_tune.dispatch.ray_jobs import RayJobsClient, new_dispatch_id
+    from aframe_tune.dispatch.ray_jobs import RUNNING_CLUSTER_TIMEOUT_S, RayJobsClient, new_dispatch_id
 
     stop_signals = _record_stop_signals()
     runtime_env, dispatch_id = shipped_runtime_env(plan.root, plan.log_dir), new_dispatch_id()
@@ -373,7 +373,7 @@ def _run_on_clusters(plan: DispatchPlan, to_run: list[Job], statuses: dict[str, 
     for cluster in plan.clusters:
         try:
             clients[cluster.name] = RayJobsClient(cluster.address, dict(runtime_env), str(plan.root), stop_signals,
-                                                  dispatch_id)
+                                                  dispatch_id, ready_timeout_s=RUNNING_CLUSTER_TIMEOUT_S)
         except DispatchError as error:
             unreachable.append(f"cluster {cluster.name!r}: {error}")
     if unreachable:

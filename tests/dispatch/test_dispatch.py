@@ -298,3 +298,20 @@ def test_a_job_no_cluster_can_run_is_refused_before_any_job_starts(tmp_path: Pat
     assert refusal.endswith(". Lower its cpus/gpus/memory in jobs.yaml, or add a cluster with a bigger node")
     assert "Traceback" not in result.stderr and "running" not in result.stdout
     assert not (tmp_path / "jobs-logs").exists()
+
+
+def test_a_listed_cluster_that_does_not_answer_is_named_in_seconds_not_minutes(tmp_path: Path,
+                                                                              two_heads: TwoHeads) -> None:
+    gone = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    jobs_file = write_jobs(tmp_path / "jobs.yaml", [reporting_job("a", sleep=0, cpus=0.5)],
+                           clusters=[{"name": "gpu", "address": two_heads.gpu_jobs_api},
+                                     {"name": "gone", "address": gone}])
+    started = time.monotonic()
+    result = dispatch(jobs_file, env=clean_environment(RAY_AUTH_MODE="token"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    refusal = result.stderr.strip().splitlines()[-1]
+    assert refusal.startswith(f"aframe-tune: error: {jobs_file}: no job was started, as not every cluster answered; "
+                              f"check their addresses (clusters: or --clusters-file): cluster 'gone': connecting to "
+                              f"Ray's Jobs API at {gone} failed (no answer within 10 s): "), refusal
+    assert time.monotonic() - started < 60  # a listed cluster is running: no wait for one being deployed (120 s)
+    assert not (tmp_path / "jobs-logs").exists()
