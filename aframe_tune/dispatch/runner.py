@@ -354,6 +354,8 @@ def _submit_jobs(plan: DispatchPlan, to_run: list[Job], statuses: dict[str, JobS
     stop_signals = _record_stop_signals()
     client = RayJobsClient(connection.dashboard, dict(connection.runtime_env or {}), connection.shipped_from or "",
                            stop_signals)
+    if plan.cluster is None:  # a running cluster at ray_address (a deployed one was checked against its pods)
+        check_jobs_fit(plan, client.nodes())
     _follow_submitted(plan, to_run, statuses, lambda job: client, stop_signals, show, poll_s)
 
 

@@ -315,3 +315,16 @@ def test_a_listed_cluster_that_does_not_answer_is_named_in_seconds_not_minutes(t
                               f"Ray's Jobs API at {gone} failed (no answer within 10 s): "), refusal
     assert time.monotonic() - started < 60  # a listed cluster is running: no wait for one being deployed (120 s)
     assert not (tmp_path / "jobs-logs").exists()
+
+
+def test_a_job_the_cluster_at_a_jobs_api_address_cannot_run_is_refused_before_any_job_starts(
+        tmp_path: Path, two_heads: TwoHeads) -> None:
+    jobs_file = write_jobs(tmp_path / "jobs.yaml", [reporting_job("fits", sleep=0, cpus=0.5),
+                                                    reporting_job("greedy", sleep=0, gpus=2)],
+                           ray_address=two_heads.gpu_jobs_api)
+    result = dispatch(jobs_file, env=clean_environment(RAY_AUTH_MODE="token"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"aframe-tune: error: {jobs_file}: job 'greedy' asks for 2 GPUs (largest node: 1); no node of the Ray cluster "
+        "could run it. Lower its cpus/gpus/memory in jobs.yaml, or use a bigger cluster")
+    assert "running" not in result.stdout and not (tmp_path / "jobs-logs").exists()
