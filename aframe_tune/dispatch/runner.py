@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,16 @@ logger = logging.getLogger(__name__)
 # addresses of Ray's Jobs API (a head's dashboard), as Ray's own ``ray job submit`` takes them
 JOBS_API_SCHEMES = ("http://", "https://")
 # states a job goes through, as the status table shows them
-WAITING, RUNNING, SUCCEEDED, FAILED, SKIPPED = "waiting", "running", "succeeded", "failed", "done earlier"
+
+
+class JobState(StrEnum):
+    """A dispatched job's state, as the status table shows it."""
+
+    WAITING = "waiting"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "done earlier"
 
 
 def definition_hash(job: Job) -> str:
@@ -52,7 +62,7 @@ class JobStatus:
 
     Args:
         job: the job.
-        state: one of waiting, running, succeeded, failed, done earlier.
+        state: where the job is (waiting, running, succeeded, failed or done earlier).
         started: when it started (``time.time()``), if it has.
         seconds: how long it ran, once it ended.
         exit_code: its exit status, once it ended.
@@ -62,7 +72,7 @@ class JobStatus:
     """
 
     job: Job
-    state: str = WAITING
+    state: JobState = JobState.WAITING
     started: float | None = None
     seconds: float | None = None
     exit_code: int | None = None
@@ -88,7 +98,7 @@ class DispatchResult:
 
     @property
     def succeeded(self) -> bool:
-        return all(status.state in (SUCCEEDED, SKIPPED) for status in self.statuses)
+        return all(status.state in (JobState.SUCCEEDED, JobState.SKIPPED) for status in self.statuses)
 
 
 def completion_path(plan: DispatchPlan, job: Job) -> Path:
@@ -326,8 +336,9 @@ def dispatch(plan: DispatchPlan, show: Callable[[list[JobStatus]], None], poll_s
         show: called with every job's status whenever one changes.
         poll_s: how often to look at the jobs.
     """
-    statuses = {job.name: JobStatus(job, SKIPPED if done_earlier(plan, job) else WAITING) for job in plan.jobs}
-    to_run = [job for job in plan.jobs if statuses[job.name].state == WAITING]
+    statuses = {job.name: JobStatus(job, JobState.SKIPPED if done_earlier(plan, job) else JobState.WAITING)
+                for job in plan.jobs}
+    to_run = [job for job in plan.jobs if statuses[job.name].state == JobState.WAITING]
     show(list(statuses.values()))
     if not to_run:
         return DispatchResult(list(statuses.values()))
@@ -399,8 +410,8 @@ def _follow_submitted(plan: DispatchPlan, to_run: list[Job], statuses: dict[str,
 
     def on_change(job: Job, state: SubmittedJob, log: str | None) -> None:
         status = statuses[job.name]
-        if status.state == WAITING:
-            status.state, status.started, status.node = RUNNING, time.time(), state.node
+        if status.state == JobState.WAITING:
+            status.state, status.started, status.node = JobState.RUNNING, time.time(), state.node
         if log is not None:
             if state.exit_code is None and state.message:
                 log += f"\n# Ray: {state.message}\n"
@@ -444,8 +455,8 @@ def _run_jobs(plan: DispatchPlan, to_run: list[Job], statuses: dict[str, JobStat
             ready, _ = ray.wait(list(running), num_returns=1, timeout=poll_s)
             for name, (started, gpus, node) in ray.get(board.snapshot.remote()).items():
                 status = statuses[name]
-                if status.state == WAITING:
-                    status.state, status.started, status.gpus, status.node = RUNNING, started, gpus, node
+                if status.state == JobState.WAITING:
+                    status.state, status.started, status.gpus, status.node = JobState.RUNNING, started, gpus, node
             for ref in ready:
                 _finish(plan, statuses[running.pop(ref).name], ref)
             shown = [(status.job.name, status.state) for status in statuses.values()]
@@ -490,8 +501,8 @@ def _record_outcome(plan: DispatchPlan, status: JobStatus, outcome: JobOutcome) 
     status.gpus, status.node = outcome.gpus, outcome.node
     if outcome.log is not None:
         log_path(plan, status.job).write_text(outcome.log)
-    status.state = SUCCEEDED if status.exit_code == 0 else FAILED
-    if status.state == SUCCEEDED:
+    status.state = JobState.SUCCEEDED if status.exit_code == 0 else JobState.FAILED
+    if status.state == JobState.SUCCEEDED:
         from law import LocalFileTarget
 
         LocalFileTarget(str(completion_path(plan, status.job))).dump(

@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 from aframe_tune.dispatch.jobs import DispatchPlan
-from aframe_tune.dispatch.runner import FAILED, RUNNING, SKIPPED, SUCCEEDED, WAITING, JobStatus, log_path
+from aframe_tune.dispatch.runner import JobState, JobStatus, log_path
 
-STATES = (RUNNING, WAITING, SUCCEEDED, FAILED, SKIPPED)
+STATES = (JobState.RUNNING, JobState.WAITING, JobState.SUCCEEDED, JobState.FAILED, JobState.SKIPPED)
 
 
 def _relative(path: Path) -> str:
@@ -27,7 +27,7 @@ def status_table(statuses: list[JobStatus], plan: DispatchPlan) -> list[str]:
     rows = [("JOB", "KIND", "STATE", "TIME", "ASKS FOR", *(("CLUSTER",) if several else ()), "GPUS", "LOG")]
     for status in statuses:
         state = status.state if status.exit_code in (None, 0) else f"{status.state} ({status.exit_code})"
-        gpus = status.gpus if status.state not in (WAITING, SKIPPED) and status.gpus else "-"
+        gpus = status.gpus if status.state not in (JobState.WAITING, JobState.SKIPPED) and status.gpus else "-"
         cluster = (status.cluster or "-",) if several else ()
         rows.append((status.job.name, status.job.kind, state, status.elapsed(), status.job.resources.describe(),
                      *cluster, gpus, _relative(log_path(plan, status.job))))
@@ -38,9 +38,9 @@ def status_table(statuses: list[JobStatus], plan: DispatchPlan) -> list[str]:
 
 
 def closing_summary(statuses: list[JobStatus], plan: DispatchPlan) -> str:
-    failed = [status for status in statuses if status.state != SUCCEEDED and status.state != SKIPPED]
+    failed = [status for status in statuses if status.state not in (JobState.SUCCEEDED, JobState.SKIPPED)]
     if not failed:
-        skipped = sum(status.state == SKIPPED for status in statuses)
+        skipped = sum(status.state == JobState.SKIPPED for status in statuses)
         note = f" ({skipped} done earlier, skipped)" if skipped else ""
         return f"All {len(statuses)} jobs succeeded{note}."
     listed = "; ".join(

@@ -9,7 +9,7 @@ import pytest
 
 from aframe_tune.dispatch.jobs import ClusterEntry, Job, JobResources, load_jobs
 from aframe_tune.dispatch.placement import ClusterCapacity, NodeResources, place_jobs
-from aframe_tune.dispatch.runner import SKIPPED, WAITING, JobStatus
+from aframe_tune.dispatch.runner import JobState, JobStatus
 from aframe_tune.dispatch.status import status_table
 from aframe_tune.errors import InvalidInputsError
 from tests.dispatch.test_clusters import problems_of, write
@@ -83,10 +83,10 @@ def test_the_status_table_has_a_cluster_column_only_for_several_clusters(tmp_pat
     assert table_header(single) == ["JOB", "KIND", "STATE", "TIME", "ASKS", "FOR", "GPUS", "LOG"]
     several = single.overridden(clusters=(ClusterEntry("gpu", "http://10.0.0.1:8265"),))
     assert table_header(several) == ["JOB", "KIND", "STATE", "TIME", "ASKS", "FOR", "CLUSTER", "GPUS", "LOG"]
-    waiting = JobStatus(several.jobs[0], WAITING, cluster="gpu")
+    waiting = JobStatus(several.jobs[0], JobState.WAITING, cluster="gpu")
     assert status_table([waiting], several)[2].split()[:6] == ["a", "command", "waiting", "-", "1", "CPU"]
     assert status_table([waiting], several)[2].split()[6] == "gpu"
-    assert status_table([JobStatus(several.jobs[0], SKIPPED)], several)[2].split()[7] == "-"
+    assert status_table([JobStatus(several.jobs[0], JobState.SKIPPED)], several)[2].split()[7] == "-"
 
 
 def table_header(plan) -> list[str]:
