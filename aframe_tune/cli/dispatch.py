@@ -39,13 +39,11 @@ def _stopped(signum: int) -> int:
 
 
 def dispatch_command(args: argparse.Namespace) -> int:
-    from aframe_tune.dispatch.clusters_file import read_clusters_file
-    from aframe_tune.dispatch.jobs import load_jobs
+    from aframe_tune.dispatch.overrides import plan_from_command_line
     from aframe_tune.dispatch.runner import dispatch
     from aframe_tune.dispatch.status import closing_summary, status_table
 
-    clusters = read_clusters_file(args.clusters_file) if args.clusters_file else ()
-    plan = load_jobs(args.jobs_file).overridden(args.mode, args.ray_address, clusters)
+    plan = plan_from_command_line(args.jobs_file, args.mode, args.ray_address, args.clusters_file)
     if plan.cluster is not None:  # a cluster's start takes minutes: show how it goes
         logging.getLogger("aframe_tune.cluster").setLevel(logging.INFO)
         logging.getLogger("aframe_tune.dispatch").setLevel(logging.INFO)

@@ -9,8 +9,8 @@ from pathlib import Path
 import law
 import luigi
 
-from aframe_tune.dispatch.clusters_file import read_clusters_file
-from aframe_tune.dispatch.jobs import DispatchPlan, load_jobs
+from aframe_tune.dispatch.jobs import DispatchPlan
+from aframe_tune.dispatch.overrides import plan_from_command_line
 from aframe_tune.dispatch.runner import DispatchError, completion_path, dispatch, done_earlier
 from aframe_tune.dispatch.status import closing_summary, status_table
 
@@ -36,8 +36,8 @@ class DispatchJobs(law.Task):
     @cached_property
     def plan(self) -> DispatchPlan:
         """jobs.yaml, read once (luigi asks for the outputs and completeness several times)."""
-        clusters = read_clusters_file(Path(self.clusters_file)) if self.clusters_file else ()
-        return load_jobs(Path(self.jobs_file)).overridden(self.mode, self.ray_address, clusters)
+        return plan_from_command_line(Path(self.jobs_file), self.mode, self.ray_address,
+                                      Path(self.clusters_file) if self.clusters_file else None)
 
     def output(self) -> dict[str, law.LocalFileTarget]:
         plan = self.plan
