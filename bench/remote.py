@@ -89,6 +89,17 @@ def asha_experiment(directory: Path, bucket: str, search: RemoteSearch, timed: b
     return experiment
 
 
+def request_kind(record: RequestRecord) -> str:
+    """What a request was for: ``GET pods``, ``GET pods/log``, ``GET discovery``, ``watch pods``..."""
+    parts = record.path.strip("/").split("/")
+    if "namespaces" in parts[:-2]:
+        rest = parts[parts.index("namespaces") + 2:]
+    else:
+        rest = parts[{"api": 2, "apis": 3}.get(parts[0], len(parts)):]
+    resource = rest[0] + (f"/{rest[2]}" if len(rest) > 2 else "") if rest else "discovery"
+    return f"{'watch' if record.watch else record.method} {resource}"
+
+
 @dataclass(frozen=True)
 class ApiRequests:
     """The requests this machine made to the API server during one search.
@@ -98,12 +109,14 @@ class ApiRequests:
         watches: of those, watch requests (each one long-lived).
         refused: of those, answered 401 (an expired token, then renewed).
         by_client: requests per client program (the User-Agent's first word: helm, kr8s...).
+        by_kind: requests per method and resource (:func:`request_kind`).
     """
 
     total: int
     watches: int
     refused: int
     by_client: tuple[tuple[str, int], ...]
+    by_kind: tuple[tuple[str, int], ...]
 
     @classmethod
     def of(cls, log: list[RequestRecord], since: float) -> ApiRequests:
@@ -111,11 +124,13 @@ class ApiRequests:
         # service accounts, with certificates)
         mine = [r for r in log if r.user is None and r.time >= since]
         clients = Counter((r.user_agent.split("/")[0] or "-") for r in mine)
+        kinds = Counter(request_kind(r) for r in mine)
         return cls(len(mine), sum(r.watch for r in mine), sum(r.status == 401 for r in mine),
-                   tuple(sorted(clients.items(), key=lambda item: -item[1])))
+                   tuple(clients.most_common()), tuple(kinds.most_common()))
 
     def as_json(self) -> dict:
-        return {"total": self.total, "watches": self.watches, "refused": self.refused, "by_client": dict(self.by_client)}
+        return {"total": self.total, "watches": self.watches, "refused": self.refused, "by_client": dict(self.by_client),
+                "by_kind": dict(self.by_kind)}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import pytest
 
 from bench.idle_workers import Sample, idle_fraction
 from bench.readiness import measure_once
-from bench.remote import ApiRequests, first_step
+from bench.remote import ApiRequests, first_step, request_kind
 from bench.report import remote_headline
 from bench.searches import SearchRun, read_trials
 from tests.conftest import clean_environment
@@ -96,6 +96,11 @@ def test_remote_figures_count_this_machines_requests_and_the_earliest_first_step
            request("system:serviceaccount:gw-albert:head", 14.0, "python-requests/2.32")]  # in the cluster
     api = ApiRequests.of(log, since=10.0)
     assert (api.total, api.watches, dict(api.by_client)) == (3, 1, {"kr8s": 2, "Helm": 1})
+    assert dict(api.by_kind) == {"GET pods": 2, "watch pods": 1}
+    kinds = [request_kind(RequestRecord(method, path, {}, "", "", "", 0.0)) for method, path in [
+        ("GET", "/api/v1/namespaces/gw-albert/pods/head-0/log"), ("GET", "/apis/batch/v1"), ("GET", "/version"),
+        ("POST", "/apis/ray.io/v1/namespaces/gw-albert/rayjobs"), ("GET", "/api/v1/namespaces/gw-albert")]]
+    assert kinds == ["GET pods/log", "GET discovery", "GET discovery", "POST rayjobs", "GET namespaces"]
     write_events(tmp_path, 1, [("first_step", "a", 30.0, {}), ("end", "a", 40.0, {"compute_s": 9.0})])
     write_events(tmp_path, 2, [("first_step", "b", 25.0, {})])
     assert first_step(tmp_path) == 25.0
