@@ -23,11 +23,12 @@ from pathlib import Path
 from bench.contenders import CONTENDERS, Launch
 from bench.plan import FULL, QUICK, SMOKE, Plan
 from bench.readiness import WAITERS, measure_once, summarise
+from bench.remote import measure_remote
 from bench.report import headline, print_report, summarise_resumes, summarise_searches
 from bench.searches import run_resume, run_search
 from bench.workload import Workload
 
-MEASUREMENTS = ("readiness", "overhead", "resume", "scaling")
+MEASUREMENTS = ("readiness", "overhead", "resume", "scaling", "remote")
 logger = logging.getLogger("bench")
 
 
@@ -87,6 +88,13 @@ def measure_resumes(plan: Plan, workdir: Path) -> dict:
     return {"runs": [r.as_json() for r in runs], "summary": summarise_resumes(runs)}
 
 
+def measure_remotes(plan: Plan, workdir: Path) -> dict:
+    """The remote ASHA search, once per backend, each on a fresh emulated cluster."""
+    runs = [measure_remote(backend, plan.remote, workdir / f"remote-{backend}", plan.timeout_s)
+            for backend in plan.remote_backends]
+    return {"runs": [r.as_json() for r in runs]}
+
+
 def run(plan: Plan, measurements: Sequence[str], workdir: Path) -> dict:
     results: dict = {"plan": plan.as_json(), "machine": machine()}
     if "readiness" in measurements:
@@ -101,12 +109,14 @@ def run(plan: Plan, measurements: Sequence[str], workdir: Path) -> dict:
                                                    workdir, plan.timeout_s)
             for workload in plan.scaling
         }
+    if "remote" in measurements and plan.remote_backends:
+        results["remote"] = measure_remotes(plan, workdir)
     return {**headline(results), **results}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller searches and fewer repetitions (~10 min)")
+    parser.add_argument("--quick", action="store_true", help="smaller searches and fewer repetitions (~15 min, ~7 of them the remote searches)")
     parser.add_argument("--smoke", action="store_true",
                         help="the smallest run of everything, to check the benchmark works (~2 min); numbers mean little")
     parser.add_argument("--out", type=Path, help="write the raw numbers and headline figures here as JSON")

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from bench.report import REMOTE_HEADER, remote_rows
+
 
 def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
@@ -46,6 +48,12 @@ def tables(results: dict) -> str:
                 _row(["---", "---:", "---:", "---:"])]
         out += [_row([key, f"{f['latency_s'] * 1000:.0f}", f"{f['api_requests']:.0f}", f"{f['state_changes']:.0f}"])
                 for key, f in results["readiness"]["summary"].items()] + [""]
+    if "remote" in results:
+        search = results["plan"]["remote"]
+        out += [f"**Remote search** on the emulated cluster: ASHA, {search['trials']} trials of up to "
+                f"{search['max_t']} epochs on {search['workers']} workers (idle timeout {search['idle_timeout_s']} s)",
+                "", _row(REMOTE_HEADER), _row(["---"] + ["---:"] * (len(REMOTE_HEADER) - 1))]
+        out += [_row(row) for row in remote_rows(results["remote"]["runs"])] + [""]
     headline = {k: v for k, v in results.items() if not isinstance(v, (dict, list))}
     out += ["**Headline figures** (`--out`, top level)", "", "```json", json.dumps(headline, indent=2), "```"]
     return "\n".join(out)

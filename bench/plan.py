@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from bench.workload import Workload
+from bench.workload import RemoteSearch, Workload
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,8 @@ class Plan:
         readiness_repetitions: cluster start-ups per waiter and size.
         readiness_workers: worker replicas of the emulated cluster.
         timeout_s: a search that takes longer has failed.
+        remote: the ASHA search run on the emulated cluster (bench/remote.py).
+        remote_backends: the backends it runs on, once each; empty: no remote search.
     """
 
     repetitions: int
@@ -34,6 +36,8 @@ class Plan:
     readiness_workers: tuple[int, ...] = (1, 32)
     timeout_s: float = 900.0
     resume_contenders: tuple[str, ...] = ()
+    remote: RemoteSearch = RemoteSearch(workers=4, trials=12, max_t=24)
+    remote_backends: tuple[str, ...] = ("chart", "kuberay")
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -69,7 +73,8 @@ QUICK = Plan(
 # the smallest run of every measurement: checks that the benchmark itself works (tests/test_bench.py);
 # no scaling searches, which are the overhead's measurement (measure_searches) at other sizes, and
 # the pipeline's resume only: the other contenders' launches are checked by the overhead's search,
-# and an interrupted and resumed search costs two starts of Ray (a minute, of the suite's time)
+# and an interrupted and resumed search costs two starts of Ray (a minute, of the suite's time);
+# no remote search either (minutes per backend): tests/tasks/test_idle_workers.py runs a small one
 SMOKE = Plan(
     repetitions=1,
     overhead=Workload(trials=2, epochs=1, num_train=256, num_valid=128),
@@ -81,4 +86,5 @@ SMOKE = Plan(
     readiness_workers=(1, 4),
     timeout_s=300.0,
     resume_contenders=("pipeline",),
+    remote_backends=(),
 )

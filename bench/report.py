@@ -32,8 +32,22 @@ def summarise_resumes(runs: list[ResumeRun]) -> dict:
             for name in CONTENDERS if any(r.contender == name for r in runs)}
 
 
+def remote_headline(runs: list[dict]) -> dict:
+    """Per backend, and the worse of the backends without a suffix: the remote search's first
+    trial, the API requests made from this machine, the idle fraction of worker-seconds."""
+    figures: dict = {}
+    for name, value in (("remote_first_trial_s", lambda r: r["first_trial_s"]),
+                        ("remote_api_requests", lambda r: r["api_requests"]["total"]),
+                        ("idle_worker_fraction", lambda r: r["idle_workers"]["fraction"])):
+        per_backend = {run["backend"]: value(run) for run in runs}
+        figures[name] = max(per_backend.values())
+        figures.update((f"{name}_{backend}", v) for backend, v in per_backend.items())
+    return figures
+
+
 def headline(results: dict) -> dict:
-    """The top-level figures: this pipeline's, the others' overhead, readiness with 1 replica."""
+    """The top-level figures: this pipeline's, the others' overhead, readiness with 1 replica,
+    the remote search's."""
     figures: dict = {}
     overhead = results.get("overhead", {}).get("summary", {})
     if "pipeline" in overhead:
@@ -46,7 +60,22 @@ def headline(results: dict) -> dict:
     if "watch/1" in readiness:
         figures["readiness_latency_s"] = readiness["watch/1"]["latency_s"]
         figures["readiness_api_requests"] = readiness["watch/1"]["api_requests"]
+    if results.get("remote", {}).get("runs"):
+        figures.update(remote_headline(results["remote"]["runs"]))
     return figures
+
+
+def remote_rows(runs: list[dict]) -> list[list[str]]:
+    """One row per backend: first trial s, API requests (watches), idle fraction, worker-seconds
+    held and idle, workers given back early, wall s."""
+    return [[r["backend"], f"{r['first_trial_s']:.1f}", f"{r['api_requests']['total']} ({r['api_requests']['watches']})",
+             f"{r['idle_workers']['fraction']:.3f}", f"{r['idle_workers']['held_s']:.0f}",
+             f"{r['idle_workers']['idle_s']:.0f}", str(r["idle_workers"]["released_early"]), f"{r['wall_s']:.0f}"]
+            for r in runs]
+
+
+REMOTE_HEADER = ["backend", "1st trial s", "API requests (watches)", "idle fraction", "held worker-s",
+                 "idle worker-s", "released early", "wall s"]
 
 
 def _table(title: str, header: list[str], rows: list[list[str]]) -> None:
@@ -85,6 +114,10 @@ def print_report(results: dict) -> None:
         rows = [[key, f"{f['latency_s'] * 1000:.0f}", f"{f['api_requests']:.0f}", f"{f['state_changes']:.0f}"]
                 for key, f in results["readiness"]["summary"].items()]
         _table("Cluster readiness (waiter/workers)", ["waiter", "latency ms", "API requests", "pod changes"], rows)
+    if "remote" in results:
+        search = results["plan"]["remote"]
+        _table(f"Remote ASHA search on the emulated cluster: {search['trials']} trials on {search['workers']} workers",
+               REMOTE_HEADER, remote_rows(results["remote"]["runs"]))
     figures = headline(results)
     if figures:
         print("\nheadline: " + ", ".join(f"{k} = {v:.3f}" if isinstance(v, float) else f"{k} = {v}"

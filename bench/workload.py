@@ -87,6 +87,27 @@ class Workload:
         }
 
 
+@dataclass(frozen=True)
+class RemoteSearch:
+    """An ASHA search on the emulated cluster (bench/remote.py), its trials of the scaffold's model.
+
+    Args:
+        workers: worker replicas, one trial each at a time.
+        trials: ``num_samples``.
+        max_t: epochs of a trial ASHA never stops (each epoch is one report).
+        grace_period: ASHA's first rung, in reports.
+        reduction_factor: ASHA's reduction factor.
+        idle_timeout_s: how long a worker may stay idle before it is given back.
+    """
+
+    workers: int
+    trials: int
+    max_t: int
+    grace_period: int = 1
+    reduction_factor: int = 4
+    idle_timeout_s: int = 5
+
+
 class BenchCLI(DemoCLI):
     """The demo's LightningCLI, recording when the trial's code starts."""
 

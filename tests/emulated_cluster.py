@@ -1,4 +1,5 @@
-"""The emulated Kubernetes cluster as a pytest fixture: API server, pod simulator, kubeconfig."""
+"""The emulated Kubernetes cluster (API server, pod simulator, kubeconfig): a context manager, and a
+pytest fixture on it."""
 
 from __future__ import annotations
 
@@ -123,24 +124,34 @@ def cluster_backend() -> str:
     return "chart"
 
 
-@pytest.fixture
-def emulated_cluster(tmp_path: Path, request: pytest.FixtureRequest, cluster_backend: str) -> Iterator[EmulatedCluster]:
+@contextlib.contextmanager
+def running_emulated_cluster(directory: Path, backend: str = "chart",
+                             pod_env: dict[str, str] | None = None) -> Iterator[EmulatedCluster]:
+    """An emulated cluster of ``backend`` (``chart`` or ``kuberay``) for as long as the block runs,
+    its kubeconfig written in ``directory``; ``pod_env``: more environment for every container."""
     base_env = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "HOME": os.environ.get("HOME", "/root"),
+        **(pod_env or {}),
     }
     policy = PlatformPolicy(user_namespace=USER_NAMESPACE)
     with KubernetesEmulator(namespaces=(*SYSTEM_NAMESPACES, USER_NAMESPACE), token_lifetime=TOKEN_LIFETIME_S) as api, \
             PodSimulator(api, base_env) as pods, contextlib.ExitStack() as operator:
         api.store.admission.append(policy)
-        if cluster_backend == "kuberay":
+        if backend == "kuberay":
             install_kuberay_crds(api)
             operator.enter_context(KubeRayOperator(api))
-        cluster = EmulatedCluster(api, pods, api.write_kubeconfig(tmp_path / "kubeconfig", namespace=USER_NAMESPACE),
-                                  policy, backend=cluster_backend)
+        cluster = EmulatedCluster(api, pods, api.write_kubeconfig(directory / "kubeconfig", namespace=USER_NAMESPACE),
+                                  policy, backend=backend)
         cluster.check_schemas()
+        yield cluster
+
+
+@pytest.fixture
+def emulated_cluster(tmp_path: Path, request: pytest.FixtureRequest, cluster_backend: str) -> Iterator[EmulatedCluster]:
+    with running_emulated_cluster(tmp_path, cluster_backend) as cluster:
         yield cluster
         report = getattr(request.node, "report_call", None)
         if report is not None and report.failed:
             # shown by pytest under "Captured stdout teardown" of the failed test
-            print(pods.failure_report())
+            print(cluster.pods.failure_report())

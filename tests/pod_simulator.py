@@ -121,10 +121,22 @@ def next_address() -> str:
     return f"127.{_OCTET}.{n // 250 % 250}.{n % 250 + 2}"
 
 
+# the ports free_port handed out: a probe's port, once closed, may be the OS's next answer too
+_HANDED_OUT: set[int] = set()
+_PORTS_LOCK = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port free now that no earlier call returned: two of a pod's ports mapped onto one made
+    its Ray head fail to start (dashboard and dashboard agent on the same port)."""
+    with _PORTS_LOCK:
+        while True:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
 
 
 @dataclass

@@ -14,8 +14,11 @@ import pytest
 
 from bench.idle_workers import Sample, idle_fraction
 from bench.readiness import measure_once
+from bench.remote import ApiRequests, first_step, request_kind
+from bench.report import remote_headline
 from bench.searches import SearchRun, read_trials
 from tests.conftest import clean_environment
+from tests.k8s.emulator import RequestRecord
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -68,6 +71,7 @@ def test_python_m_bench_runs_every_measurement_and_writes_the_headline_figures(t
     assert [(run["contender"], run["restored"]) for run in results["resume"]["runs"]] == [("pipeline", True)]
     assert set(results["readiness"]["summary"]) == {"watch/1", "watch/4", "poll_2s/1", "poll_2s/4"}
     assert "Orchestration overhead" in result.stdout and "headline:" in result.stdout
+    assert "remote" not in results  # minutes per backend: the full and quick plans' only (bench/plan.py)
 
 
 def test_idle_worker_seconds_count_from_the_first_trial_and_name_workers_given_back_early() -> None:
@@ -80,3 +84,32 @@ def test_idle_worker_seconds_count_from_the_first_trial_and_name_workers_given_b
     figure = idle_fraction(samples)
     assert (figure.held_s, figure.idle_s, figure.released_early) == (5.0, 1.0, 1)
     assert figure.fraction == 0.2
+
+
+def test_remote_figures_count_this_machines_requests_and_the_earliest_first_step(tmp_path: Path) -> None:
+    def request(user: str | None, t: float, agent: str = "kr8s/0.20", watch: bool = False) -> RequestRecord:
+        return RequestRecord("GET", "/api/v1/namespaces/gw-albert/pods", {"watch": "1"} if watch else {}, "", "",
+                             agent, t, status=200, user=user)
+
+    log = [request(None, 1.0),  # before run.sh started
+           request(None, 11.0, "Helm/3.17"), request(None, 12.0, watch=True), request(None, 13.0),
+           request("system:serviceaccount:gw-albert:head", 14.0, "python-requests/2.32")]  # in the cluster
+    api = ApiRequests.of(log, since=10.0)
+    assert (api.total, api.watches, dict(api.by_client)) == (3, 1, {"kr8s": 2, "Helm": 1})
+    assert dict(api.by_kind) == {"GET pods": 2, "watch pods": 1}
+    kinds = [request_kind(RequestRecord(method, path, {}, "", "", "", 0.0)) for method, path in [
+        ("GET", "/api/v1/namespaces/gw-albert/pods/head-0/log"), ("GET", "/apis/batch/v1"), ("GET", "/version"),
+        ("POST", "/apis/ray.io/v1/namespaces/gw-albert/rayjobs"), ("GET", "/api/v1/namespaces/gw-albert")]]
+    assert kinds == ["GET pods/log", "GET discovery", "GET discovery", "POST rayjobs", "GET namespaces"]
+    write_events(tmp_path, 1, [("first_step", "a", 30.0, {}), ("end", "a", 40.0, {"compute_s": 9.0})])
+    write_events(tmp_path, 2, [("first_step", "b", 25.0, {})])
+    assert first_step(tmp_path) == 25.0
+    assert math.isnan(first_step(tmp_path / "none"))
+    runs = [{"backend": "chart", "first_trial_s": 40.0, "api_requests": {"total": 90},
+             "idle_workers": {"fraction": 0.05}},
+            {"backend": "kuberay", "first_trial_s": 50.0, "api_requests": {"total": 70},
+             "idle_workers": {"fraction": 0.07}}]
+    figures = remote_headline(runs)
+    # without a suffix: the worse backend's
+    assert (figures["remote_first_trial_s"], figures["remote_api_requests"], figures["idle_worker_fraction"]) == (50.0, 90, 0.07)
+    assert figures["remote_first_trial_s_chart"] == 40.0 and figures["idle_worker_fraction_kuberay"] == 0.07
