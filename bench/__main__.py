@@ -21,14 +21,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.contenders import CONTENDERS, Launch
+from bench.gpu import measure_gpu
 from bench.plan import FULL, QUICK, SMOKE, Plan
 from bench.readiness import WAITERS, measure_once, summarise
 from bench.remote import measure_remote
+from bench.scale import measure_scale
 from bench.report import headline, print_report, summarise_resumes, summarise_searches
 from bench.searches import run_resume, run_search
 from bench.workload import Workload
 
-MEASUREMENTS = ("readiness", "overhead", "resume", "scaling", "remote")
+MEASUREMENTS = ("readiness", "overhead", "resume", "scaling", "remote", "scale", "gpu")
 logger = logging.getLogger("bench")
 
 
@@ -111,6 +113,10 @@ def run(plan: Plan, measurements: Sequence[str], workdir: Path) -> dict:
         }
     if "remote" in measurements and plan.remote_backends:
         results["remote"] = measure_remotes(plan, workdir)
+    if "scale" in measurements and plan.scale:
+        results["scale"] = measure_scale(plan.scale, workdir, plan.timeout_s * 4)
+    if "gpu" in measurements and plan.gpu:
+        results["gpu"] = measure_gpu(workdir, plan.timeout_s)
     return {**headline(results), **results}
 
 

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench.report import REMOTE_HEADER, remote_rows
+from bench.report import REMOTE_HEADER, SCALE_HEADER, gpu_lines, remote_rows, scale_rows
 
 
 def _row(cells: list[str]) -> str:
@@ -54,6 +54,12 @@ def tables(results: dict) -> str:
                 f"{search['max_t']} epochs on {search['workers']} workers (idle timeout {search['idle_timeout_s']} s)",
                 "", _row(REMOTE_HEADER), _row(["---"] + ["---:"] * (len(REMOTE_HEADER) - 1))]
         out += [_row(row) for row in remote_rows(results["remote"]["runs"])] + [""]
+    if "scale" in results:
+        out += ["**Scale**: searches of tiny trials (one training step each)", "", _row(SCALE_HEADER),
+                _row(["---"] + ["---:"] * (len(SCALE_HEADER) - 1))]
+        out += [_row(row) for row in scale_rows(results["scale"])] + [""]
+    if "gpu" in results:
+        out += [f"- {line}" for line in gpu_lines(results["gpu"])] + [""]
     headline = {k: v for k, v in results.items() if not isinstance(v, (dict, list))}
     out += ["**Headline figures** (`--out`, top level)", "", "```json", json.dumps(headline, indent=2), "```"]
     return "\n".join(out)

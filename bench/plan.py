@@ -24,6 +24,8 @@ class Plan:
         timeout_s: a search that takes longer has failed.
         remote: the ASHA search run on the emulated cluster (bench/remote.py).
         remote_backends: the backends it runs on, once each; empty: no remote search.
+        scale: sizes of the tiny-trial searches of bench/scale.py; empty: none.
+        gpu: whether to run bench/gpu.py's searches (skipped, and said so, without a GPU).
     """
 
     repetitions: int
@@ -38,6 +40,8 @@ class Plan:
     resume_contenders: tuple[str, ...] = ()
     remote: RemoteSearch = RemoteSearch(workers=4, trials=12, max_t=24)
     remote_backends: tuple[str, ...] = ("chart", "kuberay")
+    scale: tuple[int, ...] = ()
+    gpu: bool = True
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -59,6 +63,7 @@ FULL = Plan(
     resume_repetitions=3,
     scaling=(short_trials(8), short_trials(32), short_trials(128)),
     scaling_repetitions=1,
+    scale=(100, 1000),
     readiness_repetitions=5,
 )
 QUICK = Plan(
@@ -68,6 +73,7 @@ QUICK = Plan(
     resume_repetitions=1,
     scaling=(short_trials(8), short_trials(32)),
     scaling_repetitions=1,
+    scale=(16, 64),
     readiness_repetitions=3,
 )
 # the smallest run of every measurement: checks that the benchmark itself works (tests/test_bench.py);
@@ -77,7 +83,7 @@ QUICK = Plan(
 # no remote search either (minutes per backend): tests/tasks/test_idle_workers.py runs a small one
 SMOKE = Plan(
     repetitions=1,
-    overhead=Workload(trials=2, epochs=1, num_train=256, num_valid=128),
+    overhead=Workload(trials=3, epochs=1, num_train=256, num_valid=128),  # a third: a later trial's set-up
     resume=Workload(trials=4, epochs=2, num_train=256, num_valid=128),
     resume_repetitions=1,
     scaling=(),
@@ -87,4 +93,5 @@ SMOKE = Plan(
     timeout_s=300.0,
     resume_contenders=("pipeline",),
     remote_backends=(),
+    gpu=False,
 )

@@ -6,6 +6,7 @@ import math
 import statistics
 
 from bench.contenders import CONTENDERS
+from bench.scale import scale_headline
 from bench.searches import ResumeRun, SearchRun
 
 SEARCH_FIGURES = ("wall_s", "ideal_s", "overhead_ratio", "time_to_first_trial_s", "setup_first_s", "setup_later_s")
@@ -53,16 +54,47 @@ def headline(results: dict) -> dict:
     if "pipeline" in overhead:
         figures["overhead_ratio"] = overhead["pipeline"]["overhead_ratio"]
         figures["time_to_first_trial_s"] = overhead["pipeline"]["time_to_first_trial_s"]
+        figures["setup_later_s"] = overhead["pipeline"]["setup_later_s"]
     for name in ("lightray", "raw_tune"):
         if name in overhead:
             figures[f"{name}_overhead_ratio"] = overhead[name]["overhead_ratio"]
+    if "raw_tune" in overhead:
+        figures["raw_tune_time_to_first_trial_s"] = overhead["raw_tune"]["time_to_first_trial_s"]
+        figures["raw_tune_setup_later_s"] = overhead["raw_tune"]["setup_later_s"]
+    for trials, scaled in results.get("scaling", {}).items():
+        for name, prefix in (("pipeline", ""), ("raw_tune", "raw_tune_")):
+            if name in scaled["summary"]:
+                figures[f"{prefix}wall_{trials}_s"] = scaled["summary"][name]["wall_s"]
     readiness = results.get("readiness", {}).get("summary", {})
     if "watch/1" in readiness:
         figures["readiness_latency_s"] = readiness["watch/1"]["latency_s"]
         figures["readiness_api_requests"] = readiness["watch/1"]["api_requests"]
     if results.get("remote", {}).get("runs"):
         figures.update(remote_headline(results["remote"]["runs"]))
+    if "scale" in results:
+        figures.update(scale_headline(results["scale"]))
+    if "skipped" in results.get("gpu", {}):
+        figures["gpu_skipped"] = results["gpu"]["skipped"]
+    elif "gpu" in results:
+        figures["gpu_shared_over_whole_trials_per_hour"] = results["gpu"]["shared_over_whole_trials_per_hour"]
     return figures
+
+
+def scale_rows(scale: dict) -> list[list[str]]:
+    """One row per contender and size: trials, wall s, first trial s, wall per trial s, driver peak MB."""
+    return [[r["contender"], str(r["trials"]), f"{r['wall_s']:.1f}", f"{r['time_to_first_trial_s']:.1f}",
+             f"{r['wall_per_trial_s']:.3f}", f"{r['driver_peak_rss_mb']:.0f}"] for r in scale["runs"]]
+
+
+SCALE_HEADER = ["contender", "trials", "wall s", "1st trial s", "wall per trial s", "driver peak MB"]
+
+
+def gpu_lines(gpu: dict) -> list[str]:
+    """What the GPU measurement found, or why it was skipped."""
+    if "skipped" in gpu:
+        return [f"GPU: skipped, {gpu['skipped']}"]
+    return [f"GPU ({', '.join(gpu['gpus'])}): gpus_per_trial {r['gpus_per_trial']:g}: {r['trials_per_hour']:.0f} trials "
+            f"per hour, GPU {r['utilisation_percent']:.0f}% busy" for r in gpu["runs"]]
 
 
 def remote_rows(runs: list[dict]) -> list[list[str]]:
@@ -118,6 +150,10 @@ def print_report(results: dict) -> None:
         search = results["plan"]["remote"]
         _table(f"Remote ASHA search on the emulated cluster: {search['trials']} trials on {search['workers']} workers",
                REMOTE_HEADER, remote_rows(results["remote"]["runs"]))
+    if "scale" in results:
+        _table("Scale: tiny trials (one step each)", SCALE_HEADER, scale_rows(results["scale"]))
+    if "gpu" in results:
+        print("\n" + "\n".join(gpu_lines(results["gpu"])))
     figures = headline(results)
     if figures:
         print("\nheadline: " + ", ".join(f"{k} = {v:.3f}" if isinstance(v, float) else f"{k} = {v}"
