@@ -20,6 +20,7 @@ import httpx_ws
 import kr8s
 import kr8s._auth
 import kr8s.asyncio
+from kr8s.asyncio import objects as kr8s_objects
 from kr8s.asyncio.objects import object_from_spec
 
 from aframe_tune.cluster.errors import (
@@ -37,6 +38,20 @@ Selector = dict[str, str]
 WATCH_RECONNECTS = 3
 # how many times a port-forward's WebSocket is refused for its credential before that is an error, as kr8s's requests
 AUTH_ATTEMPTS = 3
+# The kinds aframe-tune reads and writes, by the names it gives them. Given its class, kr8s does
+# not ask the API server's discovery (/api, /apis and every group version) which resource a name
+# means: it would for every new client (one per event loop), as its cache keeps one client's.
+KR8S_CLASSES: dict[str, type] = {
+    cls.endpoint: cls for cls in (kr8s_objects.Pod, kr8s_objects.ConfigMap, kr8s_objects.Secret, kr8s_objects.Service,
+                                  kr8s_objects.ServiceAccount, kr8s_objects.Job, kr8s_objects.Deployment,
+                                  kr8s_objects.Role, kr8s_objects.RoleBinding)
+} | {plural: kr8s_objects.new_class(f"{kind}.ray.io/v1", namespaced=True, asyncio=True, plural=plural)
+     for plural, kind in (("rayclusters", "RayCluster"), ("rayjobs", "RayJob"))}
+
+
+def kr8s_kind(kind: str) -> str | type:
+    """What kr8s is given for ``kind``: its class where known, else the name (kr8s looks it up)."""
+    return KR8S_CLASSES.get(kind, kind)
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +159,7 @@ class KubeApi:
                    doing: str | None = None) -> list[dict[str, Any]]:
         """The objects of ``kind`` in the namespace that match the selectors."""
         with self._doing(doing, f"listing {kind} in namespace {self.namespace}"):
-            return [obj.raw async for obj in self._api.async_get(kind, namespace=self.namespace,
+            return [obj.raw async for obj in self._api.async_get(kr8s_kind(kind), namespace=self.namespace,
                                                                   label_selector=labels, field_selector=fields)]
 
     async def get(self, kind: str, name: str, doing: str | None = None) -> dict[str, Any] | None:
@@ -163,7 +178,7 @@ class KubeApi:
         while True:
             try:
                 with self._doing(doing, f"watching {kind} in namespace {self.namespace}"):
-                    events = self._api.async_watch(kind, namespace=self.namespace, label_selector=labels,
+                    events = self._api.async_watch(kr8s_kind(kind), namespace=self.namespace, label_selector=labels,
                                                    field_selector=fields)
                     async with aclosing(events):
                         async for event, obj in events:
@@ -264,7 +279,8 @@ class KubeApi:
         """Delete every object of ``kind`` matching ``labels``; their names, as ``kind/name``."""
         deleted = []
         with self._doing(doing, f"deleting {kind} in namespace {self.namespace}"):
-            found = [obj async for obj in self._api.async_get(kind, namespace=self.namespace, label_selector=labels)]
+            found = [obj async for obj in self._api.async_get(kr8s_kind(kind), namespace=self.namespace,
+                                                              label_selector=labels)]
         for obj in found:
             if await self._delete(obj, doing or f"deleting {kind}/{obj.name}"):
                 deleted.append(f"{kind}/{obj.name}")
@@ -272,7 +288,7 @@ class KubeApi:
 
     async def _object(self, kind: str, name: str, doing: str | None) -> Any | None:
         with self._doing(doing, f"reading {kind}/{name} in namespace {self.namespace}"):
-            found = [obj async for obj in self._api.async_get(kind, name, namespace=self.namespace)]
+            found = [obj async for obj in self._api.async_get(kr8s_kind(kind), name, namespace=self.namespace)]
         return found[0] if found else None
 
     async def _delete(self, obj: Any, doing: str, propagation: str | None = None) -> bool:

@@ -122,15 +122,37 @@ def test_a_token_that_expires_in_use_is_renewed_without_a_warning(tmp_path: Path
         async def scenario() -> None:
             api = await KubeApi.connect(target)
             await asyncio.sleep(2.1)  # expired
-            # then three more 401s: kr8s gives up looking the kind up after four, warns, and goes
-            # on with the request, which succeeds
-            emulator.inject_fault(401, path="^/api/?$", count=3, message="Unauthorized")
             emulator.apply("pods", "default", {"metadata": {"name": "p"}, "spec": {"containers": []}})
             assert [pod["metadata"]["name"] for pod in await api.list("pods")] == ["p"]
 
         asyncio.run(scenario())
-        assert emulator.unauthorized == 1 and [r.status for r in emulator.requests(path="^/api/?$")] == [401] * 4
+        # refused once, renewed, asked again
+        assert emulator.unauthorized == 1 and [r.status for r in emulator.requests(path="/pods")] == [401, 200]
     assert [str(w.message) for w in recwarn if "Unauthorized" in str(w.message)] == []
+
+
+DISCOVERY = r"^/(api|apis)(/[^/]+(/v[^/]*)?)?/?$"  # /api, /apis, /api/v1, /apis/GROUP, /apis/GROUP/VERSION
+
+
+def test_the_kinds_aframe_tune_uses_need_no_discovery_from_a_new_client(tmp_path: Path) -> None:
+    with KubernetesEmulator() as emulator:
+        target = KubeTarget(namespace="default", kubeconfig=emulator.write_kubeconfig(tmp_path / "k"))
+
+        async def scenario() -> None:
+            api = await KubeApi.connect(target)
+            emulator.clear_request_log()
+            await api.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {}})
+            assert await api.get("configmaps", "c") is not None
+            for kind in ("pods", "secrets", "services", "jobs", "deployments", "roles", "rolebindings",
+                         "serviceaccounts"):
+                await api.list(kind)
+            await api.patch("configmaps", "c", {"data": {"a": "1"}})
+            assert await api.delete_matching("configmaps", {"x": "y"}) == []
+            assert await api.delete("configmaps", "c")
+
+        asyncio.run(scenario())
+        assert emulator.requests(path=DISCOVERY) == [], [r.path for r in emulator.requests(path=DISCOVERY)]
+        assert emulator.requests(path="/configmaps") and emulator.requests(path="/apis/batch/v1/namespaces/default/jobs")
 
 
 def test_a_watch_whose_connection_drops_is_opened_again(tmp_path: Path) -> None:
