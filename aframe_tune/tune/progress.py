@@ -134,6 +134,10 @@ class Pace:
     last_state: Any = None
     last_at: float = -math.inf
 
+    def too_soon(self, now: float) -> bool:
+        """Whether no line can be due at ``now`` whatever the search's progress: ``due`` need not be asked."""
+        return now - self.last_at < (1.0 if self.interactive else min(self.changed_s, self.unchanged_s))
+
     def due(self, progress: SearchProgress, now: float) -> bool:
         """Whether ``progress`` should be shown at ``now``; if so, it counts as shown."""
         waited = now - self.last_at

@@ -35,6 +35,10 @@ class SearchProgressReporter(ProgressReporter):
         self.start_time = start_time or self.start_time
 
     def should_report(self, trials: list[Any], done: bool = False) -> bool:
+        # Tune asks at every step of its loop; reading every trial each time would make a search
+        # of thousands of trials pay for its size at every step
+        if not done and self.pace.too_soon(time.monotonic()):
+            return False
         self._progress = read_progress(trials, self.metric, self.mode, self.total, time.time() - self.start_time)
         # the last report shows the end, unless the line showing it was just shown
         return (self.pace.due(self._progress, time.monotonic())

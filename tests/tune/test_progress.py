@@ -81,3 +81,22 @@ def test_the_reporter_shows_its_lines_on_the_console(caplog: pytest.LogCaptureFi
     assert reporter.should_report([FakeTrial("TERMINATED", 0.9)], done=True)  # the end, not shown yet
     reporter.report([FakeTrial("TERMINATED", 0.9)], True)
     assert not reporter.should_report([FakeTrial("TERMINATED", 0.9)], done=True)  # shown once
+
+
+class Untouchable(list):
+    """Trials that must not be read."""
+
+    def __iter__(self):
+        raise AssertionError("the trials were read although no line could be due")
+
+
+def test_between_lines_the_reporter_reads_no_trial() -> None:
+    from aframe_tune.tune.progress_reporter import SearchProgressReporter
+
+    reporter = SearchProgressReporter("valid_auroc", "max", 1000, interactive=True)
+    assert reporter.should_report([FakeTrial("RUNNING")])  # the first line
+    reporter.report([FakeTrial("RUNNING")], False)
+    # Tune asks at every step of its loop: within the second, it gets its answer without a read
+    assert not reporter.should_report(Untouchable([FakeTrial("RUNNING")] * 1000))
+    with pytest.raises(AssertionError, match="were read"):  # the end is always read
+        reporter.should_report(Untouchable([FakeTrial("TERMINATED", 0.9)]), done=True)
