@@ -12,6 +12,7 @@ import psutil
 import pytest
 import torch
 
+from aframe_tune.tasks.local import state_save_period_s
 from tests.conftest import ArgvSampler, clean_environment, run_experiment
 from tests.ray_head import loopback_ray_head
 
@@ -143,3 +144,7 @@ def test_fractional_gpus_per_trial_let_trials_share_a_gpu(experiment) -> None:
     (start_a, end_a), (start_b, end_b) = spans
     assert min(end_a, end_b) - max(start_a, start_b) > 2, spans
     assert (directory / "training" / "best.pt").is_file()
+
+
+def test_a_larger_search_saves_its_state_less_often_in_proportion() -> None:
+    assert [state_save_period_s(trials) for trials in (1, 8, 100, 250, 1000)] == ["1", "1", "1", "2.5", "10"]
