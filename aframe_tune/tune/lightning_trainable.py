@@ -26,7 +26,7 @@ from ray import tune
 
 
 
-@dataclass
+@dataclass(frozen=True)
 class _BuiltParser:
     """What one CLI class's ``setup_parser`` set on its first instance, for the next ones.
 
