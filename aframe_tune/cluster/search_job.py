@@ -6,7 +6,7 @@ submission id (so a replacement pod, or a second one, follows the same search ra
 starting another), copies the search's output to its own log (``aframe-tune logs``), and when the
 search ends, whatever its end, removes the whole release: nothing holds GPUs once the search is
 over, with no one watching. A search that never starts (the head never comes up) is given up
-after ``AFRAME_TUNE_READY_TIMEOUT`` seconds, and the release removed too. When it starts, it makes
+after ``AFRAME_TUNE_READY_TIMEOUT`` seconds (and ``HEAD_WAIT_GRACE_S``), and the release removed too. When it starts, it makes
 its search object the owner of the release, so that the release goes with that object should no
 pod live to remove it.
 """
@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 SEARCH_ENTRYPOINT = "python -m aframe_tune.tune.cluster_search"
 POLL_S = 5.0
+# The search's pod waits this much longer for the head than the user's machine does
+# (ready_timeout), so that a run.sh that is watching reports a head that never starts first,
+# naming what its pod does; both clocks start when the release is installed, and raced.
+HEAD_WAIT_GRACE_S = 30.0
 # seconds the head may not answer before the search counts as lost with it
 LOST_AFTER_S = 30.0
 # seconds the head may refuse the submission (its job agent still starting) before that is an error
@@ -250,7 +254,7 @@ def run() -> int:
     if not keep:
         run_async(own_the_release(target, search))
     try:
-        succeeded = searched(settings, float(os.environ.get("AFRAME_TUNE_READY_TIMEOUT", "1800")))
+        succeeded = searched(settings, float(os.environ.get("AFRAME_TUNE_READY_TIMEOUT", "1800")) + HEAD_WAIT_GRACE_S)
     except Exception as error:  # whatever went wrong here, the release must not be left holding GPUs
         logger.exception("Following the search failed")
         record_end(settings, SearchState.FAILED, f"the search Job failed: {type(error).__name__}: {error}")
