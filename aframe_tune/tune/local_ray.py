@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
 import threading
@@ -80,11 +79,9 @@ def start_or_join_ray(num_cpus: int | None = None, quiet: bool = False) -> str:
     return context.address_info["gcs_address"]
 
 
-def _holding_usage_locks(hook: Callable[[], None], locks: tuple[Any, ...]) -> Callable[[], None]:
+def _holding_usage_locks(hook: Callable[[], None], first: Any, second: Any) -> Callable[[], None]:
     def locked_hook() -> None:
-        with contextlib.ExitStack() as held:
-            for lock in locks:
-                held.enter_context(lock)
+        with first, second:
             hook()
 
     locked_hook.wrapped = hook  # type: ignore[attr-defined]
@@ -107,11 +104,11 @@ def hold_usage_locks_in_rays_usage_hook() -> None:
         from ray._private import worker
     except ImportError:
         return
-    locks = (usage_lib._recorded_library_usages_lock, usage_lib._recorded_extra_usage_tags_lock)
     hooks = worker._post_init_hooks
     for index, hook in enumerate(hooks):
         if hook is usage_lib.put_pre_init_usage_stats:
-            hooks[index] = _holding_usage_locks(hook, locks)
+            hooks[index] = _holding_usage_locks(hook, usage_lib._recorded_library_usages_lock,
+                                                usage_lib._recorded_extra_usage_tags_lock)
 
 
 class _NoThreadWarning(logging.Filter):
