@@ -8,6 +8,8 @@ the search's pod deletes it last when it removes its own release.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +17,10 @@ from typing import Any
 from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.config import ClusterBackendName
+
+# seconds between a watch's fresh reads of its object: a deletion during a dropped connection
+# (after which the watch starts again, without a DELETED event) is seen within this
+RESYNC_S = 300.0
 # KubeRay's RayJob states after which it runs nothing more (ValidationFailed: until its spec is changed)
 RAYJOB_ENDED = ("Complete", "Failed", "ValidationFailed")
 RAYJOB_FAILED = ("Failed", "ValidationFailed")
@@ -131,3 +137,50 @@ async def wait_until_ended(api: KubeApi, ref: SearchObjectRef) -> SearchObject |
             if found.finished:
                 return found
     raise ClusterError(f"the watch of {ref.describe()} ended unexpectedly")
+
+
+class SearchObjectWatch:
+    """The release's search object as one watch keeps it, for a follower that looks every few
+    seconds: a request every :data:`RESYNC_S` instead of one per look (a search runs for days).
+
+    Make it with :meth:`start` and close it with :meth:`close`.
+    """
+
+    def __init__(self, api: KubeApi, ref: SearchObjectRef, latest: SearchObject | None) -> None:
+        self._api = api
+        self._ref = ref
+        self._latest = latest
+        self._task = asyncio.create_task(self._keep())
+
+    @classmethod
+    async def start(cls, api: KubeApi, ref: SearchObjectRef) -> SearchObjectWatch:
+        """Read the object, then keep it up to date in the background."""
+        return cls(api, ref, await read_search_object(api, ref))
+
+    def current(self) -> SearchObject | None:
+        """The object as last seen; None once it is gone.
+
+        Raises:
+            ClusterError: what ended the watch (the follower starts a new one).
+        """
+        if self._task.done():
+            self._task.result()  # raises what ended it
+            raise ClusterError(f"the watch of {self._ref.describe()} ended unexpectedly")
+        return self._latest
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ClusterError):
+            await self._task
+
+    async def _keep(self) -> None:
+        doing = f"watching {self._ref.describe()}"
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RESYNC_S):
+                    async with aclosing(self._api.watch(self._ref.plural, fields={"metadata.name": self._ref.name},
+                                                        doing=doing)) as events:
+                        async for event, raw in events:
+                            self._latest = None if event == "DELETED" else SearchObject.from_raw(self._ref, raw)
+            # the server ended the watch, or it is time to read afresh
+            self._latest = await read_search_object(self._api, self._ref, doing=doing)

@@ -1,10 +1,10 @@
 """``run.sh``'s side of a search that runs in the cluster: following it from this machine.
 
 The search records where it stands in its S3 run directory (``search-status.json``), and the
-object it lives by (its search Job, or its RayJob) is one of the API server's. Both are read
-every few seconds; neither needs a connection to the Ray cluster, and a lost connection to
-either is waited out. Stopping this process (Ctrl-C, a
-closed terminal) only stops the following: the search goes on.
+object it lives by (its search Job, or its RayJob) is one of the API server's. The status is read
+every few seconds, and the object is watched (one request, not one per look); neither needs a
+connection to the Ray cluster, and a lost connection to either is waited out. Stopping this
+process (Ctrl-C, a closed terminal) only stops the following: the search goes on.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from aframe_tune.cluster.errors import ClusterError
 from aframe_tune.cluster.inventory import find_ray_clusters, remove_ray_cluster
 from aframe_tune.cluster.kube import KubeApi
 from aframe_tune.cluster.names import SEARCH, product_labels
-from aframe_tune.cluster.search_object import SearchObjectRef, read_search_object
+from aframe_tune.cluster.search_object import SearchObject, SearchObjectRef, SearchObjectWatch, read_search_object
 from aframe_tune.cluster.target import KubeTarget
 from aframe_tune.console import end_live, is_interactive, say, show_live
 from aframe_tune.tune.progress import Pace, short_duration
@@ -29,8 +29,9 @@ from aframe_tune.signals import run_async
 logger = logging.getLogger(__name__)
 
 FOLLOW_EVERY_S = 3.0
-# polls in a row that find the search Job gone, with no end recorded, before the search counts as lost
-GONE_POLLS = 3
+# looks in a row that find the search object ended or gone, with no end recorded, before the
+# search counts as failed or lost
+GONE_LOOKS = 3
 JOB_FAILED = "the search Job failed (is aframe-tune installed in the image?)"
 # seconds the release has, once the search ended, to remove itself
 REMOVAL_TIMEOUT_S = 90.0
@@ -131,36 +132,77 @@ class SearchEnd:
 
 async def follow(search: FollowedSearch, storage: S3Storage) -> SearchEnd:
     """Show the search's progress line until it ends; return how it ended."""
-    pace, contact, gone, waiting = Pace(is_interactive()), Contact(), 0, ""
-    api: KubeApi | None = None
-    while True:
-        try:
-            api = api or await KubeApi.connect(search.target)
-            status = await asyncio.to_thread(read_status, storage, search)
-            found = await read_search_object(api, search.search)
-            contact.succeeded()
-        except (ClusterError, StorageError) as error:
-            contact.failed(error)
-            api = None
+    following = Following(search)
+    try:
+        return await following.run(storage)
+    finally:
+        await following.stop_watching()
+
+
+class Following:
+    """The state of :func:`follow`: its connection and watch of the search object, and what it
+    has shown."""
+
+    def __init__(self, search: FollowedSearch) -> None:
+        self.search = search
+        self.pace = Pace(is_interactive())
+        self.contact = Contact()
+        self.gone = 0
+        self.waiting = ""
+        self.api: KubeApi | None = None
+        self.watch: SearchObjectWatch | None = None
+
+    async def stop_watching(self) -> None:
+        if self.watch is not None:
+            await self.watch.close()
+        self.api, self.watch = None, None
+
+    async def look(self, storage: S3Storage) -> tuple[SearchStatus | None, SearchObject | None]:
+        """The search's status and its object, as they are now."""
+        self.api = self.api or await KubeApi.connect(self.search.target)
+        self.watch = self.watch or await SearchObjectWatch.start(self.api, self.search.search)
+        status = await asyncio.to_thread(read_status, storage, self.search)
+        return status, self.watch.current()
+
+    async def run(self, storage: S3Storage) -> SearchEnd:
+        while True:
+            try:
+                status, found = await self.look(storage)
+                self.contact.succeeded()
+            except (ClusterError, StorageError) as error:
+                self.contact.failed(error)
+                if isinstance(error, ClusterError):
+                    await self.stop_watching()
+                await asyncio.sleep(FOLLOW_EVERY_S)
+                continue
+            end = await self.ended(status, found)
+            if end is not None:
+                return end
+            self.show(status)
             await asyncio.sleep(FOLLOW_EVERY_S)
-            continue
+
+    async def ended(self, status: SearchStatus | None, found: SearchObject | None) -> SearchEnd | None:
         if status is not None and status.state.ended:
             if status.progress is not None:
                 show_live(status.progress.line())  # where it ended, whatever the pace
             return SearchEnd(status)
-        gone = gone + 1 if found is None or found.finished else 0
-        if gone >= GONE_POLLS:
-            if found is None:
-                return SearchEnd(search.lost())
-            return SearchEnd(search.job_failed(await last_lines(api, search.release), found.failure), left_behind=True)
-        line = status_line(search, status)
+        # the object may end a moment before the search's end shows in S3: look a few times more
+        self.gone = self.gone + 1 if found is None or found.finished else 0
+        if self.gone < GONE_LOOKS:
+            return None
+        if found is None:
+            return SearchEnd(self.search.lost())
+        lines = await last_lines(self.api, self.search.release) if self.api is not None else []
+        return SearchEnd(self.search.job_failed(lines, found.failure), left_behind=True)
+
+    def show(self, status: SearchStatus | None) -> None:
+        line = status_line(self.search, status)
         if status is not None and status.progress is not None:
-            if pace.due(status.progress, time.monotonic()):
+            if self.pace.due(status.progress, time.monotonic()):
                 show_live(line)
-        elif line != waiting:
-            waiting = line
+        elif line != self.waiting:
+            self.waiting = line
             show_live(line)
-        await asyncio.sleep(FOLLOW_EVERY_S)
 
 
 async def wait_until_removed(api: KubeApi, search: SearchObjectRef, timeout_s: float = REMOVAL_TIMEOUT_S) -> bool:
