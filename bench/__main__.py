@@ -8,6 +8,7 @@ See docs/benchmarks.md for what each number means.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -30,16 +31,16 @@ from bench.report import headline, print_report, summarise_resumes, summarise_se
 from bench.searches import run_resume, run_search
 from bench.workload import Workload
 
-MEASUREMENTS = ("readiness", "overhead", "resume", "scaling", "remote", "scale", "gpu")
+MEASUREMENTS = ("readiness", "overhead", "schedulers", "resume", "scaling", "remote", "scale", "gpu")
 logger = logging.getLogger("bench")
 
 
-def interleaved(repetitions: int) -> list[tuple[int, str]]:
+def interleaved(repetitions: int, contenders: Sequence[str] = CONTENDERS) -> list[tuple[int, str]]:
     """Every contender once per repetition, the order rotated so none always goes first."""
     order = []
     for rep in range(repetitions):
-        shift = rep % len(CONTENDERS)
-        order += [(rep, name) for name in CONTENDERS[shift:] + CONTENDERS[:shift]]
+        shift = rep % len(contenders)
+        order += [(rep, name) for name in [*contenders[shift:], *contenders[:shift]]]
     return order
 
 
@@ -65,11 +66,12 @@ def measure_readiness(plan: Plan) -> dict:
     return {"runs": [r.as_json() for r in runs], "summary": summarise(runs)}
 
 
-def measure_searches(label: str, workload: Workload, repetitions: int, workdir: Path, timeout_s: float) -> dict:
+def measure_searches(label: str, workload: Workload, repetitions: int, workdir: Path, timeout_s: float,
+                     contenders: Sequence[str] = CONTENDERS) -> dict:
     """Each contender runs ``workload`` to the end, ``repetitions`` times, interleaved."""
     concurrency = min(os.cpu_count() or 1, workload.trials)
     runs = []
-    for rep, name in interleaved(repetitions):
+    for rep, name in interleaved(repetitions, contenders):
         search = run_search(Launch(name, workload, workdir / f"{label}-{rep}-{name}"), concurrency, timeout_s)
         logger.info("%s %s #%d: %.1f s wall, %.1f s ideal, ratio %.3f, first trial after %.1f s", label, name, rep,
                     search.wall_s, search.ideal_s, search.overhead_ratio, search.time_to_first_trial_s)
@@ -103,6 +105,12 @@ def run(plan: Plan, measurements: Sequence[str], workdir: Path) -> dict:
         results["readiness"] = measure_readiness(plan)
     if "overhead" in measurements:
         results["overhead"] = measure_searches("overhead", plan.overhead, plan.repetitions, workdir, plan.timeout_s)
+    if "schedulers" in measurements and plan.schedulers:
+        results["schedulers"] = {
+            preset: measure_searches(f"scheduler-{preset}", dataclasses.replace(plan.overhead, preset=preset),
+                                     plan.scheduler_repetitions, workdir, plan.timeout_s, plan.scheduler_contenders)
+            for preset in plan.schedulers
+        }
     if "resume" in measurements:
         results["resume"] = measure_resumes(plan, workdir)
     if "scaling" in measurements:

@@ -35,6 +35,10 @@ def tables(results: dict) -> str:
         out += [f"**Orchestration overhead**: {w['trials']} trials of {w['epochs']} epochs of {w['num_train']} "
                 f"windows, medians of {results['plan']['repetitions']} runs each", ""]
         out += searches_table(results["overhead"]["summary"]) + [""]
+    for preset, searched in results.get("schedulers", {}).items():
+        out += [f"**Orchestration overhead with the {preset} preset's scheduler**: the same search, medians of "
+                f"{results['plan']['scheduler_repetitions']} runs each", ""]
+        out += searches_table(searched["summary"]) + [""]
     if "resume" in results:
         out += ["**Resume cost**: from starting again to the first resumed training step", "",
                 _row(["contender", "seconds", "restored its trials"]), _row(["---", "---:", "---"])]

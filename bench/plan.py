@@ -26,6 +26,11 @@ class Plan:
         remote_backends: the backends it runs on, once each; empty: no remote search.
         scale: sizes of the tiny-trial searches of bench/scale.py; empty: none.
         gpu: whether to run bench/gpu.py's searches (skipped, and said so, without a GPU).
+        schedulers: search presets whose scheduler runs the overhead's search again (one
+            per scheduler: asha's is also optuna's and hyperopt's; random's and bayesopt's is
+            none, the overhead's own search); empty: none.
+        scheduler_repetitions: runs of each per contender.
+        scheduler_contenders: who runs them.
     """
 
     repetitions: int
@@ -42,6 +47,9 @@ class Plan:
     remote_backends: tuple[str, ...] = ("chart", "kuberay")
     scale: tuple[int, ...] = ()
     gpu: bool = True
+    schedulers: tuple[str, ...] = ("asha", "pbt")
+    scheduler_repetitions: int = 1
+    scheduler_contenders: tuple[str, ...] = ("pipeline", "raw_tune")
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -65,6 +73,7 @@ FULL = Plan(
     scaling_repetitions=1,
     scale=(100, 1000),
     readiness_repetitions=5,
+    scheduler_repetitions=2,
 )
 QUICK = Plan(
     repetitions=2,
@@ -94,4 +103,5 @@ SMOKE = Plan(
     resume_contenders=("pipeline",),
     remote_backends=(),
     gpu=False,
+    schedulers=(),  # the scheduler searches are the overhead's with another tune.yaml block
 )

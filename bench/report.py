@@ -61,6 +61,10 @@ def headline(results: dict) -> dict:
     if "raw_tune" in overhead:
         figures["raw_tune_time_to_first_trial_s"] = overhead["raw_tune"]["time_to_first_trial_s"]
         figures["raw_tune_setup_later_s"] = overhead["raw_tune"]["setup_later_s"]
+    for preset, searched in results.get("schedulers", {}).items():
+        for name, prefix in (("pipeline", ""), ("raw_tune", "raw_tune_")):
+            if name in searched["summary"]:
+                figures[f"{prefix}overhead_ratio_{preset}"] = searched["summary"][name]["overhead_ratio"]
     for trials, scaled in results.get("scaling", {}).items():
         for name, prefix in (("pipeline", ""), ("raw_tune", "raw_tune_")):
             if name in scaled["summary"]:
@@ -137,6 +141,8 @@ def print_report(results: dict) -> None:
     if "overhead" in results:
         _searches_table(f"Orchestration overhead: {results['plan']['overhead']['trials']} fixed-work trials",
                         results["overhead"]["summary"])
+    for preset, searched in results.get("schedulers", {}).items():
+        _searches_table(f"Orchestration overhead with the {preset} preset's scheduler", searched["summary"])
     if "resume" in results:
         rows = [[name, f"{f['resume_s']:.1f}", str(f["all_restored"])] for name, f in results["resume"]["summary"].items()]
         _table("Resume cost: re-run to first resumed training step", ["contender", "seconds", "restored"], rows)

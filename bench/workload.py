@@ -8,7 +8,10 @@ The pipeline and plain lightray train it through :class:`BenchCLI`; raw Ray Tune
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from aframe_tune.demo.cli import DemoCLI
 
@@ -16,6 +19,19 @@ from bench.timing import StepTimer, TimedTuneReport, record
 
 METRIC = "valid_auroc"
 MODE = "max"
+PRESETS = Path(__file__).resolve().parent.parent / "configs" / "tune" / "searches"
+# the pipeline's hyperparameter and raw Ray Tune's name for it
+RAW_NAMES = {"model.learning_rate": "learning_rate"}
+DEFAULT_CHECKPOINTS = {"class_path": "ray.air.config.CheckpointConfig",
+                       "init_args": {"num_to_keep": 2, "checkpoint_score_attribute": METRIC,
+                                     "checkpoint_score_order": MODE}}
+
+
+def preset_block(preset: str, key: str) -> Any:
+    """``key`` of the search preset's own tune.yaml block (``scheduler`` from NAME.yaml,
+    ``checkpoint_config`` from NAME.checkpoints.yaml), or None where the preset has none."""
+    path = PRESETS / (f"{preset}.yaml" if key == "scheduler" else f"{preset}.checkpoints.yaml")
+    return yaml.safe_load(path.read_text()).get(key) if path.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,9 @@ class Workload:
         width: channels of the model's first layer (the work per step).
         accelerator: Lightning's accelerator for the pipeline and lightray (``gpu`` on a GPU).
         gpus_per_trial: GPUs Ray gives each trial (fractions share a GPU).
+        preset: the search preset (configs/tune/searches) whose scheduler, and checkpoint
+            settings if it has its own, the search uses; None: no scheduler. Its search
+            algorithm is not used: every contender samples at random.
     """
 
     trials: int
@@ -41,6 +60,18 @@ class Workload:
     width: int = 16
     accelerator: str = "cpu"
     gpus_per_trial: float = 0
+    preset: str | None = None
+
+    @property
+    def scheduler(self) -> dict[str, Any] | None:
+        """The preset's ``scheduler`` block, as tune.yaml takes it."""
+        return preset_block(self.preset, "scheduler") if self.preset else None
+
+    @property
+    def checkpoints(self) -> dict[str, Any]:
+        """``run_config.checkpoint_config``: the preset's own, else the template's."""
+        own = preset_block(self.preset, "checkpoint_config") if self.preset else None
+        return own or DEFAULT_CHECKPOINTS
 
     def train_config(self) -> dict[str, Any]:
         """train.yaml: the demo model, CPU, fixed data, and the bench's step timer."""
@@ -65,17 +96,16 @@ class Workload:
         }
 
     def tune_config(self) -> dict[str, Any]:
-        """tune.yaml: random search without early stopping, so every trial does the same work."""
+        """tune.yaml: random search, without early stopping unless a preset's scheduler is given,
+        so that every trial does the same work."""
         return {
             "tune_config": {"metric": METRIC, "mode": MODE, "num_samples": self.trials,
-                            "max_concurrent_trials": None, "scheduler": None, "search_alg": None,
+                            "max_concurrent_trials": None, "scheduler": self.scheduler, "search_alg": None,
                             "reuse_actors": True},
             "run_config": {
                 "name": "tune",
                 "failure_config": {"max_failures": 0},
-                "checkpoint_config": {"class_path": "ray.air.config.CheckpointConfig",
-                                      "init_args": {"num_to_keep": 2, "checkpoint_score_attribute": METRIC,
-                                                    "checkpoint_score_order": MODE}},
+                "checkpoint_config": self.checkpoints,
                 "verbose": 0,
             },
             "tune_callback": {"class_path": "bench.timing.TimedLightRayReport",

@@ -4,6 +4,7 @@ every measurement completes. No timing is asserted: benchmarks measure, tests ch
 from __future__ import annotations
 
 import json
+import pydoc
 import math
 import random
 import subprocess
@@ -11,12 +12,17 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
+from aframe_tune.tune.inputs import check_search_inputs
+from aframe_tune.tune.train_config import TrainConfig
 from bench.idle_workers import Sample, idle_fraction
+from bench.raw_tune import raw_checkpoints, raw_scheduler
 from bench.readiness import measure_once
 from bench.remote import ApiRequests, first_step, request_kind
 from bench.report import remote_headline
 from bench.searches import SearchRun, read_trials
+from bench.workload import Workload
 from tests.conftest import clean_environment
 from tests.k8s.emulator import RequestRecord
 
@@ -116,3 +122,24 @@ def test_remote_figures_count_this_machines_requests_and_the_earliest_first_step
     # without a suffix: the worse backend's
     assert (figures["remote_first_trial_s"], figures["remote_api_requests"], figures["idle_worker_fraction"]) == (50.0, 90, 0.07)
     assert figures["remote_first_trial_s_chart"] == 40.0 and figures["idle_worker_fraction_kuberay"] == 0.07
+
+
+@pytest.mark.parametrize("preset", ["asha", "pbt"])
+def test_a_presets_scheduler_reaches_both_contenders_alike_and_passes_the_pipelines_checks(
+        tmp_path: Path, preset: str) -> None:
+    workload = Workload(trials=8, epochs=8, num_train=256, num_valid=128, preset=preset)
+    own = yaml.safe_load((REPOSITORY / "configs" / "tune" / "searches" / f"{preset}.yaml").read_text())["scheduler"]
+    tune_yaml = workload.tune_config()
+    assert tune_yaml["tune_config"]["scheduler"] == own
+    (tmp_path / "tune.yaml").write_text(yaml.safe_dump(tune_yaml))
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(workload.train_config()))
+    check_search_inputs(tmp_path / "tune.yaml", TrainConfig(tmp_path / "train.yaml"))
+    scheduler = raw_scheduler(workload)
+    assert isinstance(scheduler, pydoc.locate(own["class_path"]))
+    checkpoints = raw_checkpoints(workload)
+    if preset == "pbt":  # its own block: every checkpoint kept, the mutations under raw Tune's name
+        assert checkpoints.num_to_keep is None
+        assert set(scheduler._hyperparam_mutations) == {"learning_rate"}
+    else:
+        assert checkpoints.num_to_keep == 2 and scheduler._max_t == own["init_args"]["max_t"]
+    assert raw_scheduler(Workload(trials=8, epochs=8, num_train=256, num_valid=128)) is None
