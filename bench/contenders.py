@@ -110,16 +110,18 @@ def stop_group(process: subprocess.Popen) -> None:
 
 
 def finished(launch: Launch, process: subprocess.Popen) -> bool:
-    """Whether the search completed: every trial trained to its end (and the pipeline made best.pt)."""
+    """Whether the search completed: every trial trained to its end, or with a scheduler (which
+    may stop a trial at a report) reported at least once; and the pipeline made best.pt."""
     if launch.contender == "pipeline" and (process.returncode != 0 or not (launch.run_dir / "best.pt").is_file()):
         return False
     if launch.contender == "raw_tune" and process.returncode != 0:
         return False
     # lightray's console script exits 1 even when the search succeeds: it returns the ResultGrid
+    trained = ("end", "progress") if launch.workload.preset else ("end",)
     ended = set()
     for path in launch.events.glob("*.jsonl"):
         for line in path.read_text().splitlines():
             event = json.loads(line)
-            if event["event"] == "end":
+            if event["event"] in trained:
                 ended.add(event["trial"])
     return len(ended) >= launch.workload.trials

@@ -31,11 +31,13 @@ class TrialTiming:
 
 
 def read_trials(events: Path, since: float = 0.0) -> list[TrialTiming]:
-    """Every trial that started at or after ``since``, in order of starting.
+    """Every run of a trial that started at or after ``since``, in order of starting.
 
-    A trial restored into a process twice (a resume) counts from its latest start.
+    A trial started again in a process (restored by a resume, or by a scheduler that paused it)
+    is another run; a run's compute is its last ``progress`` or its ``end``.
     """
-    by_trial: dict[tuple[str, int], dict] = {}
+    runs: list[dict] = []
+    current: dict[tuple[str, int], dict] = {}
     for path in events.glob("*.jsonl"):
         for line in path.read_text().splitlines():
             event = json.loads(line)
@@ -43,13 +45,18 @@ def read_trials(events: Path, since: float = 0.0) -> list[TrialTiming]:
                 continue
             key = (event["trial"], event["pid"])
             if event["event"] == "start":
-                by_trial[key] = {"start": event["t"], "first_step": None, "end": None, "compute_s": 0.0}
-            elif key in by_trial and event["event"] == "first_step" and by_trial[key]["first_step"] is None:
-                by_trial[key]["first_step"] = event["t"]
-            elif key in by_trial and event["event"] == "end":
-                by_trial[key].update(end=event["t"], compute_s=event["compute_s"])
-    trials = [TrialTiming(trial, pid, **values) for (trial, pid), values in by_trial.items()]
-    return sorted(trials, key=lambda trial: trial.start)
+                current[key] = {"trial": event["trial"], "pid": event["pid"], "start": event["t"],
+                                "first_step": None, "end": None, "compute_s": 0.0}
+                runs.append(current[key])
+            elif key not in current:
+                continue
+            elif event["event"] == "first_step" and current[key]["first_step"] is None:
+                current[key]["first_step"] = event["t"]
+            elif event["event"] == "progress":
+                current[key]["compute_s"] = event["compute_s"]
+            elif event["event"] == "end":
+                current[key].update(end=event["t"], compute_s=event["compute_s"])
+    return sorted((TrialTiming(**run) for run in runs), key=lambda trial: trial.start)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ Each trial process appends one JSON line per event to ``$AFRAME_BENCH_EVENTS/<pi
   training step to its end (every training and validation batch, data loading and metrics
   included), less the time its reports and checkpoints to Ray Tune took. That is the work the
   same training costs without any tuning framework, which an ideal orchestrator could not avoid.
-  ``steps_s`` (the training and validation steps alone) and ``reports_s`` are recorded too.
+  ``steps_s`` (the training and validation steps alone) and ``reports_s`` are recorded too;
+- ``progress``: before each report, the ``compute_s`` so far, for a trial that a scheduler stops
+  (or pauses) at a report and so never ends its training.
 
 The reports are timed by the ``tune_callback`` classes below, thin timed versions of lightray's
 and Ray Tune's own reporting callbacks, which every contender's configuration names.
@@ -118,6 +120,11 @@ class StepTimer(pl.Callback):
                                 batch_idx: int, dataloader_idx: int = 0) -> None:
         if not trainer.sanity_checking:
             self._finish()
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # before the reporting callback's on_validation_end, where a scheduler may stop the trial
+        if not trainer.sanity_checking and self._loop_started is not None:
+            record("progress", compute_s=time.perf_counter() - self._loop_started - _ReportClock.total_s)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         loop_s = time.perf_counter() - (self._loop_started or time.perf_counter())

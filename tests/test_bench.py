@@ -53,6 +53,19 @@ def test_figures_from_the_trials_events(tmp_path: Path) -> None:
     assert [t.trial for t in read_trials(tmp_path, since=20.05)] == ["c", "d"]
 
 
+def test_a_trial_stopped_or_paused_by_a_scheduler_counts_the_compute_it_reported(tmp_path: Path) -> None:
+    # "a" is stopped after its second report; "b" is paused, then restored into the same process
+    write_events(tmp_path, 1, [("start", "a", 10.0, {}), ("first_step", "a", 11.0, {}),
+                               ("progress", "a", 15.0, {"compute_s": 4.0}), ("progress", "a", 19.0, {"compute_s": 8.0}),
+                               ("start", "b", 20.0, {}), ("first_step", "b", 20.5, {}),
+                               ("progress", "b", 24.0, {"compute_s": 3.5}),
+                               ("start", "b", 25.0, {}), ("first_step", "b", 25.2, {}),
+                               ("progress", "b", 28.0, {"compute_s": 2.8}), ("end", "b", 29.0, {"compute_s": 3.6})])
+    trials = read_trials(tmp_path)
+    assert [(t.trial, t.compute_s, t.end) for t in trials] == [("a", 8.0, None), ("b", 3.5, None), ("b", 3.6, 29.0)]
+    assert SearchRun("pipeline", wall_s=20.0, concurrency=1, trials=trials, launched=9.0).compute_s == 15.1
+
+
 @pytest.mark.cluster
 def test_the_watch_makes_as_many_requests_for_32_workers_as_for_1() -> None:
     rng = random.Random(1)
