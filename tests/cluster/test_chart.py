@@ -5,12 +5,19 @@ from __future__ import annotations
 import base64
 import configparser
 import copy
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from tests.cluster.chart import CHART, helm, needs_helm, render
+from tests.pod_simulator import pid_namespace
 
 pytestmark = needs_helm
 
@@ -69,16 +76,16 @@ def test_objects_and_conventional_labels() -> None:
 def test_head_worker_and_services() -> None:
     objects = render(VALID)
     head = container(objects, "tune-abc-head")
-    assert head["command"][:3] == ["ray", "start", "--head"]
-    assert "--ray-client-server-port=10001" in head["command"]
+    assert head["command"] == ["/bin/bash", "-c", "--"] and "ray start --head " in head["args"][0]
+    assert "--ray-client-server-port=10001" in head["args"][0]
     assert head["resources"]["limits"] == {"cpu": "8", "memory": "32G"}
 
     worker_job = objects[("Job", "tune-abc-worker")]
     assert worker_job["spec"]["parallelism"] == 3 and "completions" not in worker_job["spec"]
     assert worker_job["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
     worker = container(objects, "tune-abc-worker")
-    assert "--address=tune-abc-head:6379" in worker["command"]
-    assert "--num-gpus=2" in worker["command"]
+    assert "--address=tune-abc-head:6379" in worker["args"][0]
+    assert "--num-gpus=2" in worker["args"][0]
     assert worker["resources"]["limits"] == {"cpu": "16", "memory": "64G", "nvidia.com/gpu": "2"}
     assert worker["resources"]["requests"] == worker["resources"]["limits"]
     affinity = worker_job["spec"]["template"]["spec"]["affinity"]
@@ -230,3 +237,32 @@ def test_every_workload_follows_the_platform_s_rules(values: dict[str, Any]) -> 
     assert policy.problems("Deployment", {"spec": {"template": {"spec": {"containers": [
         {"name": "x", "resources": {"requests": {"cpu": "1", "memory": "1G", "nvidia.com/gpu": "1"},
                                     "limits": {"cpu": "1", "memory": "1G", "nvidia.com/gpu": "1"}}}]}}}}) != []
+
+
+# ray start --block, as far as signals go: Python's default SIGTERM, which its PID namespace's
+# init would ignore
+FAKE_RAY = f"#!{sys.executable}\nimport time\nwhile True:\n    time.sleep(1)\n"
+
+
+@pytest.mark.parametrize("name", ["tune-abc-head", "tune-abc-worker"])
+def test_a_ray_pod_ends_at_once_on_the_kubelet_s_sigterm(tmp_path: Path, name: str) -> None:
+    """Run as its container's first process, the head's or a worker's command ends within
+    seconds of SIGTERM; one that ignored it would hold its node (a worker, its GPUs) until the
+    kubelet's grace period ends."""
+    namespace = pid_namespace()
+    if not namespace:
+        pytest.skip("no PID namespace on this machine: the command would not be its container's init")
+    (tmp_path / "ray").write_text(FAKE_RAY)
+    (tmp_path / "ray").chmod(0o755)
+    spec = container(render(VALID), name)
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+    pod = subprocess.Popen([*namespace, *spec["command"], *spec.get("args", [])], env=env, start_new_session=True)
+    try:
+        time.sleep(2)  # the command has started Ray
+        assert pod.poll() is None
+        os.killpg(pod.pid, signal.SIGTERM)
+        assert pod.wait(5) == 143
+    finally:
+        if pod.poll() is None:
+            os.killpg(pod.pid, signal.SIGKILL)
+            pod.wait()
