@@ -130,7 +130,7 @@ def run(plan: Plan, measurements: Sequence[str], workdir: Path) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller searches and fewer repetitions (~20 min, ~7 of them the remote searches)")
+    parser.add_argument("--quick", action="store_true", help="smaller searches and fewer repetitions (~30 min on 2 cores, ~7 of them the remote searches)")
     parser.add_argument("--smoke", action="store_true",
                         help="the smallest run of everything, to check the benchmark works (~2 min); numbers mean little")
     parser.add_argument("--out", type=Path, help="write the raw numbers and headline figures here as JSON")
