@@ -193,7 +193,7 @@ def run_resume(launch: Launch, timeout_s: float) -> ResumeRun:
     except Exception:
         pass
     stop_group(process)
-    before = {t.trial for t in read_trials(launch.events)}
+    before = read_trials(launch.events)
     process, relaunched = launch.start()
     try:
         def first_resumed_step() -> float | None:
@@ -201,8 +201,20 @@ def run_resume(launch: Launch, timeout_s: float) -> ResumeRun:
             return min(steps) if steps else None
 
         first = _wait_for(first_resumed_step, process, launch, timeout_s, "the first resumed training step")
-        after = {t.trial for t in read_trials(launch.events, since=relaunched)}
+        after = read_trials(launch.events, since=relaunched)
     finally:
         stop_group(process)
-    # trials interrupted by the Ctrl-C keep their ids when restored; a fresh search has new ones
-    return ResumeRun(launch.contender, first - relaunched, restored=bool(after & before))
+    return ResumeRun(launch.contender, first - relaunched, restored=resumed(before, after))
+
+
+def resumed(before: list[TrialTiming], after: list[TrialTiming]) -> bool:
+    """Whether the trials run after a restart are the interrupted search's, and none that had
+    ended is trained again. Ray Tune's trial ids are the experiment's id and an index: a
+    restored search keeps them (its interrupted trials, and those still pending when the
+    Ctrl-C came), a fresh search has a new experiment id."""
+    def experiment(trial: TrialTiming) -> str:
+        return trial.trial.rsplit("_", 1)[0]
+
+    ended = {trial.trial for trial in before if trial.end}
+    return (bool(after) and {experiment(t) for t in after} == {experiment(t) for t in before}
+            and not ended & {trial.trial for trial in after})

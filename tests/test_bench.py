@@ -21,7 +21,7 @@ from bench.raw_tune import raw_checkpoints, raw_scheduler
 from bench.readiness import measure_once
 from bench.remote import ApiRequests, first_step, request_kind
 from bench.report import remote_headline
-from bench.searches import SearchRun, read_trials
+from bench.searches import SearchRun, TrialTiming, read_trials, resumed
 from bench.workload import Workload
 from tests.conftest import clean_environment
 from tests.k8s.emulator import RequestRecord
@@ -64,6 +64,19 @@ def test_a_trial_stopped_or_paused_by_a_scheduler_counts_the_compute_it_reported
     trials = read_trials(tmp_path)
     assert [(t.trial, t.compute_s, t.end) for t in trials] == [("a", 8.0, None), ("b", 3.5, None), ("b", 3.6, 29.0)]
     assert SearchRun("pipeline", wall_s=20.0, concurrency=1, trials=trials, launched=9.0).compute_s == 15.1
+
+
+def test_a_search_counts_as_resumed_when_its_own_trials_go_on_whether_or_not_one_was_running() -> None:
+    def timing(trial: str, ended: bool) -> TrialTiming:
+        return TrialTiming(trial, 1, 0.0, 1.0, 2.0 if ended else None, 1.0)
+
+    between_waves = [timing("3edb1_00000", True), timing("3edb1_00001", True)]
+    mid_trial = [timing("3edb1_00000", True), timing("3edb1_00001", False)]
+    assert resumed(between_waves, [timing("3edb1_00002", False), timing("3edb1_00003", False)])
+    assert resumed(mid_trial, [timing("3edb1_00001", False), timing("3edb1_00002", False)])
+    assert not resumed(between_waves, [timing("9f00a_00000", False)])  # a fresh search
+    assert not resumed(between_waves, [timing("3edb1_00000", False)])  # a finished trial trained again
+    assert not resumed(between_waves, [])
 
 
 @pytest.mark.cluster
