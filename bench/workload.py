@@ -96,8 +96,8 @@ class Workload:
         }
 
     def tune_config(self) -> dict[str, Any]:
-        """tune.yaml: random search, without early stopping unless a preset's scheduler is given,
-        so that every trial does the same work."""
+        """tune.yaml: random search; without a preset no early stopping, so that every trial does
+        the same work, and with one the preset's scheduler."""
         return {
             "tune_config": {"metric": METRIC, "mode": MODE, "num_samples": self.trials,
                             "max_concurrent_trials": None, "scheduler": self.scheduler, "search_alg": None,
