@@ -109,11 +109,22 @@ def read_status(storage: S3Storage, search: FollowedSearch) -> SearchStatus | No
     return read_search_status(storage, search.location, search.release)
 
 
+# what the follower says before the search reports trials: before it has written a status, and
+# once it runs (its driver checked the experiment, no trial has reported yet)
+NOT_STARTED = "waiting for the search to start"
+NO_RESULT_YET = "the search is running; waiting for its trials' first results"
+
+
 def status_line(search: FollowedSearch, status: SearchStatus | None) -> str:
-    if status is None or status.progress is None:
-        waiting = status.message if status is not None and status.message else "waiting for the search to start"
-        return f"Ray cluster {search.release}: {waiting}"
-    return status.progress.line()
+    """The line that says where the search stands: its progress once it has some, else what it
+    is doing or waiting for."""
+    if status is not None and status.progress is not None:
+        return status.progress.line()
+    if status is None:
+        waiting = NOT_STARTED
+    else:
+        waiting = status.message or (NO_RESULT_YET if status.state is SearchState.RUNNING else NOT_STARTED)
+    return f"Ray cluster {search.release}: {waiting}"
 
 
 @dataclass(frozen=True)
