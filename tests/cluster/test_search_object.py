@@ -50,7 +50,7 @@ def test_the_watch_sees_the_search_end_and_go_with_a_request_per_watch(tmp_path:
                 await watch.close()
 
         asyncio.run(scenario())
-        jobs = emulator.requests(path=f"/jobs")
+        jobs = emulator.requests(path="/jobs")
         # thousands of looks above; a read and a watch, then the same after the server ended the watch
         assert [(r.method, r.watch) for r in jobs] == [("GET", False), ("GET", True)] * 2, [r.path for r in jobs]
 
