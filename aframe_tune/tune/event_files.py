@@ -1,10 +1,12 @@
 """Scalars of TensorBoard event files, read as they grow.
 
 An event file is a sequence of TFRecords (a little-endian 64-bit length, a CRC of it, the
-record, a CRC of the record), each record an ``Event`` protocol buffer. tensorboardX, a
-dependency already, holds the ``Event`` schema; the ``tensorboard`` package, whose reader
-(``EventFileLoader``) does the same, would bring a web server and its dependencies for these
-few lines.
+record, a CRC of the record), each record an ``Event`` protocol buffer. protobuf decodes them
+with the part of TensorFlow's schema read here (:mod:`aframe_tune.tune.event_schema`). The
+``tensorboard`` package, whose reader (``EventFileLoader``) does the same, would bring a web
+server and its dependencies for these few lines; tensorboardX's copy of the schema cannot be
+imported without tensorboardX's package, which imports torch (1.1 s and ~185 MB in every trial
+process of a command's search, and in its driver).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tensorboardX.proto.event_pb2 import Event
+from aframe_tune.tune.event_schema import Event
 
 HEADER = struct.Struct("<QI")  # length, masked CRC of the length
 FOOTER_BYTES = 4  # masked CRC of the record
@@ -36,7 +39,7 @@ class Scalar:
     value: float
 
 
-def scalars_of(event: Event) -> list[Scalar]:
+def scalars_of(event: Any) -> list[Scalar]:
     """The scalars of one event: ``simple_value`` (tensorboardX, PyTorch) or a one-number tensor (TF 2)."""
     found = []
     for value in event.summary.value:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tensorboardX import SummaryWriter
 from tensorboardX.proto.event_pb2 import Event
+from tensorboardX.proto.types_pb2 import DataType
 
 from aframe_tune.tune.command_spec import MetricSourceKind
 from aframe_tune.tune.event_files import EventFileTail
@@ -59,6 +60,29 @@ def test_a_record_still_being_written_waits_for_the_next_read(tmp_path: Path) ->
     path.write_bytes(record)
     (scalar,) = tail.new_scalars()
     assert (scalar.tag, scalar.step, scalar.value) == ("acc", 3, 0.5)
+
+
+def test_scalars_held_as_tensors_are_read_with_tensorflow_s_own_schema(tmp_path: Path) -> None:
+    """TensorFlow 2 writes a scalar as a one-number tensor; the events here are built with
+    tensorboardX's copy of TensorFlow's schema, and read with the part aframe-tune declares."""
+    events = []
+    for step, fill in enumerate([
+        lambda t: (setattr(t, "dtype", DataType.DT_FLOAT), t.float_val.append(0.25)),
+        lambda t: (setattr(t, "dtype", DataType.DT_DOUBLE), t.double_val.append(0.125)),
+        lambda t: (setattr(t, "dtype", DataType.DT_FLOAT), setattr(t, "tensor_content", struct.pack("<f", 0.5))),
+        lambda t: (setattr(t, "dtype", DataType.DT_DOUBLE), setattr(t, "tensor_content", struct.pack("<d", 0.75))),
+    ]):
+        event = Event(step=step, wall_time=1.5)
+        value = event.summary.value.add(tag="valid/acc")
+        fill(value.tensor)
+        value.tensor.tensor_shape.SetInParent()
+        events.append(event)
+    path = tmp_path / "events.out.tfevents.2"
+    path.write_bytes(b"".join(struct.pack("<QI", len(data), 0) + data + struct.pack("<I", 0)
+                              for data in [Event(file_version="brain.Event:2").SerializeToString(),
+                                           *[event.SerializeToString() for event in events]]))
+    assert [(s.tag, s.step, s.value) for s in EventFileTail(path).new_scalars()] == \
+        [("valid/acc", 0, 0.25), ("valid/acc", 1, 0.125), ("valid/acc", 2, 0.5), ("valid/acc", 3, 0.75)]
 
 
 def test_json_lines_among_ordinary_output_make_steps_when_they_hold_the_metric() -> None:
