@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aframe_tune.tune.command_spec import TrainableKind
 from aframe_tune.tune.loggers import SearchLoggers
 
 # appends to run_config.callbacks whatever tune.yaml lists there
@@ -38,6 +39,11 @@ class LightrayArguments:
     cpus_per_trial: float = 1
     gpus_per_trial: float = 0
     loggers: SearchLoggers = field(default_factory=SearchLoggers)
+
+    @property
+    def trainable(self) -> TrainableKind:
+        """A model's search has a train.yaml; a command's has none."""
+        return TrainableKind.COMMAND if self.train_config is None else TrainableKind.LIGHTNING
 
     def to_argv(self) -> list[str]:
         argv = ["--config", str(self.tune_config), f"--run_config.storage_path={self.storage_path}"]

@@ -13,6 +13,9 @@ once per trial. What ``lightray.cli.cli`` does around it is done here instead, f
   its fate, go with it;
 - lightray 0.2.5 types ``cpus_per_trial`` and ``gpus_per_trial`` as whole numbers; several
   small trials sharing a GPU (``gpus_per_trial: 0.25``) need the fraction given to Ray here.
+
+A command's search reads tune.yaml with lightray's arguments but the model's two
+(``aframe_tune.tune.search_parser``), so that its driver never imports Lightning.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from aframe_tune.errors import TuningError
 from aframe_tune.signals import stopped_by
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.command_spec import CommandSpec
+from aframe_tune.tune.param_space import tune_domains
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +42,15 @@ def parse_search(arguments: LightrayArguments) -> Any:
     """tune.yaml and its overrides parsed by lightray's parser, as ``lightray`` would read them."""
     from jsonargparse import ArgumentError
 
-    from aframe_tune.tune.lightray_config import lightray_parser, readable_by_lightray
+    from aframe_tune.tune.lightray_config import readable_by_lightray
+    from aframe_tune.tune.search_parser import search_parser
 
     argv = arguments.to_argv()
     logger.info("Searching with lightray's trainable: %s", " ".join(argv))
     # tune.yaml as lightray can read it: whole numbers of CPUs and GPUs (the trials get the real ones)
     with readable_by_lightray(arguments.tune_config) as tune_config:
         try:
-            return lightray_parser().parse_args(["--config", str(tune_config), *argv[2:]])
+            return search_parser(arguments.trainable).parse_args(["--config", str(tune_config), *argv[2:]])
         except ArgumentError as error:  # the checks passed, so this is not the user's to fix
             raise TuningError(f"lightray's parser rejected the checked configuration: {error}") from None
 
@@ -107,20 +112,18 @@ def run_search(arguments: LightrayArguments, progress: Any = None, command: Comm
         The ``ray.tune.ResultGrid``.
     """
     import lightray.fs
-    import lightray.utils
     from ray import tune
 
     from aframe_tune.tune.lightning_trainable import lightning_trainable
     from aframe_tune.tune.lightray_config import instantiate_search
 
     parsed = parse_search(arguments)
-    search = instantiate_search(parsed)
+    search = instantiate_search(parsed, arguments.trainable)
     search.run_config.sync_config = search.sync_config
     search.run_config.callbacks = [*(search.run_config.callbacks or []), *arguments.loggers.callbacks()]
     if progress is not None:
         show_progress_instead_of_tables(search.run_config, progress)
-    param_space = dict(search.param_space or {})
-    lightray.utils.eval_tune_run_config(param_space)  # checked strings -> Ray Tune domains
+    param_space = tune_domains(search.param_space or {})  # checked strings -> Ray Tune domains
 
     storage_path = search.run_config.storage_path
     if command is not None:

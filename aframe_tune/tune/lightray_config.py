@@ -9,15 +9,16 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from aframe_tune.errors import ConfigError, Problems
-from aframe_tune.tune.command_spec import COMMAND_KEYS
+from aframe_tune.tune.command_spec import COMMAND_KEYS, TrainableKind, trainable_kind
+from aframe_tune.tune.param_space import tune_domains
 from aframe_tune.tune.parser_errors import read_parser_error
+from aframe_tune.tune.search_parser import search_parser
 from aframe_tune.tune.spec import TuneSpec, read_yaml_mapping
 
 # Ray Tune's integrations import without their library and fail only when the search starts.
@@ -95,8 +96,8 @@ def without_command_keys(text: str) -> str:
                           sort_keys=False)
 
 
-def instantiate_search(parsed: Any) -> Any:
-    """Instantiate lightray's parsed search, with Ray Tune's ``CheckpointConfig`` and
+def instantiate_search(parsed: Any, trainable: TrainableKind) -> Any:
+    """Instantiate a search parsed by :func:`~aframe_tune.tune.search_parser.search_parser`, with Ray Tune's ``CheckpointConfig`` and
     ``FailureConfig`` in its ``run_config`` where lightray's parser would build ray.air's.
 
     ray.tune.RunConfig warns of a deprecation when it is built with ray.air's classes, so it is
@@ -107,7 +108,7 @@ def instantiate_search(parsed: Any) -> Any:
     parsed = parsed.clone()
     checkpoint, failure = parsed.run_config.checkpoint_config, parsed.run_config.failure_config
     parsed.run_config.checkpoint_config = parsed.run_config.failure_config = None
-    search = lightray_parser().instantiate(parsed)
+    search = search_parser(trainable).instantiate(parsed)
     if checkpoint is not None:
         # its fields, given as a class_path's init_args or directly
         search.run_config.checkpoint_config = tune.CheckpointConfig(**checkpoint.get("init_args", checkpoint).as_dict())
@@ -133,15 +134,13 @@ def with_whole_number_resources(text: str) -> str:
     return text
 
 
-@cache
-def lightray_parser() -> Any:
-    """lightray's own argument parser, captured without running a search."""
-    from jsonargparse import capture_parser
-    from lightray.cli import cli
-
-    parser = capture_parser(cli)
-    parser.exit_on_error = False
-    return parser
+def trainable_of(content: dict[str, Any]) -> TrainableKind:
+    """tune.yaml's ``trainable``; a model's search for a value that is neither (reported by
+    :func:`~aframe_tune.tune.spec.load_tune_spec`)."""
+    try:
+        return trainable_kind(content, Path())
+    except ConfigError:
+        return TrainableKind.LIGHTNING
 
 
 def _as_lightray_reads(path: Path, replaced: dict[str, Any] | None) -> dict[str, Any]:
@@ -160,7 +159,8 @@ def _as_lightray_reads(path: Path, replaced: dict[str, Any] | None) -> dict[str,
 
 
 def check_with_lightray(path: Path, replaced: dict[str, Any] | None = None) -> None:
-    """Parse tune.yaml with lightray's parser, instantiating nothing.
+    """Parse tune.yaml with the parser its search will read it with (lightray's for a model's
+    search), instantiating nothing.
 
     Args:
         path: tune.yaml.
@@ -169,7 +169,7 @@ def check_with_lightray(path: Path, replaced: dict[str, Any] | None = None) -> N
     """
     from jsonargparse import ArgumentError
 
-    parser = lightray_parser()
+    parser = search_parser(trainable_of(read_yaml_mapping(path)))
     try:
         parser.parse_object(_as_lightray_reads(path, replaced))
     except ArgumentError as error:
@@ -210,13 +210,10 @@ def check_search_space(path: Path, spec: TuneSpec) -> None:
     accept ``param_space`` (BayesOpt takes only continuous ranges, HyperOpt no grid_search, …);
     Population Based Training may mutate only keys the search samples, and needs the newest
     checkpoints kept."""
-    import lightray.utils
-
-    parser = lightray_parser()
+    parser = search_parser(spec.trainable)
     # the checks before this one passed, so it parses; param_space is given to the searcher below
-    search = instantiate_search(parser.parse_object(_as_lightray_reads(path, {"param_space": None})))
-    domains = dict(spec.param_space)
-    lightray.utils.eval_tune_run_config(domains)
+    search = instantiate_search(parser.parse_object(_as_lightray_reads(path, {"param_space": None})), spec.trainable)
+    domains = tune_domains(spec.param_space)
     problems = Problems()
     searcher = search.tune_config.search_alg
     if searcher is not None:

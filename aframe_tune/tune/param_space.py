@@ -101,6 +101,30 @@ def normalize_param_space(param_space: Any, path: Path) -> dict[str, str]:
     return normalized
 
 
+def sampler_call(expression: str) -> tuple[str, list[Any]]:
+    """The sampling function's name and arguments of an expression :func:`normalize_sampler` returned."""
+    call = ast.parse(expression, mode="eval").body
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):  # never, once normalized
+        raise ConfigError(f"param_space value {expression!r} is not a Ray Tune sampling function; write one such "
+                          f"as {EXAMPLE}")
+    return call.func.attr, [ast.literal_eval(argument) for argument in call.args]
+
+
+def tune_domains(param_space: Mapping[str, str]) -> dict[str, Any]:
+    """Ray Tune's search space of a checked ``param_space``: each ``tune.f(a, b)`` called as
+    ``ray.tune.f(a, b)``, as lightray evaluates it, without lightray (whose module imports Lightning).
+
+    Imports Ray: call only once the driver has configured it.
+    """
+    from ray import tune
+
+    domains = {}
+    for key, expression in param_space.items():
+        sampler, arguments = sampler_call(expression)
+        domains[key] = getattr(tune, sampler)(*arguments)
+    return domains
+
+
 def sample_values(expression: str, count: int = 3, seed: int = 0) -> list[Any]:
     """Values trials could get from a checked sampling function: every value of a ``choice`` or
     ``grid_search`` (up to ``count`` * 4), else ``count`` samples drawn as Ray Tune draws them.
@@ -110,12 +134,10 @@ def sample_values(expression: str, count: int = 3, seed: int = 0) -> list[Any]:
     import numpy as np
     from ray import tune
 
-    call = ast.parse(expression, mode="eval").body
-    assert isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-    arguments = [ast.literal_eval(argument) for argument in call.args]
-    if call.func.attr in ("choice", "grid_search"):
+    sampler, arguments = sampler_call(expression)
+    if sampler in ("choice", "grid_search"):
         return list(arguments[0])[: count * 4]
-    domain = getattr(tune, call.func.attr)(*arguments)
+    domain = getattr(tune, sampler)(*arguments)
     samples = domain.sample(size=count, random_state=np.random.default_rng(seed))
     # numpy scalars print as Python numbers, as lightray's str() of them does
     return [sample.item() if hasattr(sample, "item") else sample for sample in samples]

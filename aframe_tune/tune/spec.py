@@ -13,6 +13,7 @@ from aframe_tune.errors import ConfigError, Problems
 from aframe_tune.tune.command_spec import (COMMAND_KEYS, CommandSpec, TrainableKind, load_command_spec,
                                           trainable_kind)
 from aframe_tune.tune.param_space import normalize_param_space, param_space_argument
+from aframe_tune.tune.search_parser import MODEL_ONLY_ARGUMENTS
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
@@ -165,6 +166,11 @@ def load_tune_spec(path: Path) -> TuneSpec:
         problems.add(ConfigError(f"{path}: {', '.join(stray)} {'is' if len(stray) == 1 else 'are'} for a command, but "
                                  "trainable is lightning (the default); add trainable: command to tune a command",
                                  key=f"{path}::trainable"))
+    model_keys = [key for key in MODEL_ONLY_ARGUMENTS if key in content]
+    if trainable is TrainableKind.COMMAND and model_keys:
+        problems.add(ConfigError(f"{path}: {', '.join(model_keys)} {'is' if len(model_keys) == 1 else 'are'} for a "
+                                 "LightningCLI model, but trainable is command; remove "
+                                 f"{'it' if len(model_keys) == 1 else 'them'}", key=f"{path}::{model_keys[0]}"))
     if trainable is TrainableKind.COMMAND:
         with problems.check():
             values["command"] = load_command_spec(content, path, values.get("param_space") or

@@ -77,3 +77,10 @@ def test_lightray_is_shown_tune_yaml_without_the_command_s_keys(tmp_path: Path) 
     assert set(yaml.safe_load(without_command_keys(text))) == {"param_space", "tune_config", "run_config"}
     lightning = "# a comment\nlightning_cli_cls: x.Y\n"
     assert without_command_keys(lightning) == lightning
+
+
+def test_a_model_s_keys_in_a_command_s_tune_yaml_are_named(tmp_path: Path) -> None:
+    model = {"lightning_cli_cls": "x.Y", "tune_callback": {"class_path": "ray.tune.integration.pytorch_lightning"}}
+    with pytest.raises(InvalidInputsError, match="tune_callback, lightning_cli_cls are for a LightningCLI model, "
+                                                  "but trainable is command; remove them"):
+        load_tune_spec(write(tmp_path, {**COMMAND, **model}))

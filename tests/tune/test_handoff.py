@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from aframe_tune.tune.arguments import LightrayArguments
@@ -17,6 +18,7 @@ from aframe_tune.tune.lightray_config import (
 )
 
 TEMPLATES = Path(__file__).parents[2] / "configs" / "tune"
+COMMAND_TEMPLATES = TEMPLATES.parent / "command"
 TUNE_YAML = """\
 # resources each trial asks for
 cpus_per_trial: 1   # a whole CPU
@@ -74,27 +76,32 @@ def test_each_trial_starts_from_train_yaml_with_the_reporting_callback_first(tmp
     assert first["init_args"]["metric"] == "valid_auroc" and first["init_args"]["mode"] == "max"
 
 
-def test_the_search_gets_ray_tunes_own_config_classes_without_a_deprecation_warning(tmp_path: Path) -> None:
+@pytest.mark.parametrize("template", ["tune", "command"])
+def test_the_search_gets_ray_tunes_own_config_classes_without_a_deprecation_warning(tmp_path: Path,
+                                                                                   template: str) -> None:
     import warnings
 
     from ray import tune
 
     from aframe_tune.tune.lightray_config import instantiate_search
 
-    text = (TEMPLATES / "tune.yaml").read_text()
+    folder, train = TEMPLATES if template == "tune" else COMMAND_TEMPLATES, TEMPLATES / "train.yaml"
+    text = (folder / "tune.yaml").read_text()
     assert "class_path: ray.tune.CheckpointConfig" in text
     for old_style in (False, True):  # experiments scaffolded earlier name ray.air's CheckpointConfig
         path = tmp_path / f"tune-{old_style}.yaml"
         path.write_text(text.replace("ray.tune.CheckpointConfig", "ray.air.config.CheckpointConfig") if old_style
                         else text)
         check_with_lightray(path)
+        arguments = LightrayArguments(path, train if template == "tune" else None, str(tmp_path))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            search = instantiate_search(parse_search(LightrayArguments(path, TEMPLATES / "train.yaml", str(tmp_path))))
+            search = instantiate_search(parse_search(arguments), arguments.trainable)
         assert [str(w.message) for w in caught if "deprecat" in str(w.message).lower()] == []
         assert type(search.run_config) is tune.RunConfig
         assert type(search.run_config.checkpoint_config) is tune.CheckpointConfig
         assert type(search.run_config.failure_config) is tune.FailureConfig
         assert search.run_config.checkpoint_config.num_to_keep == 2
-        assert search.run_config.checkpoint_config.checkpoint_score_attribute == "valid_auroc"
+        assert search.run_config.checkpoint_config.checkpoint_score_attribute == \
+            ("valid_auroc" if template == "tune" else "valid/accuracy")
         assert search.run_config.failure_config.max_failures == 1
