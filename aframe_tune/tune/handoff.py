@@ -31,6 +31,7 @@ from aframe_tune.signals import stopped_by
 from aframe_tune.tune.arguments import LightrayArguments
 from aframe_tune.tune.command_spec import CommandSpec
 from aframe_tune.tune.param_space import tune_domains
+from aframe_tune.tune.ray_usage import count_callbacks_by_name
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ def run_search(arguments: LightrayArguments, progress: Any = None, command: Comm
     from aframe_tune.tune.lightning_trainable import lightning_trainable
     from aframe_tune.tune.lightray_config import instantiate_search
 
+    count_callbacks_by_name()
     parsed = parse_search(arguments)
     search = instantiate_search(parsed, arguments.trainable)
     search.run_config.sync_config = search.sync_config

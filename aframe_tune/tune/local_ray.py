@@ -6,10 +6,10 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from aframe_tune.errors import ConfigError
+from aframe_tune.tune.ray_usage import hold_usage_locks_in_rays_usage_hook
 
 logger = logging.getLogger(__name__)
 
@@ -77,38 +77,6 @@ def start_or_join_ray(num_cpus: int | None = None, quiet: bool = False) -> str:
         context = _join(ray, address, output)
         logger.info("Joined the Ray cluster at %s", address)
     return context.address_info["gcs_address"]
-
-
-def _holding_usage_locks(hook: Callable[[], None], first: Any, second: Any) -> Callable[[], None]:
-    def locked_hook() -> None:
-        with first, second:
-            hook()
-
-    locked_hook.wrapped = hook  # type: ignore[attr-defined]
-    return locked_hook
-
-
-def hold_usage_locks_in_rays_usage_hook() -> None:
-    """Make Ray's post-``ray.init`` usage hook copy the usage recorded so far under its locks.
-
-    The hook (Ray 2.60, ``usage_lib.put_pre_init_usage_stats``) iterates the library names and
-    tags recorded before ``ray.init`` without the locks that guard them. The checks, running
-    while Ray starts, record some (building a scheduler records ``tag_scheduler``, importing
-    Ray Tune records ``tune``), and Python then raises "dictionary changed size during
-    iteration" in ``ray.init``. Holding both locks cannot deadlock: the hook takes neither, and
-    Ray records under one at a time. A Ray without this hook is left as it is.
-    """
-    # Ray's private modules, imported only once Ray's environment is prepared (see above)
-    try:
-        from ray._common.usage import usage_lib
-        from ray._private import worker
-    except ImportError:
-        return
-    hooks = worker._post_init_hooks
-    for index, hook in enumerate(hooks):
-        if hook is usage_lib.put_pre_init_usage_stats:
-            hooks[index] = _holding_usage_locks(hook, usage_lib._recorded_library_usages_lock,
-                                                usage_lib._recorded_extra_usage_tags_lock)
 
 
 class _NoThreadWarning(logging.Filter):
