@@ -1,17 +1,19 @@
-"""The parser that reads tune.yaml: lightray's own for a LightningCLI model's search, and for a
-command's search one with the same arguments but the two that only a model has.
+"""The parser that reads tune.yaml: lightray's arguments, typed as lightray types them, for a
+LightningCLI model's search; for a command's search, the same but the two that only a model has.
 
-lightray's parser types ``tune_callback`` with Ray Tune's Lightning callback and
-``lightning_cli_cls`` with ``LightningCLI``, so building it imports Lightning: about 5 s on the
-benchmark machine and ~400 MB of the driver's memory, which a search over a training command
-never uses. lightray 0.2.5 builds its parser inside its ``cli`` function, so the command's parser
-is written out here; a test checks that it has every argument of lightray's but those two.
+lightray 0.2.5 builds its parser inside its ``cli`` function, whose module imports what any of
+its searches may need (s3fs, 0.2 s and ~19 MB, for S3 storage) and whose parser types
+``tune_callback`` with Ray Tune's Lightning callback and ``lightning_cli_cls`` with
+``LightningCLI``: building that parser imports Lightning, about 5 s on the benchmark machine and
+~400 MB of the driver's memory, which a search over a training command never uses. So the
+parser is written out here; a test checks that it has every argument of lightray's, typed alike,
+and parses the templates as lightray's parser does.
 """
 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, Optional
+from typing import Any, Optional, Type
 
 from aframe_tune.tune.command_spec import TrainableKind
 
@@ -21,25 +23,13 @@ MODEL_ONLY_ARGUMENTS = ("tune_callback", "lightning_cli_cls")
 
 def search_parser(trainable: TrainableKind) -> Any:
     """The parser of a search's tune.yaml (a ``jsonargparse.ArgumentParser``), built once per process."""
-    return command_search_parser() if trainable is TrainableKind.COMMAND else lightray_parser()
+    return _parser(model=trainable is TrainableKind.LIGHTNING)
 
 
-# jsonargparse, Ray and lightray are imported when a parser is first built, not with this module:
-# the driver prepares Ray's environment before Ray is first imported
+# jsonargparse, Ray and Lightning are imported when a parser is first built, not with this
+# module: the driver prepares Ray's environment before Ray is first imported
 @cache
-def lightray_parser() -> Any:
-    """lightray's own argument parser, captured without running a search."""
-    from jsonargparse import capture_parser
-    from lightray.cli import cli
-
-    parser = capture_parser(cli)
-    parser.exit_on_error = False
-    return parser
-
-
-@cache
-def command_search_parser() -> Any:
-    """lightray's arguments, less :data:`MODEL_ONLY_ARGUMENTS` (and their links), typed alike."""
+def _parser(model: bool) -> Any:
     import pyarrow.fs
     import ray
     from jsonargparse import REMAINDER, ActionConfigFile, ArgumentParser
@@ -57,6 +47,20 @@ def command_search_parser() -> Any:
     parser.add_argument("--external_fs", type=Optional[pyarrow.fs.FileSystem])  # noqa: UP045 (lightray's type)
     parser.add_argument("--gpus_per_trial", type=int, default=0)
     parser.add_argument("--cpus_per_trial", type=int, default=1)
-    # a command's search passes none, but the parsed search has the key, as a model's has
+    # the LightningCLI's arguments, after "--"; a command's search passes none
     parser.add_argument("lightning_args", nargs=REMAINDER)
+    if model:  # after run_config, whose checkpoint settings it links to
+        _add_model_arguments(parser)
     return parser
+
+
+def _add_model_arguments(parser: Any) -> None:
+    """:data:`MODEL_ONLY_ARGUMENTS`, and the checkpoints' metric and mode given to the callback."""
+    from lightning.pytorch.cli import LightningCLI
+    from ray.tune.integration.pytorch_lightning import TuneCallback
+
+    parser.add_subclass_arguments(TuneCallback, "tune_callback")
+    parser.add_argument("--lightning_cli_cls", type=Type[LightningCLI], help="Lightning CLI class")  # noqa: UP006
+    for checkpoints, callback in (("checkpoint_score_attribute", "metric"), ("checkpoint_score_order", "mode")):
+        parser.link_arguments(f"run_config.checkpoint_config.init_args.{checkpoints}",
+                              f"tune_callback.init_args.{callback}", apply_on="parse")

@@ -1,4 +1,4 @@
-"""tune.yaml's parser: lightray's for a model's search; for a command's, the same arguments but
+"""tune.yaml's parser: lightray's arguments for a model's search, and for a command's the same but
 the model's two, so that a command's search never imports Lightning."""
 
 from __future__ import annotations
@@ -9,7 +9,15 @@ from pathlib import Path
 
 import lightray.utils
 import numpy as np
+import pytest
+import yaml
+from jsonargparse import capture_parser
+from lightray.cli import cli
 
+from aframe_tune.tune.lightray_config import _as_lightray_reads
+
+from aframe_tune.presets import PRESETS, render_tune_yaml
+from aframe_tune.scaffold import template_directory
 from aframe_tune.tune.command_spec import TrainableKind
 from aframe_tune.tune.param_space import normalize_param_space, tune_domains
 from aframe_tune.tune.search_parser import MODEL_ONLY_ARGUMENTS, search_parser
@@ -20,15 +28,41 @@ CONFIGS = Path(__file__).parents[2] / "configs"
 def arguments(parser) -> dict[str, str]:
     """Each argument's destination, with its type as jsonargparse reads values for it."""
     return {action.dest: repr(getattr(action, "_typehint", type(action))) for action in parser._actions
-            if not action.dest.endswith(".help")}
+            # help and shell-completion actions (--print_shtab, added once shtab is imported) read no config
+            if not action.dest.endswith(".help") and not action.dest.startswith("print_")}
 
 
-def test_a_command_s_parser_has_lightray_s_arguments_but_the_model_s() -> None:
-    lightray = arguments(search_parser(TrainableKind.LIGHTNING))
-    command = arguments(search_parser(TrainableKind.COMMAND))
+def test_a_model_s_parser_has_lightray_s_arguments_and_a_command_s_all_but_the_model_s() -> None:
+    lightray = arguments(capture_parser(cli))
     model_only = {dest for dest in lightray if dest.split(".")[0] in MODEL_ONLY_ARGUMENTS}
     assert model_only and {dest.split(".")[0] for dest in model_only} == set(MODEL_ONLY_ARGUMENTS)
-    assert command == {dest: kind for dest, kind in lightray.items() if dest not in model_only}
+    assert arguments(search_parser(TrainableKind.LIGHTNING)) == lightray
+    assert arguments(search_parser(TrainableKind.COMMAND)) == {
+        dest: kind for dest, kind in lightray.items() if dest not in model_only}
+
+
+@pytest.mark.parametrize("template", ["command", *PRESETS])
+def test_the_templates_parse_as_lightray_parses_them(template: str, tmp_path: Path) -> None:
+    """Every preset's tune.yaml and the command's, links included: the checkpoints' metric and
+    mode reach the model's reporting callback."""
+    path = tmp_path / "tune.yaml"
+    if template == "command":
+        path = CONFIGS / "command" / "tune.yaml"
+    else:
+        path.write_text(render_tune_yaml((template_directory("tune") / "tune.yaml").read_text(), PRESETS[template],
+                                         template_directory("tune")))
+    trainable = TrainableKind.COMMAND if template == "command" else TrainableKind.LIGHTNING
+    read = _as_lightray_reads(path, None)
+    ours = search_parser(trainable).parse_object(read)
+    theirs = capture_parser(cli)
+    theirs.exit_on_error = False
+    by_lightray = theirs.parse_object(read)
+    if trainable is TrainableKind.COMMAND:
+        by_lightray = {key: value for key, value in by_lightray.as_dict().items() if key not in MODEL_ONLY_ARGUMENTS}
+        assert ours.as_dict() == by_lightray
+    else:
+        assert ours.as_dict() == by_lightray.as_dict()
+        assert ours.tune_callback.init_args.metric == ours.run_config.checkpoint_config.init_args.checkpoint_score_attribute
 
 
 def test_the_search_space_is_what_lightray_evaluates() -> None:
