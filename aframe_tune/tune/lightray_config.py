@@ -97,8 +97,9 @@ def without_command_keys(text: str) -> str:
 
 
 def instantiate_search(parsed: Any, trainable: TrainableKind) -> Any:
-    """Instantiate a search parsed by :func:`~aframe_tune.tune.search_parser.search_parser`, with Ray Tune's ``CheckpointConfig`` and
-    ``FailureConfig`` in its ``run_config`` where lightray's parser would build ray.air's.
+    """Instantiate a search that :func:`~aframe_tune.tune.search_parser.search_parser` parsed, with
+    Ray Tune's ``CheckpointConfig`` and ``FailureConfig`` in its ``run_config`` where lightray's
+    parser would build ray.air's.
 
     ray.tune.RunConfig warns of a deprecation when it is built with ray.air's classes, so it is
     built without them and given Ray Tune's, with the same settings, afterwards.
@@ -143,7 +144,9 @@ def trainable_of(content: dict[str, Any]) -> TrainableKind:
         return TrainableKind.LIGHTNING
 
 
-def _as_lightray_reads(path: Path, replaced: dict[str, Any] | None) -> dict[str, Any]:
+def as_lightray_reads(path: Path, replaced: dict[str, Any] | None) -> dict[str, Any]:
+    """tune.yaml's content as the search's parser reads it: ``replaced``'s keys in place of the
+    file's (``None`` drops one), whole-number resources, lightray's class paths and no command keys."""
     content = {**read_yaml_mapping(path), **(replaced or {})}
     run_config = content.get("run_config")
     checkpoints = run_config.get("checkpoint_config") if isinstance(run_config, dict) else None
@@ -171,7 +174,7 @@ def check_with_lightray(path: Path, replaced: dict[str, Any] | None = None) -> N
 
     parser = search_parser(trainable_of(read_yaml_mapping(path)))
     try:
-        parser.parse_object(_as_lightray_reads(path, replaced))
+        parser.parse_object(as_lightray_reads(path, replaced))
     except ArgumentError as error:
         keys = sorted(action.dest for action in parser._actions if not action.dest.endswith(".help"))
         problem = read_parser_error(str(error), keys)
@@ -212,7 +215,7 @@ def check_search_space(path: Path, spec: TuneSpec) -> None:
     checkpoints kept."""
     parser = search_parser(spec.trainable)
     # the checks before this one passed, so it parses; param_space is given to the searcher below
-    search = instantiate_search(parser.parse_object(_as_lightray_reads(path, {"param_space": None})), spec.trainable)
+    search = instantiate_search(parser.parse_object(as_lightray_reads(path, {"param_space": None})), spec.trainable)
     domains = tune_domains(spec.param_space)
     problems = Problems()
     searcher = search.tune_config.search_alg

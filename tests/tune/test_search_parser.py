@@ -14,7 +14,7 @@ import yaml
 from jsonargparse import capture_parser
 from lightray.cli import cli
 
-from aframe_tune.tune.lightray_config import _as_lightray_reads
+from aframe_tune.tune.lightray_config import as_lightray_reads
 
 from aframe_tune.presets import PRESETS, render_tune_yaml
 from aframe_tune.scaffold import template_directory
@@ -52,7 +52,7 @@ def test_the_templates_parse_as_lightray_parses_them(template: str, tmp_path: Pa
         path.write_text(render_tune_yaml((template_directory("tune") / "tune.yaml").read_text(), PRESETS[template],
                                          template_directory("tune")))
     trainable = TrainableKind.COMMAND if template == "command" else TrainableKind.LIGHTNING
-    read = _as_lightray_reads(path, None)
+    read = as_lightray_reads(path, None)
     ours = search_parser(trainable).parse_object(read)
     theirs = capture_parser(cli)
     theirs.exit_on_error = False
@@ -62,7 +62,8 @@ def test_the_templates_parse_as_lightray_parses_them(template: str, tmp_path: Pa
         assert ours.as_dict() == by_lightray
     else:
         assert ours.as_dict() == by_lightray.as_dict()
-        assert ours.tune_callback.init_args.metric == ours.run_config.checkpoint_config.init_args.checkpoint_score_attribute
+        checkpoints = ours.run_config.checkpoint_config.init_args
+        assert ours.tune_callback.init_args.metric == checkpoints.checkpoint_score_attribute
 
 
 def test_the_search_space_is_what_lightray_evaluates() -> None:
