@@ -19,7 +19,9 @@ pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 
 WORKERS = 2
 IDLE_TIMEOUT_S = 5
-LONG_EPOCHS = 12
+# the long trial must outlast, by a margin, the short one's worker being idle for IDLE_TIMEOUT_S and
+# then given back (~10 s in all): 12 epochs of this small model took ~11 s on a fast day, too few
+LONG_EPOCHS = 40
 
 
 @pytest.mark.parametrize("cluster_backend", ["chart", "kuberay"])
